@@ -1,0 +1,74 @@
+using AlisaCluster.GpuWorker.Kv;
+using static TorchSharp.torch;
+
+namespace AlisaCluster.GpuWorker.Attention;
+
+/// <summary>Per-step attention metadata shared by all layers: where each sequence's new K/V go, which cached
+/// positions every query may read, and the positions of the new tokens. Built once per forward.</summary>
+public sealed class AttentionBatch : IDisposable
+{
+    /// <summary>Sequences in the batch, each feeding <see cref="QueryLength"/> new tokens at its current length.</summary>
+    public IReadOnlyList<SequenceKv> Sequences { get; }
+    public int QueryLength { get; }
+    /// <summary>Longest key length in the batch (shorter sequences are padded and masked).</summary>
+    public int KeyLength { get; }
+    /// <summary>Where the new tokens' K/V go: [B * Tq] pool slots, plus storage-format details.</summary>
+    public WritePlan Write { get; }
+    public Tensor WriteSlots => Write.Slots;
+    /// <summary>[B, L] pool slots of positions 0..L-1 (padding points at slot 0 and is masked).</summary>
+    public Tensor ReadSlots { get; }
+    /// <summary>[B, 1, Tq, L] true where query i of sequence b may attend to key position j (causal and in range).</summary>
+    public Tensor Mask { get; }
+    /// <summary>[B, Tq] absolute positions of the new tokens.</summary>
+    public Tensor Positions { get; }
+    /// <summary>Per sequence: positions cached before this step (the first new token's position).</summary>
+    public IReadOnlyList<int> StartPositions { get; }
+
+    private readonly KvCache _cache;
+
+    public AttentionBatch(KvCache cache, IReadOnlyList<SequenceKv> sequences, int queryLength, Device device)
+    {
+        _cache = cache;
+        Sequences = sequences;
+        QueryLength = queryLength;
+        int batch = sequences.Count;
+        StartPositions = sequences.Select(s => s.Length).ToArray();
+        KeyLength = StartPositions.Max() + queryLength;
+        var write = new long[batch * queryLength];
+        var read = new long[batch * KeyLength];
+        var mask = new bool[batch * queryLength * KeyLength];
+        var positions = new long[batch * queryLength];
+        for (int b = 0; b < batch; b++)
+        {
+            var seq = sequences[b];
+            int start = StartPositions[b];
+            if (seq.Capacity < start + queryLength)
+                throw new InvalidOperationException($"sequence KV holds {seq.Capacity} slots, needs {start + queryLength}");
+            for (int j = 0; j < start + queryLength; j++) read[b * KeyLength + j] = seq.SlotOf(j);
+            for (int i = 0; i < queryLength; i++)
+            {
+                int position = start + i;
+                write[b * queryLength + i] = seq.SlotOf(position);
+                positions[b * queryLength + i] = position;
+                var row = (b * queryLength + i) * KeyLength;
+                for (int j = 0; j <= position; j++) mask[row + j] = true;
+            }
+        }
+        Write = cache.PlanWrite(write);
+        ReadSlots = tensor(read, [batch, KeyLength], device: device);
+        Mask = tensor(mask, [batch, 1, queryLength, KeyLength], device: device);
+        Positions = tensor(positions, [batch, queryLength], device: device);
+    }
+
+    /// <summary>Called after the forward: the new tokens are now part of each sequence's cache.</summary>
+    public void CommitLengths()
+    {
+        _cache.CompleteWrite(Write);
+        foreach (var seq in Sequences) seq.Length += QueryLength;
+    }
+
+    public void Dispose()
+    {
+        Write.Dispose(); ReadSlots.Dispose(); Mask.Dispose(); Positions.Dispose();
+    }
+}

@@ -1,0 +1,74 @@
+using System.Globalization;
+
+namespace AlisaCluster.GpuWorker.Attention;
+
+public enum KvPolicyKind { Dense, Local, Streaming, H2O, Swa }
+
+/// <summary>Which cached tokens a decode step attends to, and at what KV sparsity (1 - caching ratio).
+/// Text form: "dense", "local:0.8", "streaming:0.8", "h2o:0.8", "swa:0.8", with SWA options appended as
+/// "swa:0.8:sinks=4:local=0.75:per-head".</summary>
+public sealed record KvPolicy(KvPolicyKind Kind, double Sparsity = 0)
+{
+    /// <summary>SWA: share of the budget given to the most recent tokens (the paper: 0.5).</summary>
+    public double LocalFraction { get; init; } = 0.5;
+    /// <summary>Leading tokens always attended (StreamingLLM's attention sinks); SWA only, taken from the global share.</summary>
+    public int Sinks { get; init; }
+    /// <summary>SWA: select per KV head (scores summed over that head's query group) instead of once per layer.</summary>
+    public bool PerKvHead { get; init; }
+
+    public static readonly KvPolicy Dense = new(KvPolicyKind.Dense);
+
+    /// <summary>StreamingLLM keeps this many first tokens.</summary>
+    public const int StreamingSinkTokens = 4;
+
+    public bool IsDense => Kind == KvPolicyKind.Dense || Sparsity == 0;
+    public double CachingRatio => 1 - Sparsity;
+    public bool NeedsWindowScores => !IsDense && Kind == KvPolicyKind.Swa;
+    public bool NeedsCumulativeScores => !IsDense && Kind == KvPolicyKind.H2O;
+
+    public override string ToString()
+    {
+        if (Kind == KvPolicyKind.Dense) return "dense";
+        var text = $"{Kind.ToString().ToLowerInvariant()}:{Sparsity.ToString(CultureInfo.InvariantCulture)}";
+        if (Sinks > 0) text += $":sinks={Sinks}";
+        if (LocalFraction != 0.5) text += $":local={LocalFraction.ToString(CultureInfo.InvariantCulture)}";
+        if (PerKvHead) text += ":per-head";
+        return text;
+    }
+
+    public static KvPolicy Parse(string text)
+    {
+        var parts = text.Trim().ToLowerInvariant().Split(':');
+        var kind = parts[0] switch
+        {
+            "dense" => KvPolicyKind.Dense, "local" => KvPolicyKind.Local, "streaming" or "streamingllm" => KvPolicyKind.Streaming,
+            "h2o" => KvPolicyKind.H2O, "swa" or "alisa" => KvPolicyKind.Swa,
+            _ => throw new ArgumentException($"unknown KV policy '{parts[0]}' (dense, local, streaming, h2o, swa)", "kv_policy"),
+        };
+        if (kind == KvPolicyKind.Dense) return parts.Length == 1 ? Dense : throw new ArgumentException("dense takes no sparsity", "kv_policy");
+        if (parts.Length < 2 || !double.TryParse(parts[1], CultureInfo.InvariantCulture, out var sparsity))
+            throw new ArgumentException($"'{text}': give the KV sparsity, e.g. {parts[0]}:0.8", "kv_policy");
+        var policy = new KvPolicy(kind, sparsity);
+        foreach (var option in parts.Skip(2))
+        {
+            var (key, value) = option.Split('=') is [var k, var v] ? (k, v) : (option, "");
+            policy = (key, kind) switch
+            {
+                ("sinks", KvPolicyKind.Swa) => policy with { Sinks = int.Parse(value, CultureInfo.InvariantCulture) },
+                ("local", KvPolicyKind.Swa) => policy with { LocalFraction = double.Parse(value, CultureInfo.InvariantCulture) },
+                ("per-head", KvPolicyKind.Swa) => policy with { PerKvHead = true },
+                _ => throw new ArgumentException($"'{text}': unknown option '{option}' for {parts[0]}", "kv_policy"),
+            };
+        }
+        policy.Validate();
+        return policy;
+    }
+
+    public void Validate()
+    {
+        if (double.IsNaN(Sparsity) || Sparsity < 0 || Sparsity >= 1)
+            throw new ArgumentException($"KV sparsity must be in [0, 1), got {Sparsity}", "kv_sparsity");
+        if (LocalFraction <= 0 || LocalFraction > 1) throw new ArgumentException($"local fraction must be in (0, 1], got {LocalFraction}", "kv_policy");
+        if (Sinks < 0) throw new ArgumentException($"sinks must be >= 0, got {Sinks}", "kv_policy");
+    }
+}

@@ -1,0 +1,35 @@
+namespace AlisaCluster.GpuWorker.Attention;
+
+/// <summary>How many tokens of each kind one sequence attends to at one decode step, for n cached positions
+/// (the current token included). Rounding is half-to-even, as .NET's Math.Round (and the reference) does.</summary>
+public readonly record struct SelectionBudget(int Length, int Recent, int Sinks, int Global, int ScoreWindow)
+{
+    /// <summary>Most positions the selection can hold (the union may be smaller where the parts overlap).</summary>
+    public int MaxSelected => Math.Min(Length, Recent + Sinks + Global);
+
+    public static SelectionBudget For(KvPolicy policy, int n)
+    {
+        if (policy.IsDense) return new(n, n, 0, 0, 0);
+        double r = policy.CachingRatio;
+        int b = Math.Max(1, (int)Math.Round(n * r));
+        int k = Math.Max(1, (int)Math.Round(n * r / 2));
+        switch (policy.Kind)
+        {
+            case KvPolicyKind.Local:
+                return new(n, Math.Min(b, n), 0, 0, 0);
+            case KvPolicyKind.Streaming:
+                return new(n, Math.Min(n, Math.Max(1, b - KvPolicy.StreamingSinkTokens)), Math.Min(n, KvPolicy.StreamingSinkTokens), 0, 0);
+            case KvPolicyKind.H2O:
+                int recent = Math.Min(k, n);
+                return new(n, recent, 0, b - recent, 0);
+            case KvPolicyKind.Swa when policy.LocalFraction == 0.5 && policy.Sinks == 0:
+                return new(n, k, 0, Math.Min(k, n - k), k); // the paper: k recent + k global
+            case KvPolicyKind.Swa:
+                int local = Math.Min(n, Math.Max(1, (int)Math.Round(n * r * policy.LocalFraction)));
+                int sinks = Math.Min(policy.Sinks, n - local);
+                return new(n, local, sinks, Math.Max(0, Math.Min(b - local - sinks, n - local - sinks)), k);
+            default:
+                throw new NotSupportedException(policy.Kind.ToString());
+        }
+    }
+}

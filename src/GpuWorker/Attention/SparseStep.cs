@@ -1,0 +1,64 @@
+using static TorchSharp.torch;
+
+namespace AlisaCluster.GpuWorker.Attention;
+
+/// <summary>The per-step, per-sequence inputs of sparse selection, computed once on the host for all layers:
+/// each row's budget, which ring columns form its score window, and where its new scores go.</summary>
+public sealed class SparseStep : IDisposable
+{
+    public SparseStep(AttentionBatch batch, TokenScores? scores, Device device)
+    {
+        int rows = batch.Sequences.Count;
+        Budgets = batch.Sequences.Select((s, b) => SelectionBudget.For(s.Policy, batch.StartPositions[b] + batch.QueryLength)).ToArray();
+        Policies = batch.Sequences.Select(s => s.Policy).ToArray();
+        MaxSelected = Budgets.Max(b => b.MaxSelected);
+        MaxGlobal = Budgets.Max(b => b.Global);
+        UsesWindow = Policies.Any(p => p.NeedsWindowScores);
+        UsesCumulative = Policies.Any(p => p.NeedsCumulativeScores);
+        PerHead = UsesCumulative || Policies.Any(p => p.NeedsWindowScores && p.PerKvHead);
+        if (UsesWindow && (scores is null || !scores.HasWindow)) throw new InvalidOperationException("SWA needs a window score store");
+        if (UsesCumulative && (scores is null || !scores.HasCumulative)) throw new InvalidOperationException("H2O needs a cumulative score store");
+        if (Policies.Any(p => p.NeedsWindowScores && p.PerKvHead) && scores!.WindowGroups == 1)
+            throw new InvalidOperationException("per-KV-head SWA needs a per-head window score store");
+
+        Lengths = tensor(Budgets.Select(b => (long)b.Length).ToArray(), device: device).view(rows, 1);
+        Recent = tensor(Budgets.Select(b => (long)b.Recent).ToArray(), device: device).view(rows, 1);
+        Sinks = tensor(Budgets.Select(b => (long)b.Sinks).ToArray(), device: device).view(rows, 1);
+        Global = tensor(Budgets.Select(b => (long)b.Global).ToArray(), device: device).view(rows, 1, 1);
+        IsH2O = tensor(Policies.Select(p => p.NeedsCumulativeScores).ToArray(), device: device).view(rows, 1, 1);
+        if (UsesWindow)
+        {
+            int ring = scores!.Ring;
+            var weights = new float[rows * ring];
+            for (int b = 0; b < rows; b++)
+            {
+                int step = Budgets[b].Length - 1; // the query's position
+                if (Budgets[b].ScoreWindow >= ring) throw new InvalidOperationException($"score window {Budgets[b].ScoreWindow} exceeds the ring of {ring}");
+                for (int s = Math.Max(0, step - Budgets[b].ScoreWindow); s < step; s++) weights[b * ring + s % ring] = 1;
+            }
+            ColumnWeights = tensor(weights, [rows, ring], device: device);
+            Columns = tensor(Budgets.Select(b => (long)((b.Length - 1) % ring)).ToArray(), [rows, 1], device: device);
+        }
+    }
+
+    public SelectionBudget[] Budgets { get; }
+    public KvPolicy[] Policies { get; }
+    public int MaxSelected { get; }
+    public int MaxGlobal { get; }
+    public bool UsesWindow { get; }
+    public bool UsesCumulative { get; }
+    /// <summary>Selection differs between KV heads (H2O, per-head SWA); otherwise one selection per layer.</summary>
+    public bool PerHead { get; }
+    public Tensor Lengths { get; }
+    public Tensor Recent { get; }
+    public Tensor Sinks { get; }
+    public Tensor Global { get; }
+    public Tensor IsH2O { get; }
+    public Tensor? ColumnWeights { get; }
+    public Tensor? Columns { get; }
+
+    public void Dispose()
+    {
+        foreach (var t in new[] { Lengths, Recent, Sinks, Global, IsH2O, ColumnWeights, Columns }) t?.Dispose();
+    }
+}

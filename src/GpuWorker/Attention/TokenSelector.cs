@@ -1,0 +1,43 @@
+using static TorchSharp.torch;
+
+namespace AlisaCluster.GpuWorker.Attention;
+
+/// <summary>Builds each sequence's selection for one layer at one decode step: recent window, sink tokens, and the
+/// top-scoring older tokens (SWA: windowed attention sum; H2O: cumulative sum among the not-yet-evicted).</summary>
+public static class TokenSelector
+{
+    /// <summary>Returns a bool mask [B, G, L] of the positions to attend (G = KV heads when selection is per head, else 1).</summary>
+    public static Tensor Select(int layer, SparseStep step, TokenScores? scores, Tensor readSlots)
+    {
+        using var scope = NewDisposeScope();
+        long b = readSlots.shape[0], l = readSlots.shape[1];
+        var device = readSlots.device;
+        var positions = arange(l, device: device).view(1, l);
+        var valid = positions < step.Lengths;
+        var fixedPart = ((positions >= step.Lengths - step.Recent) | (positions < step.Sinks)) & valid; // [B, L]
+        if (step.MaxGlobal == 0) return fixedPart.unsqueeze(1).MoveToOuterDisposeScope();
+
+        long groups = step.PerHead ? scores!.KvHeads : 1;
+        var candidates = (valid & fixedPart.logical_not()).unsqueeze(1).expand(b, groups, l);
+        var ranking = zeros([b, groups, l], ScalarType.Float32, device);
+        if (step.UsesWindow)
+        {
+            var window = scores!.WindowSum(layer, readSlots, step.ColumnWeights!);       // [B, 1 or KvH, L]
+            if (window.shape[1] != groups) window = groups == 1 ? window.sum(1, keepdim: true) : window.expand(b, groups, l);
+            ranking = window;
+        }
+        if (step.UsesCumulative)
+        {
+            var (cumulative, alive) = scores!.CumulativeOf(layer, readSlots);              // [B, KvH, L]
+            ranking = where(step.IsH2O, cumulative, ranking);
+            candidates = candidates & (alive | step.IsH2O.logical_not());
+        }
+        ranking = ranking.masked_fill(candidates.logical_not(), float.NegativeInfinity);
+        int take = (int)Math.Min(step.MaxGlobal, l);
+        var (values, indices) = ranking.topk(take, dim: -1);
+        var rank = arange(take, device: device).view(1, 1, take);
+        var keep = (rank < step.Global) & values.isfinite();
+        var global = zeros([b, groups, l], ScalarType.Bool, device).scatter(2, indices, keep);
+        return (global | fixedPart.unsqueeze(1)).MoveToOuterDisposeScope();
+    }
+}

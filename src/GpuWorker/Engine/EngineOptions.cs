@@ -1,0 +1,25 @@
+using AlisaCluster.GpuWorker.Attention;
+using AlisaCluster.GpuWorker.Kv;
+
+namespace AlisaCluster.GpuWorker.Engine;
+
+public sealed record EngineOptions
+{
+    /// <summary>KV pool size in tokens (all sequences together); admission waits when it is full.</summary>
+    public int KvCapacityTokens { get; init; } = 16384;
+    public int BlockSize { get; init; } = 16;
+    /// <summary>Most sequences decoded in one step.</summary>
+    public int MaxBatchSize { get; init; } = 64;
+    /// <summary>Most requests queued for admission; beyond it Submit refuses (back-pressure).</summary>
+    public int MaxWaiting { get; init; } = 1024;
+    public long Seed { get; init; } = 1234;
+    /// <summary>KV policy of requests that do not choose one.</summary>
+    public KvPolicy DefaultPolicy { get; init; } = KvPolicy.Dense;
+    public KvStorageFormat KvFormat { get; init; } = KvStorageFormat.Native;
+    /// <summary>Keep per-token scores so requests may use SWA and H2O (costs memory per cached token).</summary>
+    public bool EnableScoredPolicies { get; init; } = true;
+    /// <summary>Lowest KV sparsity an SWA request may ask for: it sizes each token's score history (ring of steps).</summary>
+    public double MinScoredSparsity { get; init; } = 0.5;
+    /// <summary>Keep SWA scores per KV head, so requests may use per-head selection (KV heads times the memory).</summary>
+    public bool PerHeadScores { get; init; }
+}

@@ -1,0 +1,10 @@
+namespace AlisaCluster.GpuWorker.Engine;
+
+/// <summary>A snapshot of the engine's load, published after every step (for placement, metrics and health).</summary>
+public sealed record EngineStats(
+    int Running, int Waiting, int KvBlocksTotal, int KvBlocksUsed, int BlockSize, long BytesPerToken,
+    long PromptTokensTotal, long GeneratedTokensTotal, long Preemptions, long Steps)
+{
+    public int KvTokensFree => (KvBlocksTotal - KvBlocksUsed) * BlockSize;
+    public double KvUsage => KvBlocksTotal == 0 ? 0 : (double)KvBlocksUsed / KvBlocksTotal;
+}

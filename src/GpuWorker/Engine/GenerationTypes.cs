@@ -1,0 +1,24 @@
+namespace AlisaCluster.GpuWorker.Engine;
+
+public enum FinishReason { Stop, Length, Abort }
+
+/// <summary>A request to the engine: tokenized prompt plus sampling parameters.</summary>
+public sealed record GenerationRequest(string RequestId, IReadOnlyList<int> PromptTokens, SamplingParams Sampling)
+{
+    /// <summary>KV policy for this request; null = the engine's default.</summary>
+    public Attention.KvPolicy? Policy { get; init; }
+
+    /// <summary>Tokens already generated for this request elsewhere (resume after a lost worker): they are prefilled
+    /// with the prompt, count toward max_tokens, and are not streamed again.</summary>
+    public IReadOnlyList<int> ResumeTokens { get; init; } = [];
+}
+
+/// <summary>One streamed item: a new token with the text it completes (possibly empty while a multi-byte character
+/// or a possible stop string is held back), and on the last item the finish reason and usage.</summary>
+public sealed record GenerationEvent(int TokenId, string Text, float Logprob, FinishReason? Finish, int PromptTokens, int GeneratedTokens)
+{
+    public bool IsFinal => Finish is not null;
+}
+
+/// <summary>Thrown into a request's stream when the engine cannot serve it (e.g. the prompt alone exceeds the KV pool).</summary>
+public sealed class GenerationRejectedException(string message) : Exception(message);

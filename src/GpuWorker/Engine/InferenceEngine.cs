@@ -1,0 +1,236 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using AlisaCluster.GpuWorker.Attention;
+using AlisaCluster.GpuWorker.Kv;
+using AlisaCluster.GpuWorker.Model;
+using AlisaCluster.GpuWorker.Tokenization;
+using static TorchSharp.torch;
+
+namespace AlisaCluster.GpuWorker.Engine;
+
+/// <summary>The continuous-batching loop of one GPU: requests join and leave between steps, every step runs one
+/// batched decode forward for all running sequences (after prefilling newly admitted ones), and each new token
+/// goes straight to its request's stream. All tensor work happens on the engine's own thread.</summary>
+public sealed class InferenceEngine : IAsyncDisposable
+{
+    private readonly LoadedModel _model;
+    private readonly KvCache _cache;
+    private readonly TokenScores? _scores;
+    private readonly ModelRunner _runner;
+    private readonly Scheduler _scheduler;
+    private readonly EngineOptions _options;
+    private readonly ConcurrentQueue<Sequence> _incoming = new();
+    private readonly SemaphoreSlim _wake = new(0);
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Thread _thread;
+    private readonly Random _seeds;
+    private long _promptTokens, _generatedTokens, _steps;
+    private int _queued;
+
+    public InferenceEngine(LoadedModel model, EngineOptions options)
+    {
+        _model = model;
+        _options = options;
+        var c = model.Config;
+        int blocks = Math.Max(1, options.KvCapacityTokens / options.BlockSize);
+        _cache = new KvCache(c.NumLayers, c.NumKvHeads, c.HeadDim, blocks, options.BlockSize, model.Model.DType, model.Model.Device,
+            options.KvFormat, options.MaxBatchSize);
+        _scores = options.EnableScoredPolicies ? CreateScores(c, options) : null;
+        _runner = new ModelRunner(model.Model, _cache, _scores);
+        _scheduler = new Scheduler(_cache, options.MaxBatchSize);
+        _seeds = new Random(unchecked((int)options.Seed));
+        Stats = Snapshot();
+        _thread = new Thread(Loop) { IsBackground = true, Name = "alisa-engine" };
+        _thread.Start();
+    }
+
+    private TokenScores CreateScores(ModelConfig c, EngineOptions options)
+    {
+        var widest = new KvPolicy(KvPolicyKind.Swa, options.MinScoredSparsity);
+        int ring = SelectionBudget.For(widest, c.MaxPositions).ScoreWindow + 2;
+        return new TokenScores(c.NumLayers, _cache.SlotCount, c.NumKvHeads, ring, options.PerHeadScores, cumulative: true, _model.Model.Device);
+    }
+
+    public LoadedModel Model => _model;
+    public EngineOptions Options => _options;
+    public ByteLevelBpeTokenizer Tokenizer => _model.Tokenizer;
+    public EngineStats Stats { get; private set; }
+    public event Action<EngineStats>? StatsUpdated;
+
+    /// <summary>Streams the request's tokens; cancelling <paramref name="cancellationToken"/> aborts it and frees its KV.</summary>
+    public async IAsyncEnumerable<GenerationEvent> GenerateAsync(GenerationRequest request, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var sequence = Submit(request);
+        bool finished = false;
+        try
+        {
+            await foreach (var item in sequence.Events.ReadAllAsync(cancellationToken))
+            {
+                finished = item.IsFinal;
+                yield return item;
+            }
+        }
+        finally
+        {
+            if (!finished) Cancel(sequence);
+        }
+    }
+
+    /// <summary>Validates and queues a request. Throws <see cref="ArgumentException"/> for bad input and
+    /// <see cref="InvalidOperationException"/> when the queue is full.</summary>
+    public Sequence Submit(GenerationRequest request)
+    {
+        ValidateRequest(request);
+        if (Interlocked.Increment(ref _queued) > _options.MaxWaiting)
+        {
+            Interlocked.Decrement(ref _queued);
+            throw new InvalidOperationException($"engine queue is full ({_options.MaxWaiting} waiting requests)");
+        }
+        var output = new OutputText(_model.Tokenizer, request.Sampling.Stop);
+        var kv = _cache.CreateSequence();
+        kv.Policy = request.Policy ?? _options.DefaultPolicy;
+        var sequence = new Sequence(request, kv, output, _seeds.NextInt64());
+        _incoming.Enqueue(sequence);
+        _wake.Release();
+        return sequence;
+    }
+
+    public void Cancel(Sequence sequence)
+    {
+        sequence.RequestCancel();
+        _wake.Release();
+    }
+
+    private void ValidateRequest(GenerationRequest request)
+    {
+        request.Sampling.Validate();
+        var policy = request.Policy ?? _options.DefaultPolicy;
+        policy.Validate();
+        if ((policy.NeedsWindowScores || policy.NeedsCumulativeScores) && _scores is null)
+            throw new ArgumentException($"KV policy {policy} needs per-token scores, which this engine does not keep", "kv_policy");
+        if (policy.NeedsWindowScores && policy.Sparsity < _options.MinScoredSparsity)
+            throw new ArgumentException($"KV sparsity {policy.Sparsity} is below this engine's minimum of {_options.MinScoredSparsity} for SWA", "kv_sparsity");
+        if (policy.PerKvHead && !_options.PerHeadScores)
+            throw new ArgumentException("per-KV-head SWA is not enabled on this engine", "kv_policy");
+        if (request.PromptTokens.Count == 0) throw new ArgumentException("prompt must not be empty", "prompt");
+        var vocab = _model.Config.VocabSize;
+        if (request.PromptTokens.Concat(request.ResumeTokens).Any(t => t < 0 || t >= vocab))
+            throw new ArgumentException($"token ids must be in [0, {vocab})", "prompt_token_ids");
+        int total = request.PromptTokens.Count + request.Sampling.MaxTokens;
+        if (total > _model.Config.MaxPositions)
+            throw new ArgumentException($"prompt ({request.PromptTokens.Count} tokens) + max_tokens ({request.Sampling.MaxTokens}) exceeds the model's context of {_model.Config.MaxPositions}", "max_tokens");
+    }
+
+    private void Loop()
+    {
+        using var noGrad = no_grad();
+        while (!_stop.IsCancellationRequested)
+        {
+            try
+            {
+                if (!Step()) _wake.Wait(_stop.Token);
+            }
+            catch (OperationCanceledException) when (_stop.IsCancellationRequested) { break; }
+            catch (Exception error)
+            {
+                // a failed step must not leave streams hanging: fail every live request, free all KV
+                foreach (var sequence in _scheduler.Running.Concat(_scheduler.Waiting).ToList()) Finish(sequence, error);
+            }
+        }
+        foreach (var sequence in _scheduler.Running.Concat(_scheduler.Waiting).Concat(_incoming).ToList())
+            Finish(sequence, new OperationCanceledException("engine stopped"));
+    }
+
+    /// <summary>One scheduling step; false when there was nothing to do.</summary>
+    private bool Step()
+    {
+        while (_incoming.TryDequeue(out var arrived)) { Interlocked.Decrement(ref _queued); _scheduler.Add(arrived); }
+        var cancelled = _scheduler.Running.Concat(_scheduler.Waiting).Where(s => s.CancelRequested).ToList();
+        foreach (var sequence in cancelled) Finish(sequence, FinishReason.Abort);
+        if (_scheduler.Running.Count == 0 && _scheduler.Waiting.Count == 0)
+        {
+            if (cancelled.Count > 0) PublishStats();
+            return false;
+        }
+
+        var rejected = new List<Sequence>();
+        foreach (var sequence in _scheduler.Admit(rejected)) Prefill(sequence);
+        foreach (var sequence in rejected)
+            Finish(sequence, new GenerationRejectedException($"request {sequence.Id} needs {sequence.Tokens.Count + 1} KV slots; the pool holds {_cache.TotalBlocks * _cache.BlockSize}"));
+
+        var batch = _scheduler.PrepareDecode();
+        if (batch.Count > 0) Decode(batch);
+        _steps++;
+        PublishStats();
+        return true;
+    }
+
+    private void PublishStats()
+    {
+        Stats = Snapshot();
+        StatsUpdated?.Invoke(Stats);
+    }
+
+    private void Prefill(Sequence sequence)
+    {
+        // the whole uncached prefix (the prompt, or prompt + output after a preemption), minus the last token,
+        // which the decode step feeds together with the rest of the batch
+        var pending = sequence.Tokens.Skip(sequence.Kv.Length).Take(sequence.PendingTokens - 1).ToList();
+        _promptTokens += pending.Count;
+        if (pending.Count == 0) return;
+        using var logits = _runner.Forward([sequence.Kv], [pending], lastOnly: true);
+    }
+
+    private void Decode(List<Sequence> batch)
+    {
+        var tokens = batch.Select(s => (IReadOnlyList<int>)[s.Tokens[^1]]).ToList();
+        using var logits = _runner.Forward(batch.Select(s => s.Kv).ToList(), tokens, lastOnly: true);
+        using var cpu = logits.reshape(batch.Count, -1).cpu();
+        var values = cpu.data<float>().ToArray();
+        int vocab = (int)cpu.shape[1];
+        for (int b = 0; b < batch.Count; b++)
+        {
+            var sequence = batch[b];
+            var choice = Sampler.Sample(values.AsSpan(b * vocab, vocab), sequence.Sampling, sequence.SeenTokens, sequence.Random);
+            sequence.Append(choice.TokenId);
+            _generatedTokens++;
+            Emit(sequence, choice);
+        }
+    }
+
+    private void Emit(Sequence sequence, Sampler.Choice choice)
+    {
+        var sampling = sequence.Sampling;
+        bool eos = !sampling.IgnoreEos && choice.TokenId == _model.Config.EosTokenId;
+        bool stopToken = eos || sampling.StopTokenIds.Contains(choice.TokenId);
+        bool length = sequence.Generated.Count >= sampling.MaxTokens || sequence.Tokens.Count >= _model.Config.MaxPositions;
+        var text = sequence.Output.Advance(sequence.Generated, isLast: stopToken || length, out bool stopString);
+        FinishReason? finish = stopToken || stopString ? FinishReason.Stop : length ? FinishReason.Length : null;
+        sequence.Publish(new GenerationEvent(choice.TokenId, text, choice.Logprob, finish, sequence.PromptLength, sequence.Generated.Count));
+        if (finish is not null) Finish(sequence, error: null);
+    }
+
+    private void Finish(Sequence sequence, FinishReason abort)
+    {
+        sequence.Publish(new GenerationEvent(-1, "", 0, abort, sequence.PromptLength, sequence.Generated.Count));
+        Finish(sequence, error: null);
+    }
+
+    private void Finish(Sequence sequence, Exception? error)
+    {
+        _scheduler.Remove(sequence);
+        if (error is null) sequence.Complete(); else sequence.Fail(error);
+    }
+
+    private EngineStats Snapshot() => new(_scheduler.Running.Count, _scheduler.Waiting.Count + _queued, _cache.TotalBlocks, _cache.UsedBlocks,
+        _cache.BlockSize, _cache.BytesPerToken, _promptTokens, _generatedTokens, _scheduler.PreemptionCount, _steps);
+
+    public async ValueTask DisposeAsync()
+    {
+        _stop.Cancel();
+        await Task.Run(_thread.Join);
+        _cache.Dispose();
+        _scores?.Dispose();
+        _stop.Dispose();
+    }
+}

@@ -1,0 +1,36 @@
+namespace AlisaCluster.GpuWorker.Engine;
+
+/// <summary>How to pick tokens and when to stop, per request (the vLLM / TGI parameter set).</summary>
+public sealed record SamplingParams
+{
+    /// <summary>0 = greedy.</summary>
+    public double Temperature { get; init; } = 1.0;
+    /// <summary>Nucleus sampling mass, in (0, 1].</summary>
+    public double TopP { get; init; } = 1.0;
+    /// <summary>0 = no top-k cut.</summary>
+    public int TopK { get; init; }
+    /// <summary>1 = none; above 1 discourages tokens already in the prompt or output (CTRL-style, as in transformers).</summary>
+    public double RepetitionPenalty { get; init; } = 1.0;
+    public int MaxTokens { get; init; } = 64;
+    /// <summary>Same seed, same prompt, same parameters: same output. Null = from the engine's random source.</summary>
+    public long? Seed { get; init; }
+    public IReadOnlyList<string> Stop { get; init; } = [];
+    public IReadOnlyList<int> StopTokenIds { get; init; } = [];
+    /// <summary>Keep generating past EOS (benchmarks).</summary>
+    public bool IgnoreEos { get; init; }
+
+    public bool IsGreedy => Temperature == 0;
+
+    public static SamplingParams Greedy(int maxTokens) => new() { Temperature = 0, MaxTokens = maxTokens };
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first bad field.</summary>
+    public void Validate()
+    {
+        if (double.IsNaN(Temperature) || Temperature < 0) throw new ArgumentException($"temperature must be >= 0, got {Temperature}", "temperature");
+        if (double.IsNaN(TopP) || TopP <= 0 || TopP > 1) throw new ArgumentException($"top_p must be in (0, 1], got {TopP}", "top_p");
+        if (TopK < 0) throw new ArgumentException($"top_k must be >= 0 (0 = off), got {TopK}", "top_k");
+        if (double.IsNaN(RepetitionPenalty) || RepetitionPenalty <= 0) throw new ArgumentException($"repetition_penalty must be > 0, got {RepetitionPenalty}", "repetition_penalty");
+        if (MaxTokens <= 0) throw new ArgumentException($"max_tokens must be > 0, got {MaxTokens}", "max_tokens");
+        if (Stop.Any(string.IsNullOrEmpty)) throw new ArgumentException("stop strings must not be empty", "stop");
+    }
+}

@@ -1,0 +1,60 @@
+using System.Threading.Channels;
+using AlisaCluster.GpuWorker.Kv;
+
+namespace AlisaCluster.GpuWorker.Engine;
+
+public enum SequenceState { Waiting, Running, Finished }
+
+/// <summary>One request inside the engine: its tokens, KV, sampling state and the channel its consumer reads.</summary>
+public sealed class Sequence
+{
+    private readonly List<int> _tokens;
+    private readonly HashSet<int> _seen;
+    private readonly Channel<GenerationEvent> _events = Channel.CreateUnbounded<GenerationEvent>(new() { SingleReader = true, SingleWriter = true });
+
+    public Sequence(GenerationRequest request, SequenceKv kv, OutputText output, long fallbackSeed)
+    {
+        Request = request;
+        Kv = kv;
+        Output = output;
+        _tokens = [.. request.PromptTokens, .. request.ResumeTokens];
+        _seen = [.. _tokens];
+        Random = new Random(unchecked((int)(request.Sampling.Seed ?? fallbackSeed)));
+        Generated = request.ResumeTokens.ToList();
+        output.Advance(Generated, isLast: false, out _); // resumed tokens were streamed before: skip their text
+    }
+
+    public GenerationRequest Request { get; }
+    public string Id => Request.RequestId;
+    public SamplingParams Sampling => Request.Sampling;
+    public SequenceKv Kv { get; }
+    public OutputText Output { get; }
+    public Random Random { get; }
+    public SequenceState State { get; set; } = SequenceState.Waiting;
+    /// <summary>Prompt then generated tokens; the KV cache holds the first Kv.Length of them.</summary>
+    public IReadOnlyList<int> Tokens => _tokens;
+    public List<int> Generated { get; }
+    public IReadOnlyCollection<int> SeenTokens => _seen;
+    public int PromptLength => Request.PromptTokens.Count;
+    public bool CancelRequested { get; private set; }
+    public int Preemptions { get; set; }
+    public ChannelReader<GenerationEvent> Events => _events.Reader;
+
+    /// <summary>Tokens not yet in the KV cache (all of them after admission or preemption; one while decoding).</summary>
+    public int PendingTokens => _tokens.Count - Kv.Length;
+
+    public void RequestCancel() => CancelRequested = true;
+
+    public void Append(int token)
+    {
+        _tokens.Add(token);
+        _seen.Add(token);
+        Generated.Add(token);
+    }
+
+    public void Publish(GenerationEvent item) => _events.Writer.TryWrite(item);
+
+    public void Fail(Exception error) => _events.Writer.TryComplete(error);
+
+    public void Complete() => _events.Writer.TryComplete();
+}

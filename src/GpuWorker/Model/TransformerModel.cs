@@ -1,0 +1,60 @@
+using AlisaCluster.GpuWorker.Attention;
+using static TorchSharp.torch;
+
+namespace AlisaCluster.GpuWorker.Model;
+
+/// <summary>A decoder-only transformer: embeddings, N layers, final norm and LM head. Subclasses hold one
+/// architecture's weights and layer math; attention is delegated to an <see cref="IAttention"/>.</summary>
+public abstract class TransformerModel : IDisposable
+{
+    protected TransformerModel(ModelConfig config, Device device, ScalarType dtype)
+    {
+        Config = config; Device = device; DType = dtype;
+    }
+
+    public ModelConfig Config { get; }
+    public Device Device { get; }
+    public ScalarType DType { get; }
+    public abstract long ParameterBytes { get; }
+
+    public static TransformerModel Create(ModelConfig config, WeightSource weights, Device device, ScalarType dtype) =>
+        config.Architecture switch
+        {
+            ModelArchitecture.Llama => new LlamaModel(config, weights, device, dtype),
+            ModelArchitecture.Opt => new OptModel(config, weights, device, dtype),
+            _ => throw new NotSupportedException(config.Architecture.ToString()),
+        };
+
+    /// <summary>Runs the new tokens through the model.</summary>
+    /// <param name="tokens">[B, Tq] token ids</param>
+    /// <param name="positions">[B, Tq] absolute positions</param>
+    /// <param name="lastOnly">only the last position's logits (generation) instead of every position's (scoring)</param>
+    /// <returns>float32 logits [B, Tq or 1, vocab]</returns>
+    public Tensor Forward(Tensor tokens, Tensor positions, IAttention attention, bool lastOnly)
+    {
+        using var scope = NewDisposeScope();
+        var hidden = Embed(tokens, positions);
+        for (int layer = 0; layer < Config.NumLayers; layer++)
+        {
+            // a scope per layer, so activations are freed layer by layer (matters for long prefills on the GPU)
+            using var layerScope = NewDisposeScope();
+            var next = Layer(layer, hidden, positions, attention).MoveToOuterDisposeScope();
+            hidden.Dispose();
+            hidden = next;
+        }
+        if (lastOnly) hidden = hidden[.., ^1..];
+        return Head(hidden).to(ScalarType.Float32).MoveToOuterDisposeScope();
+    }
+
+    protected abstract Tensor Embed(Tensor tokens, Tensor positions);
+    protected abstract Tensor Layer(int layer, Tensor hidden, Tensor positions, IAttention attention);
+    protected abstract Tensor Head(Tensor hidden);
+
+    /// <summary>[B, T, heads * D] -> [B, heads, T, D]</summary>
+    protected static Tensor SplitHeads(Tensor t, int heads, int headDim) =>
+        t.view(t.shape[0], t.shape[1], heads, headDim).transpose(1, 2);
+
+    protected static long Bytes(IEnumerable<Tensor> tensors) => tensors.Sum(t => t.numel() * t.element_size());
+
+    public abstract void Dispose();
+}

@@ -1,0 +1,123 @@
+using AlisaCluster.GpuWorker.Engine;
+
+namespace AlisaCluster.GpuWorker.Tests.Engine;
+
+[Collection(TinyModelCollection.Name)]
+public sealed class InferenceEngineTests(TinyModels models)
+{
+    private static readonly string[] Prompts =
+    [
+        "In the beginning",
+        "And it came to pass, when the king heard the words of the prophet, that he rent his clothes",
+        "The programmer said",
+        "Blessed are they that mourn: for they shall be comforted. Blessed are the meek",
+    ];
+
+    private static async Task<List<int>> Generate(InferenceEngine engine, string prompt, SamplingParams sampling)
+    {
+        var ids = engine.Tokenizer.Encode(prompt);
+        var events = await engine.GenerateAsync(new GenerationRequest(Guid.NewGuid().ToString(), ids, sampling)).ToListAsync();
+        return events.Where(e => e.TokenId >= 0).Select(e => e.TokenId).ToList();
+    }
+
+    [Theory]
+    [InlineData("tiny-llama")]
+    [InlineData("tiny-opt")]
+    public async Task BatchedDecodingGivesEachPromptItsSoloOutput(string name)
+    {
+        var sampling = SamplingParams.Greedy(24) with { IgnoreEos = true };
+        await using var engine = new InferenceEngine(models.Get(name), new EngineOptions { KvCapacityTokens = 4096 });
+        var solo = new List<List<int>>();
+        foreach (var prompt in Prompts) solo.Add(await Generate(engine, prompt, sampling));
+        var together = await Task.WhenAll(Prompts.Select(p => Generate(engine, p, sampling)));
+        for (int i = 0; i < Prompts.Length; i++) Assert.Equal(solo[i], together[i]);
+        Assert.True(engine.Stats.Steps > 0);
+    }
+
+    [Fact]
+    public async Task PreemptionUnderATinyKvPoolStillGivesTheSameTokens()
+    {
+        var sampling = SamplingParams.Greedy(40) with { IgnoreEos = true };
+        var model = models.Get("tiny-llama");
+        await using var roomy = new InferenceEngine(model, new EngineOptions { KvCapacityTokens = 4096 });
+        var expected = await Task.WhenAll(Prompts.Select(p => Generate(roomy, p, sampling)));
+        // 160 slots cannot hold four sequences of ~60 tokens: the engine must preempt and recompute
+        await using var cramped = new InferenceEngine(model, new EngineOptions { KvCapacityTokens = 160 });
+        var actual = await Task.WhenAll(Prompts.Select(p => Generate(cramped, p, sampling)));
+        Assert.Equal(expected, actual);
+        Assert.True(cramped.Stats.Preemptions > 0);
+        Assert.Equal(0, cramped.Stats.KvBlocksUsed);
+    }
+
+    [Fact]
+    public async Task SameSeedSameOutputAndDifferentSeedsDiffer()
+    {
+        await using var engine = new InferenceEngine(models.Get("tiny-llama"), new EngineOptions());
+        var sampling = new SamplingParams { Temperature = 1.0, TopP = 0.95, TopK = 50, MaxTokens = 32, Seed = 7, IgnoreEos = true };
+        var first = await Generate(engine, "In the beginning", sampling);
+        var again = await Generate(engine, "In the beginning", sampling);
+        var other = await Generate(engine, "In the beginning", sampling with { Seed = 8 });
+        Assert.Equal(first, again);
+        Assert.NotEqual(first, other);
+    }
+
+    [Fact]
+    public async Task StopStringEndsTheStreamAndIsNotReturned()
+    {
+        await using var engine = new InferenceEngine(models.Get("tiny-llama"), new EngineOptions());
+        var ids = engine.Tokenizer.Encode("And it came to pass, when the king heard");
+        var unbounded = await engine.GenerateAsync(new GenerationRequest("a", ids, SamplingParams.Greedy(40))).ToListAsync();
+        var fullText = string.Concat(unbounded.Select(e => e.Text));
+        Assert.Contains("king", fullText);
+        var stopped = await engine.GenerateAsync(new GenerationRequest("b", ids, SamplingParams.Greedy(40) with { Stop = ["king"] })).ToListAsync();
+        var text = string.Concat(stopped.Select(e => e.Text));
+        Assert.Equal(fullText[..fullText.IndexOf("king", StringComparison.Ordinal)], text);
+        Assert.Equal(FinishReason.Stop, stopped[^1].Finish);
+    }
+
+    [Fact]
+    public async Task StreamedTextEqualsTheDecodedTokens()
+    {
+        await using var engine = new InferenceEngine(models.Get("tiny-opt"), new EngineOptions());
+        var ids = engine.Tokenizer.Encode("The programmer said to the computer");
+        var events = await engine.GenerateAsync(new GenerationRequest("t", ids, SamplingParams.Greedy(30) with { IgnoreEos = true })).ToListAsync();
+        var decoded = engine.Tokenizer.Decode(events.Select(e => e.TokenId), skipSpecialTokens: true);
+        Assert.Equal(decoded, string.Concat(events.Select(e => e.Text)));
+        Assert.Equal(30, events[^1].GeneratedTokens);
+        Assert.Equal(ids.Count, events[^1].PromptTokens);
+        Assert.All(events, e => Assert.True(e.Logprob <= 0));
+    }
+
+    [Fact]
+    public async Task CancellingAStreamAbortsItAndFreesItsKv()
+    {
+        await using var engine = new InferenceEngine(models.Get("tiny-llama"), new EngineOptions());
+        using var cts = new CancellationTokenSource();
+        int received = 0;
+        var ids = engine.Tokenizer.Encode("In the beginning");
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () =>
+        {
+            await foreach (var _ in engine.GenerateAsync(new GenerationRequest("c", ids, SamplingParams.Greedy(1000) with { IgnoreEos = true }), cts.Token))
+                if (++received == 5) cts.Cancel();
+        });
+        for (int i = 0; i < 100 && (engine.Stats.KvBlocksUsed > 0 || engine.Stats.Running > 0); i++) await Task.Delay(20);
+        Assert.Equal(0, engine.Stats.KvBlocksUsed);
+        Assert.Equal(0, engine.Stats.Running);
+    }
+
+    [Theory]
+    [InlineData(-0.5, 1.0, 16, "temperature")]
+    [InlineData(1.0, 0.0, 16, "top_p")]
+    [InlineData(1.0, 1.5, 16, "top_p")]
+    [InlineData(1.0, 1.0, 0, "max_tokens")]
+    [InlineData(1.0, 1.0, 5000, "max_tokens")]
+    public async Task BadRequestsAreRejectedNamingTheField(double temperature, double topP, int maxTokens, string field)
+    {
+        await using var engine = new InferenceEngine(models.Get("tiny-llama"), new EngineOptions());
+        var sampling = new SamplingParams { Temperature = temperature, TopP = topP, MaxTokens = maxTokens };
+        var error = Assert.Throws<ArgumentException>(() => engine.Submit(new GenerationRequest("x", [1, 2, 3], sampling)));
+        Assert.Equal(field, error.ParamName);
+        Assert.Throws<ArgumentException>(() => engine.Submit(new GenerationRequest("y", [], SamplingParams.Greedy(4))));
+        Assert.Throws<ArgumentException>(() => engine.Submit(new GenerationRequest("z", [1, 99999], SamplingParams.Greedy(4))));
+    }
+}

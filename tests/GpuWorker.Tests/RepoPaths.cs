@@ -1,0 +1,16 @@
+namespace AlisaCluster.GpuWorker.Tests;
+
+public static class RepoPaths
+{
+    public static string Root { get; } = FindRoot();
+
+    public static string Model(string name) => Path.Combine(Root, "models", name);
+
+    private static string FindRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "AlisaCluster.slnx")) || File.Exists(Path.Combine(dir.FullName, "AlisaCluster.sln")))
+                return dir.FullName;
+        throw new DirectoryNotFoundException("repository root (AlisaCluster.sln) not found above " + AppContext.BaseDirectory);
+    }
+}
