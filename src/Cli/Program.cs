@@ -7,6 +7,7 @@ var commands = new Dictionary<string, Func<CommandLine, Task<int>>>
     ["generate"] = GenerateCommand.RunAsync,
     ["conformance"] = ConformanceCommand.RunAsync,
     ["bench"] = BenchCommand.RunAsync,
+    ["eval"] = EvalCommand.RunAsync,
 };
 
 if (args.Length == 0 || !commands.TryGetValue(args[0], out var command))

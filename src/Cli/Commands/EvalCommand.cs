@@ -1,0 +1,103 @@
+using System.Globalization;
+using System.Text.Json;
+using AlisaCluster.Cli.Reports;
+using AlisaCluster.GpuWorker.Attention;
+using AlisaCluster.GpuWorker.Evaluation;
+using AlisaCluster.GpuWorker.Kv;
+using AlisaCluster.GpuWorker.Model;
+using Spectre.Console;
+
+namespace AlisaCluster.Cli.Commands;
+
+/// <summary>alisa eval: the accuracy study. Perplexity of a checkpoint on text files through the real decode path
+/// (DESIGN.md section 3 protocol) for each KV policy x sparsity (x INT8), greedy agreement with dense, and the
+/// independent reference's perplexity beside ours. Writes results.jsonl, a Markdown table and an SVG plot per text.</summary>
+public static class EvalCommand
+{
+    public sealed record Row(string Model, string Text, int Windows, int Window, string Policy, double Sparsity, bool Int8,
+        double Ppl, double PplIncreasePercent, double? ReferencePpl, double? ReferenceDeltaPercent, double? GreedyAgreement, long KvPoolBytes);
+
+    public static async Task<int> RunAsync(CommandLine args)
+    {
+        var texts = args.Strings("text", "");
+        if (texts.Count == 0) throw new ArgumentException("--text FILE[,FILE...] is required");
+        var policies = args.Strings("policies", "local,streaming,h2o,swa");
+        var sparsities = args.String("sparsity", "0.5,0.7,0.8,0.9").Split(',').Select(s => double.Parse(s, CultureInfo.InvariantCulture)).ToList();
+        var int8Modes = args.String("int8", "off") switch
+        {
+            "off" => new[] { false }, "on" => [true], "both" => [false, true],
+            var other => throw new ArgumentException($"--int8 must be off, on or both, got '{other}'"),
+        };
+        int window = args.Int("window", 1024), batch = args.Int("batch", 32), maxWindows = args.Int("max-windows", int.MaxValue);
+        int agreementPrompts = args.Int("agreement-prompts", 8), agreementTokens = args.Int("agreement-tokens", 64);
+        var referencePath = args.String("reference");
+        var outDir = args.String("out", "eval-out");
+        using var model = ModelOptions.Load(args);
+        args.RejectUnknown();
+        var references = referencePath is null ? [] : ReferenceTable.Load(referencePath);
+        Directory.CreateDirectory(outDir);
+
+        var allRows = new List<Row>();
+        foreach (var text in texts)
+        {
+            var windows = HeldoutText.Windows(text, model.Tokenizer, model.Config.EosTokenId, window).Take(maxWindows).ToList();
+            var configs = new List<(KvPolicy Policy, bool Int8)>();
+            foreach (var int8 in int8Modes)
+            {
+                configs.Add((KvPolicy.Dense, int8));
+                foreach (var template in policies)
+                foreach (var sparsity in sparsities)
+                    configs.Add((WithSparsity(template, sparsity), int8));
+            }
+            var prompts = windows.Take(agreementPrompts).Select(w => w[..Math.Min(w.Length - agreementTokens, 192)]).ToList();
+            var rows = await RunConfigs(model, text, windows, configs, prompts, agreementTokens, batch, references);
+            allRows.AddRange(rows);
+            var stem = Path.Combine(outDir, $"{model.Name}-{Path.GetFileNameWithoutExtension(text)}");
+            await File.WriteAllTextAsync(stem + ".md", EvalReport.Table(rows));
+            await File.WriteAllTextAsync(stem + ".svg", EvalReport.Plot(rows, $"{model.Name} on {Path.GetFileName(text)}"));
+            AnsiConsole.Write(new Markup(Markup.Escape(EvalReport.Table(rows))));
+        }
+        await File.AppendAllLinesAsync(Path.Combine(outDir, "results.jsonl"), allRows.Select(r => JsonSerializer.Serialize(r)));
+        return 0;
+    }
+
+    private static KvPolicy WithSparsity(string template, double sparsity)
+    {
+        var parts = template.Split(':', 2);
+        var options = parts.Length > 1 ? ":" + parts[1] : "";
+        return KvPolicy.Parse($"{parts[0]}:{sparsity.ToString(CultureInfo.InvariantCulture)}{options}");
+    }
+
+    private static async Task<List<Row>> RunConfigs(LoadedModel model, string text, List<int[]> windows, List<(KvPolicy Policy, bool Int8)> configs,
+        List<int[]> prompts, int agreementTokens, int batch, IReadOnlyList<ReferenceTable.Entry> references)
+    {
+        var rows = new List<Row>();
+        var textName = Path.GetFileName(text);
+        int[][]? continuations = null;
+        await AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+            .StartAsync(async progress =>
+            {
+                continuations = AccuracyMetrics.GreedyContinuations(model.Model, prompts, agreementTokens);
+                double densePpl = 0;
+                foreach (var (policy, int8) in configs)
+                {
+                    var label = $"{textName} {policy}{(int8 ? " int8" : "")}";
+                    var task = progress.AddTask(Markup.Escape(label), maxValue: windows.Count * (windows[0].Length - 1));
+                    var format = int8 ? KvStorageFormat.Int8 : KvStorageFormat.Native;
+                    using var probe = new LockstepDecoder(model.Model, Math.Min(batch, windows.Count), windows[0].Length, policy, format);
+                    long poolBytes = probe.KvBytes;
+                    probe.Dispose();
+                    double ppl = await Task.Run(() => AccuracyMetrics.Perplexity(model.Model, windows, policy, format, batch, n => task.Increment(n)));
+                    double? agreement = policy.IsDense && !int8 ? 1.0 : AccuracyMetrics.GreedyAgreement(model.Model, prompts, continuations, policy, format);
+                    if (policy.IsDense && !int8) densePpl = ppl;
+                    var reference = int8 ? null : references.FirstOrDefault(r => r.Model == model.Name && r.Text == textName
+                        && r.Policy == policy.Kind.ToString().ToLowerInvariant() && Math.Abs(r.Sparsity - policy.Sparsity) < 1e-9 && policy.ToString().Count(c => c == ':') <= 1);
+                    rows.Add(new Row(model.Name, textName, windows.Count, windows[0].Length, policy.ToString(), policy.Sparsity, int8, ppl,
+                        densePpl > 0 ? (ppl / densePpl - 1) * 100 : 0, reference?.Ppl, reference is null ? null : (ppl / reference.Ppl - 1) * 100,
+                        agreement, poolBytes));
+                    task.StopTask();
+                }
+            });
+        return rows;
+    }
+}

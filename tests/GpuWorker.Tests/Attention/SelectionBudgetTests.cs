@@ -1,0 +1,74 @@
+using AlisaCluster.GpuWorker.Attention;
+
+namespace AlisaCluster.GpuWorker.Tests.Attention;
+
+public sealed class SelectionBudgetTests
+{
+    [Theory]
+    [InlineData(100, 0.8)]
+    [InlineData(1, 0.9)]
+    [InlineData(7, 0.5)]
+    [InlineData(1023, 0.7)]
+    public void SwaKeepsKRecentAndAtMostKGlobal(int n, double sparsity)
+    {
+        var budget = SelectionBudget.For(new KvPolicy(KvPolicyKind.Swa, sparsity), n);
+        int k = Math.Max(1, (int)Math.Round(n * (1 - sparsity) / 2));
+        Assert.Equal(k, budget.Recent);
+        Assert.Equal(Math.Min(k, n - k), budget.Global);
+        Assert.Equal(k, budget.ScoreWindow);
+        Assert.True(budget.MaxSelected <= n);
+    }
+
+    [Fact]
+    public void RoundingIsHalfToEven()
+    {
+        // n * r = 2.5 -> b = 2 (not 3); n * r / 2 = 1.25 -> k = 1
+        var local = SelectionBudget.For(new KvPolicy(KvPolicyKind.Local, 0.5), 5);
+        Assert.Equal(2, local.Recent);
+        var swa = SelectionBudget.For(new KvPolicy(KvPolicyKind.Swa, 0.5), 5);
+        Assert.Equal(1, swa.Recent);
+    }
+
+    [Fact]
+    public void StreamingKeepsFourSinksAndTheRestRecent()
+    {
+        var budget = SelectionBudget.For(new KvPolicy(KvPolicyKind.Streaming, 0.8), 100); // b = 20
+        Assert.Equal(4, budget.Sinks);
+        Assert.Equal(16, budget.Recent);
+        Assert.Equal(0, budget.Global);
+    }
+
+    [Fact]
+    public void H2OSplitsItsBudgetBetweenRecentAndHeavyHitters()
+    {
+        var budget = SelectionBudget.For(new KvPolicy(KvPolicyKind.H2O, 0.5), 12); // b = 6, k = 3
+        Assert.Equal(3, budget.Recent);
+        Assert.Equal(3, budget.Global);
+    }
+
+    [Fact]
+    public void DenseAndZeroSparsityAttendToEverything()
+    {
+        Assert.Equal(50, SelectionBudget.For(KvPolicy.Dense, 50).Recent);
+        Assert.Equal(50, SelectionBudget.For(new KvPolicy(KvPolicyKind.Swa, 0), 50).Recent);
+    }
+
+    [Theory]
+    [InlineData("swa:0.8", KvPolicyKind.Swa, 0.8)]
+    [InlineData("h2o:0.5", KvPolicyKind.H2O, 0.5)]
+    [InlineData("dense", KvPolicyKind.Dense, 0)]
+    public void PoliciesParseAndPrintBack(string text, KvPolicyKind kind, double sparsity)
+    {
+        var policy = KvPolicy.Parse(text);
+        Assert.Equal(kind, policy.Kind);
+        Assert.Equal(sparsity, policy.Sparsity);
+        Assert.Equal(text, policy.ToString());
+    }
+
+    [Theory]
+    [InlineData("sparse:0.5")]
+    [InlineData("swa")]
+    [InlineData("swa:1.5")]
+    [InlineData("local:0.5:sinks=4")]
+    public void BadPoliciesAreRejected(string text) => Assert.Throws<ArgumentException>(() => KvPolicy.Parse(text));
+}
