@@ -6,7 +6,7 @@ public enum KvPolicyKind { Dense, Local, Streaming, H2O, Swa }
 
 /// <summary>Which cached tokens a decode step attends to, and at what KV sparsity (1 - caching ratio).
 /// Text form: "dense", "local:0.8", "streaming:0.8", "h2o:0.8", "swa:0.8", with SWA options appended as
-/// "swa:0.8:sinks=4:local=0.75:per-head".</summary>
+/// "swa:0.8:sinks=4:local=0.75:mean:per-head".</summary>
 public sealed record KvPolicy(KvPolicyKind Kind, double Sparsity = 0)
 {
     /// <summary>SWA: share of the budget given to the most recent tokens (the paper: 0.5).</summary>
@@ -15,6 +15,9 @@ public sealed record KvPolicy(KvPolicyKind Kind, double Sparsity = 0)
     public int Sinks { get; init; }
     /// <summary>SWA: select per KV head (scores summed over that head's query group) instead of once per layer.</summary>
     public bool PerKvHead { get; init; }
+    /// <summary>SWA: rank tokens by their mean weight per step present in the score window rather than the sum, so
+    /// tokens that just left the recent window compete fairly with old ones, and the recent/global split adapts.</summary>
+    public bool MeanScores { get; init; }
 
     public static readonly KvPolicy Dense = new(KvPolicyKind.Dense);
 
@@ -32,6 +35,7 @@ public sealed record KvPolicy(KvPolicyKind Kind, double Sparsity = 0)
         var text = $"{Kind.ToString().ToLowerInvariant()}:{Sparsity.ToString(CultureInfo.InvariantCulture)}";
         if (Sinks > 0) text += $":sinks={Sinks}";
         if (LocalFraction != 0.5) text += $":local={LocalFraction.ToString(CultureInfo.InvariantCulture)}";
+        if (MeanScores) text += ":mean";
         if (PerKvHead) text += ":per-head";
         return text;
     }
@@ -57,6 +61,7 @@ public sealed record KvPolicy(KvPolicyKind Kind, double Sparsity = 0)
                 ("sinks", KvPolicyKind.Swa) => policy with { Sinks = int.Parse(value, CultureInfo.InvariantCulture) },
                 ("local", KvPolicyKind.Swa) => policy with { LocalFraction = double.Parse(value, CultureInfo.InvariantCulture) },
                 ("per-head", KvPolicyKind.Swa) => policy with { PerKvHead = true },
+                ("mean", KvPolicyKind.Swa) => policy with { MeanScores = true },
                 _ => throw new ArgumentException($"'{text}': unknown option '{option}' for {parts[0]}", "kv_policy"),
             };
         }

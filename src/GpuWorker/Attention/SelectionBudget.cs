@@ -22,7 +22,7 @@ public readonly record struct SelectionBudget(int Length, int Recent, int Sinks,
             case KvPolicyKind.H2O:
                 int recent = Math.Min(k, n);
                 return new(n, recent, 0, b - recent, 0);
-            case KvPolicyKind.Swa when policy.LocalFraction == 0.5 && policy.Sinks == 0:
+            case KvPolicyKind.Swa when policy.LocalFraction == 0.5 && policy.Sinks == 0 && !policy.MeanScores:
                 return new(n, k, 0, Math.Min(k, n - k), k); // the paper: k recent + k global
             case KvPolicyKind.Swa:
                 int local = Math.Min(n, Math.Max(1, (int)Math.Round(n * r * policy.LocalFraction)));

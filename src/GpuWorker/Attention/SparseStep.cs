@@ -26,6 +26,12 @@ public sealed class SparseStep : IDisposable
         Sinks = tensor(Budgets.Select(b => (long)b.Sinks).ToArray(), device: device).view(rows, 1);
         Global = tensor(Budgets.Select(b => (long)b.Global).ToArray(), device: device).view(rows, 1, 1);
         IsH2O = tensor(Policies.Select(p => p.NeedsCumulativeScores).ToArray(), device: device).view(rows, 1, 1);
+        if (Policies.Any(p => p.NeedsWindowScores && p.MeanScores))
+        {
+            // caps the divisor (steps a position existed within the score window); 1 turns it off for rows that rank by sum
+            var windows = Budgets.Select((b, i) => Policies[i].MeanScores ? (float)b.ScoreWindow : 1f).ToArray();
+            MeanWindow = tensor(windows, device: device).view(rows, 1, 1);
+        }
         if (UsesWindow)
         {
             int ring = scores!.Ring;
@@ -55,10 +61,12 @@ public sealed class SparseStep : IDisposable
     public Tensor Global { get; }
     public Tensor IsH2O { get; }
     public Tensor? ColumnWeights { get; }
+    /// <summary>[B, 1, 1] score window of rows that rank by mean weight (1 for rows that rank by sum).</summary>
+    public Tensor? MeanWindow { get; }
     public Tensor? Columns { get; }
 
     public void Dispose()
     {
-        foreach (var t in new[] { Lengths, Recent, Sinks, Global, IsH2O, ColumnWeights, Columns }) t?.Dispose();
+        foreach (var t in new[] { Lengths, Recent, Sinks, Global, IsH2O, ColumnWeights, Columns, MeanWindow }) t?.Dispose();
     }
 }

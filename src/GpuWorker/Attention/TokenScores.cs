@@ -27,6 +27,7 @@ public sealed class TokenScores : IDisposable
     public int WindowGroups { get; }
     public int KvHeads { get; }
     public bool HasWindow => _history.Length > 0;
+    public long Bytes => _history.Concat(_cumulative).Concat(_alive).Sum(t => t.numel() * t.element_size());
     public bool HasCumulative => _cumulative.Length > 0;
 
     /// <summary>Fresh tokens start with no history, no cumulative weight, alive.</summary>

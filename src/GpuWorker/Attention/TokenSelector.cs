@@ -6,6 +6,14 @@ namespace AlisaCluster.GpuWorker.Attention;
 /// top-scoring older tokens (SWA: windowed attention sum; H2O: cumulative sum among the not-yet-evicted).</summary>
 public static class TokenSelector
 {
+    /// <summary>[B, 1, L]: at how many steps of its score window each position existed (position j exists from step j
+    /// on; the query is at step n - 1); 1 for rows that rank by sum.</summary>
+    private static Tensor PresentSteps(SparseStep step, Tensor positions)
+    {
+        var existed = (step.Lengths - 1 - positions).unsqueeze(1).to(ScalarType.Float32);
+        return minimum(existed, step.MeanWindow!).clamp_min(1);
+    }
+
     /// <summary>Returns a bool mask [B, G, L] of the positions to attend (G = KV heads when selection is per head, else 1).</summary>
     public static Tensor Select(int layer, SparseStep step, TokenScores? scores, Tensor readSlots)
     {
@@ -24,7 +32,7 @@ public static class TokenSelector
         {
             var window = scores!.WindowSum(layer, readSlots, step.ColumnWeights!);       // [B, 1 or KvH, L]
             if (window.shape[1] != groups) window = groups == 1 ? window.sum(1, keepdim: true) : window.expand(b, groups, l);
-            ranking = window;
+            ranking = step.MeanWindow is null ? window : window / PresentSteps(step, positions);
         }
         if (step.UsesCumulative)
         {

@@ -16,8 +16,12 @@ public sealed record EngineOptions
     /// <summary>KV policy of requests that do not choose one.</summary>
     public KvPolicy DefaultPolicy { get; init; } = KvPolicy.Dense;
     public KvStorageFormat KvFormat { get; init; } = KvStorageFormat.Native;
-    /// <summary>Keep per-token scores so requests may use SWA and H2O (costs memory per cached token).</summary>
+    /// <summary>Longest prompt + output a request may have (vLLM's max_model_len); null = the model's context.</summary>
+    public int? MaxModelLength { get; init; }
+    /// <summary>Keep per-token scores so requests may use SWA (a ring of recent steps' weights per cached token).</summary>
     public bool EnableScoredPolicies { get; init; } = true;
+    /// <summary>Keep per-token cumulative weights so requests may use H2O (KV heads x 5 bytes per cached token and layer).</summary>
+    public bool EnableH2O { get; init; } = true;
     /// <summary>Lowest KV sparsity an SWA request may ask for: it sizes each token's score history (ring of steps).</summary>
     public double MinScoredSparsity { get; init; } = 0.5;
     /// <summary>Keep SWA scores per KV head, so requests may use per-head selection (KV heads times the memory).</summary>

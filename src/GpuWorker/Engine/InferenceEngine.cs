@@ -46,13 +46,15 @@ public sealed class InferenceEngine : IAsyncDisposable
 
     private TokenScores CreateScores(ModelConfig c, EngineOptions options)
     {
-        var widest = new KvPolicy(KvPolicyKind.Swa, options.MinScoredSparsity);
-        int ring = SelectionBudget.For(widest, c.MaxPositions).ScoreWindow + 2;
-        return new TokenScores(c.NumLayers, _cache.SlotCount, c.NumKvHeads, ring, options.PerHeadScores, cumulative: true, _model.Model.Device);
+        int ring = KvBudget.ScoreRing(options.MinScoredSparsity, MaxModelLength);
+        return new TokenScores(c.NumLayers, _cache.SlotCount, c.NumKvHeads, ring, options.PerHeadScores, options.EnableH2O, _model.Model.Device);
     }
 
+    public int MaxModelLength => Math.Min(_options.MaxModelLength ?? int.MaxValue, _model.Config.MaxPositions);
     public LoadedModel Model => _model;
     public EngineOptions Options => _options;
+    /// <summary>Device bytes of the KV pool and the per-token scores.</summary>
+    public long KvPoolBytes => _cache.PoolBytes + (_scores?.Bytes ?? 0);
     public ByteLevelBpeTokenizer Tokenizer => _model.Tokenizer;
     public EngineStats Stats { get; private set; }
     public event Action<EngineStats>? StatsUpdated;
@@ -106,8 +108,8 @@ public sealed class InferenceEngine : IAsyncDisposable
         request.Sampling.Validate();
         var policy = request.Policy ?? _options.DefaultPolicy;
         policy.Validate();
-        if ((policy.NeedsWindowScores || policy.NeedsCumulativeScores) && _scores is null)
-            throw new ArgumentException($"KV policy {policy} needs per-token scores, which this engine does not keep", "kv_policy");
+        if ((policy.NeedsWindowScores && _scores?.HasWindow != true) || (policy.NeedsCumulativeScores && _scores?.HasCumulative != true))
+            throw new ArgumentException($"KV policy {policy} needs per-token scores that this engine does not keep", "kv_policy");
         if (policy.NeedsWindowScores && policy.Sparsity < _options.MinScoredSparsity)
             throw new ArgumentException($"KV sparsity {policy.Sparsity} is below this engine's minimum of {_options.MinScoredSparsity} for SWA", "kv_sparsity");
         if (policy.PerKvHead && !_options.PerHeadScores)
@@ -117,8 +119,8 @@ public sealed class InferenceEngine : IAsyncDisposable
         if (request.PromptTokens.Concat(request.ResumeTokens).Any(t => t < 0 || t >= vocab))
             throw new ArgumentException($"token ids must be in [0, {vocab})", "prompt_token_ids");
         int total = request.PromptTokens.Count + request.Sampling.MaxTokens;
-        if (total > _model.Config.MaxPositions)
-            throw new ArgumentException($"prompt ({request.PromptTokens.Count} tokens) + max_tokens ({request.Sampling.MaxTokens}) exceeds the model's context of {_model.Config.MaxPositions}", "max_tokens");
+        if (total > MaxModelLength)
+            throw new ArgumentException($"prompt ({request.PromptTokens.Count} tokens) + max_tokens ({request.Sampling.MaxTokens}) exceeds the context of {MaxModelLength}", "max_tokens");
     }
 
     private void Loop()
@@ -203,7 +205,7 @@ public sealed class InferenceEngine : IAsyncDisposable
         var sampling = sequence.Sampling;
         bool eos = !sampling.IgnoreEos && choice.TokenId == _model.Config.EosTokenId;
         bool stopToken = eos || sampling.StopTokenIds.Contains(choice.TokenId);
-        bool length = sequence.Generated.Count >= sampling.MaxTokens || sequence.Tokens.Count >= _model.Config.MaxPositions;
+        bool length = sequence.Generated.Count >= sampling.MaxTokens || sequence.Tokens.Count >= MaxModelLength;
         var text = sequence.Output.Advance(sequence.Generated, isLast: stopToken || length, out bool stopString);
         FinishReason? finish = stopToken || stopString ? FinishReason.Stop : length ? FinishReason.Length : null;
         sequence.Publish(new GenerationEvent(choice.TokenId, text, choice.Logprob, finish, sequence.PromptLength, sequence.Generated.Count));

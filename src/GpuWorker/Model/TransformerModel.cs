@@ -16,6 +16,7 @@ public abstract class TransformerModel : IDisposable
     public Device Device { get; }
     public ScalarType DType { get; }
     public abstract long ParameterBytes { get; }
+    public int ElementSize => DType == ScalarType.Float32 ? 4 : 2;
 
     public static TransformerModel Create(ModelConfig config, WeightSource weights, Device device, ScalarType dtype) =>
         config.Architecture switch

@@ -1,0 +1,34 @@
+using AlisaCluster.GpuWorker.Attention;
+using AlisaCluster.GpuWorker.Kv;
+using AlisaCluster.GpuWorker.Model;
+
+namespace AlisaCluster.GpuWorker.Engine;
+
+/// <summary>How many tokens of KV fit in a device memory budget once the weights and a working reserve are taken:
+/// the engine's equivalent of vLLM's gpu_memory_utilization.</summary>
+public static class KvBudget
+{
+    /// <summary>Room kept for activations, logits and allocator slack.</summary>
+    public const long ReserveBytes = 1L << 30;
+
+    /// <summary>Device bytes one cached token costs over all layers: K/V (codes, or values), INT8 block parameters
+    /// amortized over the block, and the per-token scores that sparse policies keep.</summary>
+    public static double BytesPerToken(ModelConfig c, KvStorageFormat format, int elementSize, int blockSize, int scoreRing, bool h2o)
+    {
+        double channels = 2.0 * c.NumKvHeads * c.HeadDim;                 // K and V
+        double kv = format == KvStorageFormat.Int8 ? channels * (1 + 2.0 * 2 / blockSize) : channels * elementSize;
+        double scores = scoreRing * 4.0 + (h2o ? c.NumKvHeads * 5.0 : 0);
+        return c.NumLayers * (kv + scores);
+    }
+
+    public static int TokensFor(long budgetBytes, long parameterBytes, double bytesPerToken)
+    {
+        long free = budgetBytes - parameterBytes - ReserveBytes;
+        if (free <= 0) throw new ArgumentException($"a budget of {budgetBytes / (1 << 20)} MiB leaves no room for KV after {parameterBytes / (1 << 20)} MiB of weights");
+        return (int)Math.Min(int.MaxValue, free / bytesPerToken);
+    }
+
+    /// <summary>The score ring an engine keeps for SWA down to <paramref name="minSparsity"/> at <paramref name="maxLength"/> tokens.</summary>
+    public static int ScoreRing(double minSparsity, int maxLength) =>
+        SelectionBudget.For(new KvPolicy(KvPolicyKind.Swa, minSparsity), maxLength).ScoreWindow + 2;
+}

@@ -1,0 +1,15 @@
+namespace AlisaCluster.Grains;
+
+/// <summary>One generation request (or one resumed attempt of it) on a GPU-worker silo. The key is
+/// <see cref="SequenceKeys.ForAttempt"/>: a resumed attempt is a new grain, so it is placed afresh on a live worker.</summary>
+public interface ISequenceGrain : IGrainWithStringKey
+{
+    /// <summary>Streams the new tokens. Cancelling <paramref name="cancellationToken"/> (or abandoning the stream) makes
+    /// the engine drop the sequence and free its KV.</summary>
+    IAsyncEnumerable<SequenceChunk> GenerateAsync(SequenceRequest request, CancellationToken cancellationToken = default);
+}
+
+public static class SequenceKeys
+{
+    public static string ForAttempt(string requestId, int attempt) => attempt == 0 ? requestId : $"{requestId}#resume{attempt}";
+}

@@ -1,0 +1,18 @@
+namespace AlisaCluster.Grains;
+
+public enum SequenceFinish { Stop, Length, Abort }
+
+/// <summary>One engine step's output for a sequence: a new token with the text it completes, and on the last chunk the
+/// finish reason (an abort carries no token: <see cref="TokenId"/> is -1).</summary>
+[GenerateSerializer, Immutable]
+public sealed record SequenceChunk(
+    [property: Id(0)] int TokenId,
+    [property: Id(1)] string Text,
+    [property: Id(2)] float Logprob,
+    [property: Id(3)] SequenceFinish? Finish,
+    [property: Id(4)] int PromptTokens,
+    [property: Id(5)] int GeneratedTokens,
+    [property: Id(6)] string Silo)
+{
+    public bool HasToken => TokenId >= 0;
+}
