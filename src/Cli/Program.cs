@@ -8,6 +8,8 @@ var commands = new Dictionary<string, Func<CommandLine, Task<int>>>
     ["conformance"] = ConformanceCommand.RunAsync,
     ["bench"] = BenchCommand.RunAsync,
     ["eval"] = EvalCommand.RunAsync,
+    ["demo"] = ClusterDemoCommand.RunAsync,
+    ["load"] = LoadCommand.RunAsync,
 };
 
 if (args.Length == 0 || !commands.TryGetValue(args[0], out var command))

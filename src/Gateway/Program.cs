@@ -1,1 +1,8 @@
-return 0;
+using AlisaCluster.Gateway.Extensions;
+
+var builder = WebApplication.CreateBuilder(args);
+builder.AddAlisaGateway();
+
+var app = builder.Build();
+app.MapAlisaGateway();
+app.Run();

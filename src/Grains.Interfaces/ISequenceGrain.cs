@@ -12,4 +12,8 @@ public interface ISequenceGrain : IGrainWithStringKey
 public static class SequenceKeys
 {
     public static string ForAttempt(string requestId, int attempt) => attempt == 0 ? requestId : $"{requestId}#resume{attempt}";
+
+    /// <summary>Request-context key under which the caller states the KV tokens the sequence may need, so the
+    /// placement director can reserve them on the silo it picks.</summary>
+    public const string KvTokensContextKey = "alisa.kv-tokens";
 }

@@ -1,1 +1,5 @@
-return 0;
+using AlisaCluster.Silo.Extensions;
+
+var builder = Host.CreateApplicationBuilder(args);
+builder.AddAlisaSilo();
+await builder.Build().RunAsync();

@@ -34,11 +34,12 @@ public static class BenchCommand
             {
                 var task = progress.AddTask($"{policy}{(int8 ? "+int8" : "")} batch {batch}", maxValue: batch * generate);
                 var options = Options(model, policy, int8, budgetGiB, batch, promptLength + generate);
-                results.Add(await RunOne(model, options, policy, budgetGiB, batch, promptLength, generate, hbmBytesPerSecond, task));
+                var result = await RunOne(model, options, policy, budgetGiB, batch, promptLength, generate, hbmBytesPerSecond, task);
+                results.Add(result);
+                if (output is not null) await File.AppendAllTextAsync(output, JsonSerializer.Serialize(result) + "\n");
             }
         });
         foreach (var result in results) Console.WriteLine(JsonSerializer.Serialize(result));
-        if (output is not null) await File.AppendAllLinesAsync(output, results.Select(r => JsonSerializer.Serialize(r)));
         return 0;
     }
 

@@ -30,6 +30,7 @@ public static class EvalCommand
         };
         int window = args.Int("window", 1024), batch = args.Int("batch", 32), maxWindows = args.Int("max-windows", int.MaxValue);
         int agreementPrompts = args.Int("agreement-prompts", 8), agreementTokens = args.Int("agreement-tokens", 64);
+        int promptTokens = args.Int("agreement-prompt-len", 64);
         var referencePath = args.String("reference");
         var outDir = args.String("out", "eval-out");
         using var model = ModelOptions.Load(args);
@@ -37,7 +38,6 @@ public static class EvalCommand
         var references = referencePath is null ? [] : ReferenceTable.Load(referencePath);
         Directory.CreateDirectory(outDir);
 
-        var allRows = new List<Row>();
         foreach (var text in texts)
         {
             var windows = HeldoutText.Windows(text, model.Tokenizer, model.Config.EosTokenId, window).Take(maxWindows).ToList();
@@ -49,15 +49,11 @@ public static class EvalCommand
                 foreach (var sparsity in sparsities)
                     configs.Add((WithSparsity(template, sparsity), int8));
             }
-            var prompts = windows.Take(agreementPrompts).Select(w => w[..Math.Min(w.Length - agreementTokens, 192)]).ToList();
-            var rows = await RunConfigs(model, text, windows, configs, prompts, agreementTokens, batch, references);
-            allRows.AddRange(rows);
+            var prompts = windows.Take(agreementPrompts).Select(w => w[..Math.Min(w.Length - agreementTokens, promptTokens)]).ToList();
             var stem = Path.Combine(outDir, $"{model.Name}-{Path.GetFileNameWithoutExtension(text)}");
-            await File.WriteAllTextAsync(stem + ".md", EvalReport.Table(rows));
-            await File.WriteAllTextAsync(stem + ".svg", EvalReport.Plot(rows, $"{model.Name} on {Path.GetFileName(text)}"));
+            var rows = await RunConfigs(model, text, windows, configs, prompts, agreementTokens, batch, references, stem);
             AnsiConsole.Write(new Markup(Markup.Escape(EvalReport.Table(rows))));
         }
-        await File.AppendAllLinesAsync(Path.Combine(outDir, "results.jsonl"), allRows.Select(r => JsonSerializer.Serialize(r)));
         return 0;
     }
 
@@ -69,7 +65,7 @@ public static class EvalCommand
     }
 
     private static async Task<List<Row>> RunConfigs(LoadedModel model, string text, List<int[]> windows, List<(KvPolicy Policy, bool Int8)> configs,
-        List<int[]> prompts, int agreementTokens, int batch, IReadOnlyList<ReferenceTable.Entry> references)
+        List<int[]> prompts, int agreementTokens, int batch, IReadOnlyList<ReferenceTable.Entry> references, string stem)
     {
         var rows = new List<Row>();
         var textName = Path.GetFileName(text);
@@ -84,10 +80,7 @@ public static class EvalCommand
                     var label = $"{textName} {policy}{(int8 ? " int8" : "")}";
                     var task = progress.AddTask(Markup.Escape(label), maxValue: windows.Count * (windows[0].Length - 1));
                     var format = int8 ? KvStorageFormat.Int8 : KvStorageFormat.Native;
-                    using var probe = new LockstepDecoder(model.Model, Math.Min(batch, windows.Count), windows[0].Length, policy, format);
-                    long poolBytes = probe.KvBytes;
-                    probe.Dispose();
-                    double ppl = await Task.Run(() => AccuracyMetrics.Perplexity(model.Model, windows, policy, format, batch, n => task.Increment(n)));
+                    var (ppl, poolBytes) = await Task.Run(() => AccuracyMetrics.Perplexity(model.Model, windows, policy, format, batch, n => task.Increment(n)));
                     double? agreement = policy.IsDense && !int8 ? 1.0 : AccuracyMetrics.GreedyAgreement(model.Model, prompts, continuations, policy, format);
                     if (policy.IsDense && !int8) densePpl = ppl;
                     var reference = int8 ? null : references.FirstOrDefault(r => r.Model == model.Name && r.Text == textName
@@ -95,6 +88,10 @@ public static class EvalCommand
                     rows.Add(new Row(model.Name, textName, windows.Count, windows[0].Length, policy.ToString(), policy.Sparsity, int8, ppl,
                         densePpl > 0 ? (ppl / densePpl - 1) * 100 : 0, reference?.Ppl, reference is null ? null : (ppl / reference.Ppl - 1) * 100,
                         agreement, poolBytes));
+                    // written after every configuration, so a run cut short keeps what it measured
+                    await File.AppendAllTextAsync(stem + ".jsonl", JsonSerializer.Serialize(rows[^1]) + "\n");
+                    await File.WriteAllTextAsync(stem + ".md", EvalReport.Table(rows));
+                    if (rows.Any(r => r.Sparsity > 0)) await File.WriteAllTextAsync(stem + ".svg", EvalReport.Plot(rows, $"{model.Name} on {textName}"));
                     task.StopTask();
                 }
             });

@@ -15,8 +15,11 @@ public sealed class SvgLineChart(string title, string xLabel, string yLabel)
         return this;
     }
 
+    public bool IsEmpty => _series.All(s => s.Points.Count == 0);
+
     public string Render(int width = 760, int height = 440)
     {
+        if (IsEmpty) throw new InvalidOperationException($"chart '{title}' has no points");
         const int left = 70, right = 190, top = 40, bottom = 55;
         var all = _series.SelectMany(s => s.Points).ToList();
         double xMin = all.Min(p => p.X), xMax = all.Max(p => p.X), yMin = all.Min(p => p.Y), yMax = all.Max(p => p.Y);

@@ -11,15 +11,19 @@ public static class AccuracyMetrics
 {
     /// <summary>exp(total NLL / (windows x (W - 1))); every window starts from an empty cache; windows run
     /// <paramref name="batchSize"/> at a time in lockstep. <paramref name="onTokens"/> reports scored tokens.</summary>
-    public static double Perplexity(TransformerModel model, IReadOnlyList<int[]> windows, KvPolicy policy, KvStorageFormat format,
+    public sealed record PerplexityResult(double Ppl, long KvPoolBytes);
+
+    public static PerplexityResult Perplexity(TransformerModel model, IReadOnlyList<int[]> windows, KvPolicy policy, KvStorageFormat format,
         int batchSize, Action<int>? onTokens = null)
     {
+        long poolBytes = 0;
         using var _ = no_grad();
         int length = windows[0].Length;
         double nll = 0;
         foreach (var chunk in windows.Chunk(batchSize))
         {
             using var decoder = new LockstepDecoder(model, chunk.Length, length, policy, format);
+            poolBytes = Math.Max(poolBytes, decoder.KvBytes);
             for (int t = 0; t + 1 < length; t++)
             {
                 using var scope = NewDisposeScope();
@@ -29,7 +33,7 @@ public static class AccuracyMetrics
                 onTokens?.Invoke(chunk.Length);
             }
         }
-        return Math.Exp(nll / (windows.Count * (double)(length - 1)));
+        return new PerplexityResult(Math.Exp(nll / (windows.Count * (double)(length - 1))), poolBytes);
     }
 
     /// <summary>Dense greedy continuations of <paramref name="prompts"/> (all of one length).</summary>

@@ -68,7 +68,6 @@ public sealed class RandomWeights : WeightSource
     {
         if (name.EndsWith("bias")) return zeros(shape, dtype, device);
         if (name.Contains("norm")) return ones(shape, dtype, device);
-        using var normal = randn(shape, dtype, device);
-        return normal.mul_(0.02);
+        return randn(shape, dtype, device).mul_(0.02); // in place: the returned tensor is the one drawn
     }
 }

@@ -1,0 +1,41 @@
+using AlisaCluster.Gateway.Admission;
+using AlisaCluster.Gateway.Grpc;
+using AlisaCluster.Gateway.Health;
+using AlisaCluster.Gateway.Models;
+using AlisaCluster.Gateway.Sessions;
+using AlisaCluster.Gateway.Streaming;
+using AlisaCluster.Grains.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+
+namespace AlisaCluster.Gateway.Extensions;
+
+public static class GatewayServiceExtensions
+{
+    /// <summary>Everything the gateway serves: gRPC on Gateway:GrpcPort (HTTP/2), health and metrics on Gateway:HttpPort.</summary>
+    public static WebApplicationBuilder AddAlisaGateway(this WebApplicationBuilder builder)
+    {
+        var gateway = builder.Configuration.GetSection(GatewayOptions.Section).Get<GatewayOptions>() ?? new GatewayOptions();
+        var cluster = builder.Configuration.GetSection(ClusterSettings.Section).Get<ClusterSettings>() ?? new ClusterSettings();
+        builder.Services.Configure<GatewayOptions>(builder.Configuration.GetSection(GatewayOptions.Section));
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.ListenAnyIP(gateway.GrpcPort, listen => listen.Protocols = HttpProtocols.Http2);
+            kestrel.ListenAnyIP(gateway.HttpPort, listen => listen.Protocols = HttpProtocols.Http1);
+        });
+        builder.AddAlisaOrleansClient(cluster);
+        builder.Services.AddAlisaStores(cluster);
+
+        builder.Services.AddSingleton<GatewayResilience>();
+        builder.Services.AddSingleton<InFlightLimiter>();
+        builder.Services.AddSingleton<ModelCatalog>();
+        builder.Services.AddSingleton<SequenceStreamer>();
+        builder.Services.AddSingleton<SessionTracker>();
+        builder.Services.AddSingleton<ClusterLoadMonitor>();
+        builder.Services.AddHostedService(s => s.GetRequiredService<ClusterLoadMonitor>());
+
+        builder.Services.AddGrpc().AddServiceOptions<GenerationService>(o => o.Interceptors.Add<ApiKeyInterceptor>());
+        builder.Services.AddGrpcReflection();
+        builder.Services.AddGrpcHealthChecks().AddCheck<ClusterReadyHealthCheck>("cluster", tags: ["ready"]);
+        return builder;
+    }
+}

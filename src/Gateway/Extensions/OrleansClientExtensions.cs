@@ -1,0 +1,26 @@
+using AlisaCluster.Grains.Hosting;
+using Orleans.Configuration;
+using StackExchange.Redis;
+
+namespace AlisaCluster.Gateway.Extensions;
+
+public static class OrleansClientExtensions
+{
+    /// <summary>The gateway is an Orleans client (it never hosts grains): Redis clustering when Cluster:Redis is set,
+    /// else the localhost dev cluster. It keeps retrying the connection while the silos come up.</summary>
+    public static WebApplicationBuilder AddAlisaOrleansClient(this WebApplicationBuilder builder, ClusterSettings cluster)
+    {
+        builder.UseOrleansClient(client =>
+        {
+            client.Configure<ClusterOptions>(o => { o.ClusterId = cluster.ClusterId; o.ServiceId = cluster.ServiceId; });
+            if (cluster.UsesRedis) client.UseRedisClustering(o => o.ConfigurationOptions = ConfigurationOptions.Parse(cluster.Redis));
+            else client.UseLocalhostClustering(cluster.GatewayPort, cluster.ServiceId, cluster.ClusterId);
+            client.UseConnectionRetryFilter(async (_, cancellationToken) =>
+            {
+                await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
+                return true;
+            });
+        });
+        return builder;
+    }
+}

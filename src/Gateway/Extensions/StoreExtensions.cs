@@ -1,0 +1,32 @@
+using AlisaCluster.Gateway.ApiKeys;
+using AlisaCluster.Gateway.Sessions;
+using AlisaCluster.Grains.Hosting;
+using StackExchange.Redis;
+
+namespace AlisaCluster.Gateway.Extensions;
+
+public static class StoreExtensions
+{
+    /// <summary>Sessions and API keys in Redis when Cluster:Redis is set, in memory (dev mode) otherwise.</summary>
+    public static IServiceCollection AddAlisaStores(this IServiceCollection services, ClusterSettings cluster)
+    {
+        if (cluster.UsesRedis)
+        {
+            services.AddSingleton<IConnectionMultiplexer>(_ =>
+            {
+                var redis = ConfigurationOptions.Parse(cluster.Redis);
+                redis.AbortOnConnectFail = false;
+                return ConnectionMultiplexer.Connect(redis);
+            });
+            services.AddSingleton<ISessionStore, RedisSessionStore>();
+            services.AddSingleton<IApiKeyStore, RedisApiKeyStore>();
+        }
+        else
+        {
+            services.AddSingleton<ISessionStore, InMemorySessionStore>();
+            services.AddSingleton<IApiKeyStore, InMemoryApiKeyStore>();
+        }
+        services.AddHostedService<ApiKeySeeder>();
+        return services;
+    }
+}

@@ -1,0 +1,35 @@
+namespace AlisaCluster.Gateway;
+
+/// <summary>The "Gateway" configuration section.</summary>
+public sealed class GatewayOptions
+{
+    public const string Section = "Gateway";
+
+    /// <summary>gRPC (HTTP/2 cleartext) port.</summary>
+    public int GrpcPort { get; set; } = 50051;
+    /// <summary>HTTP/1.1 port for /health/live, /health/ready and /metrics.</summary>
+    public int HttpPort { get; set; } = 8080;
+    /// <summary>Most generate streams in flight on this gateway; beyond it: RESOURCE_EXHAUSTED.</summary>
+    public int MaxInFlight { get; set; } = 256;
+    /// <summary>Most streams in flight per API key (a key may set its own).</summary>
+    public int MaxInFlightPerKey { get; set; } = 64;
+    /// <summary>When true, every call needs "authorization: Bearer KEY" with a key from the key store.</summary>
+    public bool RequireApiKey { get; set; }
+    /// <summary>Keys written to the key store at startup (dev and tests; production adds them to Redis directly).</summary>
+    public ApiKeySeed[] ApiKeys { get; set; } = [];
+    public TimeSpan SessionTtl { get; set; } = TimeSpan.FromHours(1);
+    /// <summary>How often a stream may move to another silo after its silo was lost.</summary>
+    public int MaxResumes { get; set; } = 3;
+    /// <summary>No token from the silo for this long: the silo is presumed lost and the stream resumes elsewhere.</summary>
+    public TimeSpan TokenIdleTimeout { get; set; } = TimeSpan.FromSeconds(60);
+    /// <summary>Timeout of one unary grain call (tokenize, model info).</summary>
+    public TimeSpan GrainCallTimeout { get; set; } = TimeSpan.FromSeconds(10);
+}
+
+public sealed class ApiKeySeed
+{
+    public string Name { get; set; } = "";
+    public string Key { get; set; } = "";
+    /// <summary>0 = the gateway's MaxInFlightPerKey.</summary>
+    public int MaxInFlight { get; set; }
+}

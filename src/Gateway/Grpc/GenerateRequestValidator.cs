@@ -1,0 +1,83 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using AlisaCluster.Grains;
+using AlisaCluster.Protos;
+using Grpc.Core;
+
+namespace AlisaCluster.Gateway.Grpc;
+
+/// <summary>Checks a GenerateRequest before any work is done; every failure is INVALID_ARGUMENT with a message that
+/// starts with the offending field's path. The worker re-checks what only it can know (e.g. SWA's minimum sparsity).</summary>
+public static partial class GenerateRequestValidator
+{
+    public static readonly string[] KvPolicies = ["dense", "local", "streaming", "h2o", "swa"];
+
+    /// <summary>Everything but the prompt tokens (text is tokenized after admission).</summary>
+    public static SequenceRequest ValidateShape(GenerateRequest request)
+    {
+        var id = request.RequestId.Length == 0 ? "req-" + Guid.NewGuid().ToString("N") : request.RequestId;
+        if (!RequestIdPattern().IsMatch(id)) throw Invalid("request_id", "use 1-128 letters, digits, '-', '_' or '.'");
+        switch (request.InputCase)
+        {
+            case GenerateRequest.InputOneofCase.None: throw Invalid("text", "give the prompt as text or tokenized.ids");
+            case GenerateRequest.InputOneofCase.Text when request.Text.Length == 0: throw Invalid("text", "the prompt must not be empty");
+            case GenerateRequest.InputOneofCase.Tokenized when request.Tokenized.Ids.Count == 0: throw Invalid("tokenized.ids", "the prompt must not be empty");
+        }
+        var p = request.SamplingParams ?? new SamplingParams();
+        double temperature = p.HasTemperature ? p.Temperature : 1.0, topP = p.HasTopP ? p.TopP : 1.0;
+        double penalty = p.HasRepetitionPenalty ? p.RepetitionPenalty : 1.0;
+        int maxTokens = p.HasMaxTokens ? p.MaxTokens : 64;
+        if (double.IsNaN(temperature) || temperature < 0) throw Invalid("sampling_params.temperature", $"must be >= 0, got {Format(temperature)}");
+        if (double.IsNaN(topP) || topP <= 0 || topP > 1) throw Invalid("sampling_params.top_p", $"must be in (0, 1], got {Format(topP)}");
+        if (p.TopK < 0) throw Invalid("sampling_params.top_k", $"must be >= 0 (0 = off), got {p.TopK}");
+        if (maxTokens <= 0) throw Invalid("sampling_params.max_tokens", $"must be > 0, got {maxTokens}");
+        if (double.IsNaN(penalty) || penalty <= 0) throw Invalid("sampling_params.repetition_penalty", $"must be > 0, got {Format(penalty)}");
+        if (p.Stop.Any(string.IsNullOrEmpty)) throw Invalid("sampling_params.stop", "stop strings must not be empty");
+        if (p.StopTokenIds.Any(t => t < 0)) throw Invalid("sampling_params.stop_token_ids", "token ids must be >= 0");
+        return new SequenceRequest
+        {
+            RequestId = id, PromptTokens = [], Temperature = temperature, TopP = topP, TopK = p.TopK, MaxTokens = maxTokens,
+            Stop = [.. p.Stop], StopTokenIds = [.. p.StopTokenIds], Seed = p.HasSeed ? p.Seed : null, RepetitionPenalty = penalty,
+            IgnoreEos = p.IgnoreEos, KvPolicy = KvPolicyText(request),
+        };
+    }
+
+    /// <summary>The prompt against the model: token ids in the vocabulary, prompt + max_tokens within the context.</summary>
+    public static void ValidatePrompt(int[] prompt, SequenceRequest request, ModelDescription model, string field)
+    {
+        if (prompt.Length == 0) throw Invalid(field, "the prompt must not be empty");
+        foreach (var token in prompt.Where(t => t < 0 || t >= model.VocabSize).Take(1))
+            throw Invalid(field, $"token id {token} is outside the vocabulary [0, {model.VocabSize})");
+        foreach (var token in request.StopTokenIds.Where(t => t >= model.VocabSize).Take(1))
+            throw Invalid("sampling_params.stop_token_ids", $"token id {token} is outside the vocabulary [0, {model.VocabSize})");
+        if (prompt.Length + request.MaxTokens > model.MaxContextLength)
+            throw Invalid("sampling_params.max_tokens", $"prompt ({prompt.Length} tokens) + max_tokens ({request.MaxTokens}) exceeds the model's context of {model.MaxContextLength}");
+    }
+
+    /// <summary>kv_policy plus kv_sparsity in the engine's text form ("swa:0.8:sinks=4"); null = the worker's default.</summary>
+    private static string? KvPolicyText(GenerateRequest request)
+    {
+        if (request.KvPolicy.Length == 0)
+            return request.HasKvSparsity ? throw Invalid("kv_policy", "kv_sparsity needs a sparse kv_policy (local, streaming, h2o, swa)") : null;
+        var parts = request.KvPolicy.Trim().ToLowerInvariant().Split(':').ToList();
+        if (!KvPolicies.Contains(parts[0])) throw Invalid("kv_policy", $"unknown KV policy '{parts[0]}' ({string.Join(", ", KvPolicies)})");
+        bool hasInlineSparsity = parts.Count > 1 && double.TryParse(parts[1], CultureInfo.InvariantCulture, out _);
+        if (request.HasKvSparsity)
+        {
+            var sparsity = request.KvSparsity;
+            if (double.IsNaN(sparsity) || sparsity < 0 || sparsity >= 1) throw Invalid("kv_sparsity", $"must be in [0, 1), got {Format(sparsity)}");
+            if (parts[0] == "dense" && sparsity > 0) throw Invalid("kv_sparsity", "the dense policy keeps every token; choose a sparse kv_policy");
+            if (hasInlineSparsity) throw Invalid("kv_sparsity", $"kv_policy '{request.KvPolicy}' already gives a sparsity");
+            if (parts[0] != "dense") parts.Insert(1, Format(sparsity));
+        }
+        else if (parts[0] != "dense" && !hasInlineSparsity) throw Invalid("kv_sparsity", $"the {parts[0]} policy needs a KV sparsity in [0, 1)");
+        return string.Join(':', parts);
+    }
+
+    public static RpcException Invalid(string field, string message) => new(new Status(StatusCode.InvalidArgument, $"{field}: {message}"));
+
+    private static string Format(double value) => value.ToString(CultureInfo.InvariantCulture);
+
+    [GeneratedRegex("^[A-Za-z0-9._-]{1,128}$")]
+    private static partial Regex RequestIdPattern();
+}

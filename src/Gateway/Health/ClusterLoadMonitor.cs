@@ -1,0 +1,57 @@
+using AlisaCluster.Gateway.Metrics;
+using AlisaCluster.Grains;
+
+namespace AlisaCluster.Gateway.Health;
+
+/// <summary>Polls every silo's published load once a second: for readiness (a worker is up), GetModelInfo, and the
+/// per-silo KV metrics.</summary>
+public sealed class ClusterLoadMonitor(IClusterClient cluster, ILogger<ClusterLoadMonitor> logger) : BackgroundService
+{
+    private static readonly TimeSpan Interval = TimeSpan.FromSeconds(1);
+
+    public IReadOnlyList<WorkerLoad> Workers { get; private set; } = [];
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                var hosts = await cluster.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true).WaitAsync(Interval, stoppingToken);
+                var loads = await Task.WhenAll(hosts.Keys.Select(PollAsync));
+                Publish(loads.OfType<WorkerLoad>().ToList());
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+            {
+                logger.LogDebug("cluster poll failed: {Error}", e.Message);
+                Publish([]);
+            }
+            try { await Task.Delay(Interval, stoppingToken); }
+            catch (OperationCanceledException) { break; }
+        }
+    }
+
+    private async Task<WorkerLoad?> PollAsync(SiloAddress silo)
+    {
+        try { return await cluster.GetGrain<IWorkerStatusGrain>(silo.ToParsableString()).GetLoadAsync().WaitAsync(Interval); }
+        catch (Exception) { return null; }
+    }
+
+    private void Publish(List<WorkerLoad> workers)
+    {
+        foreach (var gone in Workers.Where(w => !workers.Any(n => n.Silo.Equals(w.Silo))))
+        {
+            GatewayMetrics.KvUsage.RemoveLabelled(gone.Silo.ToString());
+            GatewayMetrics.WorkerRunning.RemoveLabelled(gone.Silo.ToString());
+            GatewayMetrics.WorkerWaiting.RemoveLabelled(gone.Silo.ToString());
+        }
+        foreach (var w in workers)
+        {
+            GatewayMetrics.KvUsage.WithLabels(w.Silo.ToString()).Set(w.KvUsage);
+            GatewayMetrics.WorkerRunning.WithLabels(w.Silo.ToString()).Set(w.Running);
+            GatewayMetrics.WorkerWaiting.WithLabels(w.Silo.ToString()).Set(w.Waiting);
+        }
+        GatewayMetrics.Workers.Set(workers.Count);
+        Workers = workers;
+    }
+}

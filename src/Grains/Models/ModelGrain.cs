@@ -1,0 +1,20 @@
+using AlisaCluster.Grains.Engines;
+using Orleans.Concurrency;
+
+namespace AlisaCluster.Grains.Models;
+
+/// <summary>Answers model facts and tokenization from the local engine's model; stateless, so any silo that takes
+/// the call serves it (and a lost silo costs nothing but a retry).</summary>
+[StatelessWorker]
+public sealed class ModelGrain(EngineHost engines) : Grain, IModelGrain
+{
+    public Task<ModelDescription> DescribeAsync()
+    {
+        var model = engines.Model;
+        return Task.FromResult(new ModelDescription(model.Name, model.Config.VocabSize, model.Config.MaxPositions,
+            model.Config.EosTokenId, engines.DefaultPolicy.ToString()));
+    }
+
+    public Task<int[]> TokenizeAsync(string text, bool addSpecialTokens) =>
+        Task.FromResult(engines.Model.Tokenizer.Encode(text, addSpecialTokens).ToArray());
+}

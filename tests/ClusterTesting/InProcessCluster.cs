@@ -1,0 +1,105 @@
+using AlisaCluster.Gateway.Extensions;
+using AlisaCluster.Grains.Engines;
+using AlisaCluster.Protos;
+using AlisaCluster.Silo.Extensions;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace AlisaCluster.ClusterTesting;
+
+/// <summary>A real cluster inside the test process: optionally a worker silo (localhost clustering unless a Redis
+/// connection string is given) and a gateway with real Kestrel on loopback ports, each built by the same extension
+/// methods their programs use.</summary>
+public sealed class InProcessCluster : IAsyncDisposable
+{
+    private readonly IHost? _silo;
+    private readonly WebApplication _gateway;
+    private readonly GrpcChannel _channel;
+
+    private InProcessCluster(IHost? silo, WebApplication gateway, int grpcPort, int httpPort)
+    {
+        _silo = silo; _gateway = gateway; GrpcPort = grpcPort; HttpPort = httpPort;
+        _channel = GrpcChannel.ForAddress($"http://127.0.0.1:{grpcPort}");
+    }
+
+    public int GrpcPort { get; }
+    public int HttpPort { get; }
+    public IServiceProvider Gateway => _gateway.Services;
+    public EngineHost Engines => (_silo ?? throw new InvalidOperationException("no in-process silo")).Services.GetRequiredService<EngineHost>();
+
+    public Generation.GenerationClient Client() => new(_channel);
+
+    public static CallOptions WithKey(string key, CancellationToken cancellationToken = default) =>
+        new(new Metadata { { "authorization", $"Bearer {key}" } }, cancellationToken: cancellationToken);
+
+    /// <param name="withSilo">false: only the gateway (the silos run elsewhere, e.g. as <see cref="SiloProcess"/>es)</param>
+    public static async Task<InProcessCluster> StartAsync(IReadOnlyDictionary<string, string?> settings, bool withSilo = true)
+    {
+        int grpcPort = TestPorts.Free(), httpPort = TestPorts.Free();
+        var all = new Dictionary<string, string?>
+        {
+            ["Cluster:SiloPort"] = $"{TestPorts.Free()}", ["Cluster:GatewayPort"] = $"{TestPorts.Free()}",
+            ["Gateway:GrpcPort"] = $"{grpcPort}", ["Gateway:HttpPort"] = $"{httpPort}",
+            ["Worker:Model"] = RepoPaths.TinyModel, ["Worker:KvCapacityTokens"] = "4096", ["Worker:Threads"] = "1",
+            ["Logging:LogLevel:Default"] = "Warning",
+        };
+        foreach (var (key, value) in settings) all[key] = value;
+
+        IHost? silo = null;
+        if (withSilo)
+        {
+            var siloBuilder = Host.CreateApplicationBuilder();
+            siloBuilder.Configuration.AddInMemoryCollection(all);
+            siloBuilder.AddAlisaSilo();
+            silo = siloBuilder.Build();
+            await silo.StartAsync();
+        }
+        var gatewayBuilder = WebApplication.CreateBuilder();
+        gatewayBuilder.Configuration.AddInMemoryCollection(all);
+        gatewayBuilder.AddAlisaGateway();
+        var gateway = gatewayBuilder.Build();
+        gateway.MapAlisaGateway();
+        await gateway.StartAsync();
+        var cluster = new InProcessCluster(silo, gateway, grpcPort, httpPort);
+        await cluster.WaitUntilReadyAsync(TimeSpan.FromSeconds(60));
+        return cluster;
+    }
+
+    /// <summary>Waits for /health/ready: the gateway sees a worker silo.</summary>
+    public async Task WaitUntilReadyAsync(TimeSpan timeout)
+    {
+        using var http = new HttpClient();
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            try
+            {
+                if ((await http.GetAsync($"http://127.0.0.1:{HttpPort}/health/ready")).IsSuccessStatusCode) return;
+            }
+            catch (HttpRequestException) { }
+            if (DateTime.UtcNow > deadline) throw new TimeoutException("the gateway never became ready");
+            await Task.Delay(200);
+        }
+    }
+
+    public async Task StopSiloAsync()
+    {
+        if (_silo is not null) await _silo.StopAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _channel.Dispose();
+        await _gateway.StopAsync();
+        await _gateway.DisposeAsync();
+        if (_silo is not null)
+        {
+            await _silo.StopAsync();
+            _silo.Dispose();
+        }
+    }
+}
