@@ -22,6 +22,9 @@ public sealed class Sequence
         Random = new Random(unchecked((int)(request.Sampling.Seed ?? fallbackSeed)));
         Generated = request.ResumeTokens.ToList();
         output.Advance(Generated, isLast: false, out _); // resumed tokens were streamed before: skip their text
+        // the sampler draws once per sampled token: replay the draws of the resumed tokens, so a seeded request
+        // continues with the same random stream it would have had on the lost worker
+        if (!request.Sampling.IsGreedy) foreach (var _ in request.ResumeTokens) Random.NextDouble();
     }
 
     public GenerationRequest Request { get; }
