@@ -19,6 +19,20 @@ public sealed class AttentionBatch : IDisposable
     public Tensor ReadSlots { get; }
     /// <summary>[B, 1, Tq, L] true where query i of sequence b may attend to key position j (causal and in range).</summary>
     public Tensor Mask { get; }
+    /// <summary>The mask for GQA's folded queries [B, 1, G * Tq, L] (see <see cref="PagedAttention"/>), built once per step.</summary>
+    public Tensor GroupedMask(long groups)
+    {
+        if (groups == 1) return Mask;
+        if (_groupedMask is null || _groupedMask.shape[2] != groups * QueryLength)
+        {
+            _groupedMask?.Dispose();
+            _groupedMask = Mask.repeat(1, 1, groups, 1).DetachFromDisposeScope(); // owned by this batch, not the caller's scope
+        }
+        return _groupedMask;
+    }
+
+    private Tensor? _groupedMask;
+
     /// <summary>[B, Tq] absolute positions of the new tokens.</summary>
     public Tensor Positions { get; }
     /// <summary>Per sequence: positions cached before this step (the first new token's position).</summary>
@@ -69,6 +83,6 @@ public sealed class AttentionBatch : IDisposable
 
     public void Dispose()
     {
-        Write.Dispose(); ReadSlots.Dispose(); Mask.Dispose(); Positions.Dispose();
+        Write.Dispose(); ReadSlots.Dispose(); Mask.Dispose(); Positions.Dispose(); _groupedMask?.Dispose();
     }
 }

@@ -22,18 +22,18 @@ public static class PagedAttention
         var (keys, values) = cache.Gather(layer, batch.ReadSlots);    // [B, L, KvH, D]
         var k = keys.permute(0, 2, 1, 3);                                // [B, KvH, L, D]
         var v = values.permute(0, 2, 1, 3);
-        var output = GroupedSdpa(query, k, v, batch.Mask);              // [B, H, Tq, D]
+        var output = GroupedSdpa(query, k, v, batch.GroupedMask(heads / kvHeads)); // [B, H, Tq, D]
         return output.transpose(1, 2).reshape(b, tq, heads * d).MoveToOuterDisposeScope();
     }
 
-    /// <summary>SDPA for GQA without repeating K/V: q [B, H, Tq, D] with H = KvH * G is viewed as [B, KvH, G * Tq, D].</summary>
-    public static Tensor GroupedSdpa(Tensor query, Tensor key, Tensor value, Tensor mask)
+    /// <summary>SDPA for GQA without repeating K/V: q [B, H, Tq, D] with H = KvH * G is viewed as [B, KvH, G * Tq, D];
+    /// <paramref name="groupedMask"/> is [B, 1, G * Tq, L].</summary>
+    public static Tensor GroupedSdpa(Tensor query, Tensor key, Tensor value, Tensor groupedMask)
     {
         long b = query.shape[0], heads = query.shape[1], tq = query.shape[2], d = query.shape[3];
         long kvHeads = key.shape[1], groups = heads / kvHeads;
         var q = query.reshape(b, kvHeads, groups * tq, d);
-        var m = groups == 1 ? mask : mask.repeat(1, 1, groups, 1);
-        var output = nn.functional.scaled_dot_product_attention(q, key, value, m);
+        var output = nn.functional.scaled_dot_product_attention(q, key, value, groupedMask);
         return output.reshape(b, heads, tq, d);
     }
 

@@ -187,16 +187,13 @@ public sealed class InferenceEngine : IAsyncDisposable
     {
         var tokens = batch.Select(s => (IReadOnlyList<int>)[s.Tokens[^1]]).ToList();
         using var logits = _runner.Forward(batch.Select(s => s.Kv).ToList(), tokens, lastOnly: true);
-        using var cpu = logits.reshape(batch.Count, -1).cpu();
-        var values = cpu.data<float>().ToArray();
-        int vocab = (int)cpu.shape[1];
+        using var rows = logits.reshape(batch.Count, -1);
+        var choices = Sampler.SampleBatch(rows, batch);
         for (int b = 0; b < batch.Count; b++)
         {
-            var sequence = batch[b];
-            var choice = Sampler.Sample(values.AsSpan(b * vocab, vocab), sequence.Sampling, sequence.SeenTokens, sequence.Random);
-            sequence.Append(choice.TokenId);
+            batch[b].Append(choices[b].TokenId);
             _generatedTokens++;
-            Emit(sequence, choice);
+            Emit(batch[b], choices[b]);
         }
     }
 

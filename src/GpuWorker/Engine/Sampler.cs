@@ -1,3 +1,5 @@
+using static TorchSharp.torch;
+
 namespace AlisaCluster.GpuWorker.Engine;
 
 /// <summary>Picks the next token from one row of logits: repetition penalty, temperature, top-k, top-p, then a draw
@@ -6,10 +8,34 @@ public static class Sampler
 {
     public readonly record struct Choice(int TokenId, float Logprob);
 
-    public static Choice Sample(ReadOnlySpan<float> logits, SamplingParams sampling, IReadOnlyCollection<int> seenTokens, Random random)
+    /// <summary>Picks a token for every row of logits [B, vocab] (on the model's device). Greedy rows are decided on the
+    /// device (argmax and log-normalizer: a few numbers cross to the host); only rows that really sample, or apply a
+    /// repetition penalty, bring their whole row of logits to the host.</summary>
+    public static Choice[] SampleBatch(Tensor logits, IReadOnlyList<Sequence> sequences)
+    {
+        using var scope = NewDisposeScope();
+        var normalizer = logits.logsumexp(-1);
+        var best = logits.argmax(-1);
+        var bestLogProb = logits.gather(1, best.unsqueeze(1)).squeeze(1) - normalizer;
+        var summary = stack([best.to(ScalarType.Float64), bestLogProb.to(ScalarType.Float64), normalizer.to(ScalarType.Float64)]).cpu().data<double>().ToArray();
+        int rows = sequences.Count;
+        var choices = new Choice[rows];
+        var sampled = Enumerable.Range(0, rows).Where(b => !sequences[b].Sampling.IsGreedy || sequences[b].Sampling.RepetitionPenalty != 1.0).ToArray();
+        for (int b = 0; b < rows; b++) choices[b] = new Choice((int)summary[b], (float)summary[rows + b]);
+        if (sampled.Length == 0) return choices;
+        var full = logits.index_select(0, tensor(sampled.Select(b => (long)b).ToArray(), device: logits.device)).cpu().data<float>().ToArray();
+        int vocab = (int)logits.shape[1];
+        for (int i = 0; i < sampled.Length; i++)
+        {
+            var sequence = sequences[sampled[i]];
+            choices[sampled[i]] = Sample(full.AsSpan(i * vocab, vocab), sequence.Sampling, sequence.SeenTokens, sequence.Random, (float)summary[2 * rows + sampled[i]]);
+        }
+        return choices;
+    }
+
+    public static Choice Sample(ReadOnlySpan<float> logits, SamplingParams sampling, IReadOnlyCollection<int> seenTokens, Random random, float logNormalizer)
     {
         var scores = logits.ToArray();
-        float logNormalizer = LogSumExp(scores);
         if (sampling.RepetitionPenalty != 1.0)
             foreach (var token in seenTokens)
                 scores[token] = scores[token] > 0 ? scores[token] / (float)sampling.RepetitionPenalty : scores[token] * (float)sampling.RepetitionPenalty;
@@ -48,13 +74,5 @@ public static class Sampler
         int best = 0;
         for (int i = 1; i < values.Length; i++) if (values[i] > values[best]) best = i;
         return best;
-    }
-
-    private static float LogSumExp(float[] values)
-    {
-        float max = values.Max();
-        double sum = 0;
-        foreach (var v in values) sum += Math.Exp(v - max);
-        return max + (float)Math.Log(sum);
     }
 }

@@ -51,15 +51,21 @@ public sealed class LlamaModel : TransformerModel
     protected override Tensor Embed(Tensor tokens, Tensor positions) =>
         _embedding.index_select(0, tokens.reshape(-1)).view(tokens.shape[0], tokens.shape[1], -1);
 
-    protected override Tensor Layer(int layer, Tensor hidden, Tensor positions, IAttention attention)
+    protected override StepInputs PrepareStep(Tensor positions)
+    {
+        var (cos, sin) = _rope.Angles(positions);
+        return new StepInputs(positions, cos, sin);
+    }
+
+    protected override Tensor Layer(int layer, Tensor hidden, StepInputs step, IAttention attention)
     {
         var w = _layers[layer];
         var c = Config;
         long q = c.NumHeads * c.HeadDim, kv = c.NumKvHeads * c.HeadDim;
         var qkv = nn.functional.linear(RmsNorm(hidden, w.InputNorm), w.Qkv);
         var parts = qkv.split([q, kv, kv], -1);
-        var query = _rope.Apply(SplitHeads(parts[0], c.NumHeads, c.HeadDim), positions);
-        var key = _rope.Apply(SplitHeads(parts[1], c.NumKvHeads, c.HeadDim), positions);
+        var query = RotaryEmbedding.Apply(SplitHeads(parts[0], c.NumHeads, c.HeadDim), step.Cos!, step.Sin!);
+        var key = RotaryEmbedding.Apply(SplitHeads(parts[1], c.NumKvHeads, c.HeadDim), step.Cos!, step.Sin!);
         var value = SplitHeads(parts[2], c.NumKvHeads, c.HeadDim);
         hidden = hidden + nn.functional.linear(attention.Forward(layer, query, key, value), w.Output);
 
@@ -72,9 +78,10 @@ public sealed class LlamaModel : TransformerModel
     /// <summary>RMSNorm computed in float32, as transformers does, then cast back.</summary>
     private Tensor RmsNorm(Tensor x, Tensor weight)
     {
-        var x32 = x.to(ScalarType.Float32);
-        var normed = x32 * rsqrt(x32.pow(2).mean([-1L], keepdim: true) + Config.NormEps);
-        return weight * normed.to(x.dtype);
+        bool widen = x.dtype != ScalarType.Float32;
+        var x32 = widen ? x.to(ScalarType.Float32) : x;
+        var normed = x32 * rsqrt(x32.square().mean([-1L], keepdim: true).add_(Config.NormEps));
+        return weight * (widen ? normed.to(x.dtype) : normed);
     }
 
     public override void Dispose()

@@ -60,7 +60,7 @@ public sealed class OptModel : TransformerModel
         return tokenEmbeds + positionEmbeds;
     }
 
-    protected override Tensor Layer(int layer, Tensor hidden, Tensor positions, IAttention attention)
+    protected override Tensor Layer(int layer, Tensor hidden, StepInputs step, IAttention attention)
     {
         var w = _layers[layer];
         var c = Config;

@@ -23,14 +23,18 @@ public sealed class RotaryEmbedding : IDisposable
         _sin = angles.sin().to(dtype, device).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Rotates x [B, heads, T, D] by the angles of positions [B, T].</summary>
-    public Tensor Apply(Tensor x, Tensor positions)
+    /// <summary>cos and sin [B, 1, T, D] for positions [B, T] (computed once per forward, used by every layer).</summary>
+    public (Tensor Cos, Tensor Sin) Angles(Tensor positions)
+    {
+        var flat = positions.reshape(-1);
+        long[] shape = [positions.shape[0], 1, positions.shape[1], _cos.shape[1]];
+        return (_cos.index_select(0, flat).view(shape), _sin.index_select(0, flat).view(shape));
+    }
+
+    /// <summary>Rotates x [B, heads, T, D] by the angles from <see cref="Angles"/>.</summary>
+    public static Tensor Apply(Tensor x, Tensor cos, Tensor sin)
     {
         using var scope = NewDisposeScope();
-        var flat = positions.reshape(-1);
-        long[] shape = [positions.shape[0], 1, positions.shape[1], x.shape[^1]];
-        var cos = _cos.index_select(0, flat).view(shape);
-        var sin = _sin.index_select(0, flat).view(shape);
         int half = (int)(x.shape[^1] / 2);
         var rotated = cat([-x[.., .., .., half..], x[.., .., .., ..half]], -1);
         return (x * cos + rotated * sin).MoveToOuterDisposeScope();

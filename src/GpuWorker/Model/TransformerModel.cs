@@ -35,11 +35,12 @@ public abstract class TransformerModel : IDisposable
     {
         using var scope = NewDisposeScope();
         var hidden = Embed(tokens, positions);
+        var step = PrepareStep(positions);
         for (int layer = 0; layer < Config.NumLayers; layer++)
         {
             // a scope per layer, so activations are freed layer by layer (matters for long prefills on the GPU)
             using var layerScope = NewDisposeScope();
-            var next = Layer(layer, hidden, positions, attention).MoveToOuterDisposeScope();
+            var next = Layer(layer, hidden, step, attention).MoveToOuterDisposeScope();
             hidden.Dispose();
             hidden = next;
         }
@@ -48,7 +49,12 @@ public abstract class TransformerModel : IDisposable
     }
 
     protected abstract Tensor Embed(Tensor tokens, Tensor positions);
-    protected abstract Tensor Layer(int layer, Tensor hidden, Tensor positions, IAttention attention);
+    protected abstract Tensor Layer(int layer, Tensor hidden, StepInputs step, IAttention attention);
+
+    /// <summary>What every layer of one forward shares, computed once (e.g. RoPE's cos/sin for the positions).</summary>
+    protected sealed record StepInputs(Tensor Positions, Tensor? Cos = null, Tensor? Sin = null);
+
+    protected virtual StepInputs PrepareStep(Tensor positions) => new(positions);
     protected abstract Tensor Head(Tensor hidden);
 
     /// <summary>[B, T, heads * D] -> [B, heads, T, D]</summary>
