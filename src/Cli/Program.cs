@@ -8,6 +8,7 @@ var commands = new Dictionary<string, Func<CommandLine, Task<int>>>
     ["conformance"] = ConformanceCommand.RunAsync,
     ["bench"] = BenchCommand.RunAsync,
     ["eval"] = EvalCommand.RunAsync,
+    ["eval-report"] = EvalReportCommand.RunAsync,
     ["demo"] = ClusterDemoCommand.RunAsync,
     ["load"] = LoadCommand.RunAsync,
 };

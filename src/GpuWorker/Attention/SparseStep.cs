@@ -26,6 +26,7 @@ public sealed class SparseStep : IDisposable
         Sinks = tensor(Budgets.Select(b => (long)b.Sinks).ToArray(), device: device).view(rows, 1);
         Global = tensor(Budgets.Select(b => (long)b.Global).ToArray(), device: device).view(rows, 1, 1);
         IsH2O = tensor(Policies.Select(p => p.NeedsCumulativeScores).ToArray(), device: device).view(rows, 1, 1);
+        PerHeadWindow = tensor(Policies.Select(p => p.NeedsWindowScores && p.PerKvHead).ToArray(), device: device).view(rows, 1, 1);
         if (Policies.Any(p => p.NeedsWindowScores && p.MeanScores))
         {
             // caps the divisor (steps a position existed within the score window); 1 turns it off for rows that rank by sum
@@ -60,6 +61,8 @@ public sealed class SparseStep : IDisposable
     public Tensor Sinks { get; }
     public Tensor Global { get; }
     public Tensor IsH2O { get; }
+    /// <summary>[B, 1, 1] rows whose SWA selection is per KV head (the others share one selection per layer).</summary>
+    public Tensor PerHeadWindow { get; }
     public Tensor? ColumnWeights { get; }
     /// <summary>[B, 1, 1] score window of rows that rank by mean weight (1 for rows that rank by sum).</summary>
     public Tensor? MeanWindow { get; }
@@ -67,6 +70,6 @@ public sealed class SparseStep : IDisposable
 
     public void Dispose()
     {
-        foreach (var t in new[] { Lengths, Recent, Sinks, Global, IsH2O, ColumnWeights, Columns, MeanWindow }) t?.Dispose();
+        foreach (var t in new[] { Lengths, Recent, Sinks, Global, IsH2O, PerHeadWindow, ColumnWeights, Columns, MeanWindow }) t?.Dispose();
     }
 }

@@ -31,7 +31,8 @@ public static class TokenSelector
         if (step.UsesWindow)
         {
             var window = scores!.WindowSum(layer, readSlots, step.ColumnWeights!);       // [B, 1 or KvH, L]
-            if (window.shape[1] != groups) window = groups == 1 ? window.sum(1, keepdim: true) : window.expand(b, groups, l);
+            var shared = window.shape[1] == 1 ? window : window.sum(1, keepdim: true);     // one selection per layer
+            window = groups == 1 ? shared : where(step.PerHeadWindow, window.expand(b, groups, l), shared.expand(b, groups, l));
             ranking = step.MeanWindow is null ? window : window / PresentSteps(step, positions);
         }
         if (step.UsesCumulative)

@@ -1,4 +1,6 @@
+using AlisaCluster.GpuWorker.Attention;
 using AlisaCluster.GpuWorker.Engine;
+using AlisaCluster.GpuWorker.Kv;
 
 namespace AlisaCluster.GpuWorker.Tests.Engine;
 
@@ -32,6 +34,25 @@ public sealed class InferenceEngineTests(TinyModels models)
         var together = await Task.WhenAll(Prompts.Select(p => Generate(engine, p, sampling)));
         for (int i = 0; i < Prompts.Length; i++) Assert.Equal(solo[i], together[i]);
         Assert.True(engine.Stats.Steps > 0);
+    }
+
+    [Theory]
+    [InlineData(KvStorageFormat.Native)]
+    [InlineData(KvStorageFormat.Int8)]
+    public async Task RequestsWithDifferentKvPoliciesShareABatchWithoutAffectingEachOther(KvStorageFormat format)
+    {
+        string[] policies = ["dense", "swa:0.5", "h2o:0.7", "local:0.8", "streaming:0.5", "swa:0.6:per-head"];
+        var sampling = SamplingParams.Greedy(24) with { IgnoreEos = true };
+        var options = new EngineOptions { KvCapacityTokens = 4096, PerHeadScores = true, KvFormat = format };
+        await using var engine = new InferenceEngine(models.Get("tiny-llama"), options);
+        async Task<List<int>> Run(int i) => (await engine.GenerateAsync(new GenerationRequest($"p{i}", engine.Tokenizer.Encode(Prompts[i % Prompts.Length]),
+            sampling) { Policy = KvPolicy.Parse(policies[i]) }).ToListAsync()).Select(e => e.TokenId).ToList();
+        var alone = new List<List<int>>();
+        for (int i = 0; i < policies.Length; i++) alone.Add(await Run(i));
+        var together = await Task.WhenAll(Enumerable.Range(0, policies.Length).Select(Run));
+        for (int i = 0; i < policies.Length; i++) Assert.True(alone[i].SequenceEqual(together[i]), $"{policies[i]}: {string.Join(",", alone[i])} alone vs {string.Join(",", together[i])} batched");
+        Assert.NotEqual(alone[0], alone[3]); // the policies really differ (local:0.8 drifts from dense)
+        Assert.Equal(0, engine.Stats.KvBlocksUsed);
     }
 
     [Fact]
