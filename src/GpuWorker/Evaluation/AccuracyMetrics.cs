@@ -39,19 +39,9 @@ public static class AccuracyMetrics
     /// <summary>Dense greedy continuations of <paramref name="prompts"/> (all of one length).</summary>
     public static int[][] GreedyContinuations(TransformerModel model, IReadOnlyList<int[]> prompts, int count)
     {
-        using var _ = no_grad();
-        int promptLength = prompts[0].Length;
-        using var decoder = new LockstepDecoder(model, prompts.Count, promptLength + count, KvPolicy.Dense);
         var outputs = prompts.Select(_ => new int[count]).ToArray();
-        for (int t = 0; t < promptLength + count - 1; t++)
-        {
-            var fed = prompts.Select((p, b) => t < promptLength ? p[t] : outputs[b][t - promptLength]).ToArray();
-            using var logProbs = decoder.Step(fed);
-            if (t < promptLength - 1) continue;
-            using var best = logProbs.argmax(-1).cpu();
-            var ids = best.data<long>().ToArray();
-            for (int b = 0; b < prompts.Count; b++) outputs[b][t - promptLength + 1] = (int)ids[b];
-        }
+        ContinuationSteps(model, prompts, count, KvPolicy.Dense, KvStorageFormat.Native, outputs,
+            (b, i, predicted) => outputs[b][i] = predicted);
         return outputs;
     }
 
@@ -60,19 +50,31 @@ public static class AccuracyMetrics
     public static double GreedyAgreement(TransformerModel model, IReadOnlyList<int[]> prompts, int[][] denseContinuations,
         KvPolicy policy, KvStorageFormat format)
     {
-        using var _ = no_grad();
-        int promptLength = prompts[0].Length, count = denseContinuations[0].Length;
-        using var decoder = new LockstepDecoder(model, prompts.Count, promptLength + count, policy, format);
         int agree = 0, total = 0;
+        ContinuationSteps(model, prompts, denseContinuations[0].Length, policy, format, denseContinuations, (b, i, predicted) =>
+        {
+            total++;
+            if (predicted == denseContinuations[b][i]) agree++;
+        });
+        return (double)agree / total;
+    }
+
+    /// <summary>Feeds each prompt, then <paramref name="continuations"/> (as they are filled), token by token in lockstep;
+    /// reports the greedy prediction for continuation token i of sequence b.</summary>
+    private static void ContinuationSteps(TransformerModel model, IReadOnlyList<int[]> prompts, int count, KvPolicy policy,
+        KvStorageFormat format, int[][] continuations, Action<int, int, int> onPrediction)
+    {
+        using var _ = no_grad();
+        int promptLength = prompts[0].Length;
+        using var decoder = new LockstepDecoder(model, prompts.Count, promptLength + count, policy, format);
         for (int t = 0; t < promptLength + count - 1; t++)
         {
-            var fed = prompts.Select((p, b) => t < promptLength ? p[t] : denseContinuations[b][t - promptLength]).ToArray();
+            var fed = prompts.Select((p, b) => t < promptLength ? p[t] : continuations[b][t - promptLength]).ToArray();
             using var logProbs = decoder.Step(fed);
             if (t < promptLength - 1) continue;
             using var best = logProbs.argmax(-1).cpu();
             var ids = best.data<long>().ToArray();
-            for (int b = 0; b < prompts.Count; b++, total++) if (ids[b] == denseContinuations[b][t - promptLength + 1]) agree++;
+            for (int b = 0; b < prompts.Count; b++) onPrediction(b, t - promptLength + 1, (int)ids[b]);
         }
-        return (double)agree / total;
     }
 }
