@@ -82,7 +82,7 @@ public static class EvalCommand
                     var format = int8 ? KvStorageFormat.Int8 : KvStorageFormat.Native;
                     var (ppl, poolBytes) = await Task.Run(() => AccuracyMetrics.Perplexity(model.Model, windows, policy, format, batch, n => task.Increment(n)));
                     double? agreement = policy.IsDense && !int8 ? 1.0 : AccuracyMetrics.GreedyAgreement(model.Model, prompts, continuations, policy, format);
-                    if (policy.IsDense && !int8) densePpl = ppl;
+                    if (policy.IsDense && (densePpl == 0 || !int8)) densePpl = ppl; // int8-only runs compare with int8 dense
                     var reference = int8 ? null : references.FirstOrDefault(r => r.Model == model.Name && r.Text == textName
                         && r.Policy == policy.Kind.ToString().ToLowerInvariant() && Math.Abs(r.Sparsity - policy.Sparsity) < 1e-9 && policy.ToString().Count(c => c == ':') <= 1);
                     rows.Add(new Row(model.Name, textName, windows.Count, windows[0].Length, policy.ToString(), policy.Sparsity, int8, ppl,
