@@ -12,9 +12,10 @@ public sealed class AttentionBatch : IDisposable
     public int QueryLength { get; }
     /// <summary>Longest key length in the batch (shorter sequences are padded and masked).</summary>
     public int KeyLength { get; }
-    /// <summary>Where the new tokens' K/V go: [B * Tq] pool slots, plus storage-format details.</summary>
+    /// <summary>Where the new tokens' K/V go: [B * Tq] GPU pool slots, plus storage-format details.</summary>
     public WritePlan Write { get; }
-    public Tensor WriteSlots => Write.Slots;
+    /// <summary>[B * Tq] logical slots of the new tokens (what their scores are indexed by).</summary>
+    public Tensor WriteSlots { get; }
     /// <summary>[B, L] pool slots of positions 0..L-1 (padding points at slot 0 and is masked).</summary>
     public Tensor ReadSlots { get; }
     /// <summary>[B, 1, Tq, L] true where query i of sequence b may attend to key position j (causal and in range).</summary>
@@ -69,6 +70,7 @@ public sealed class AttentionBatch : IDisposable
             }
         }
         Write = cache.PlanWrite(write);
+        WriteSlots = tensor(write, device: device);
         ReadSlots = tensor(read, [batch, KeyLength], device: device);
         Mask = tensor(mask, [batch, 1, queryLength, KeyLength], device: device);
         Positions = tensor(positions, [batch, queryLength], device: device);
@@ -83,6 +85,6 @@ public sealed class AttentionBatch : IDisposable
 
     public void Dispose()
     {
-        Write.Dispose(); ReadSlots.Dispose(); Mask.Dispose(); Positions.Dispose(); _groupedMask?.Dispose();
+        Write.Dispose(); WriteSlots.Dispose(); ReadSlots.Dispose(); Mask.Dispose(); Positions.Dispose(); _groupedMask?.Dispose();
     }
 }

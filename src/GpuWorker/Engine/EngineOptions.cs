@@ -24,6 +24,12 @@ public sealed record EngineOptions
     public bool EnableH2O { get; init; } = true;
     /// <summary>Lowest KV sparsity an SWA request may ask for: it sizes each token's score history (ring of steps).</summary>
     public double MinScoredSparsity { get; init; } = 0.5;
+    /// <summary>Pinned CPU memory for KV, in tokens (ALISA phase II); 0 = no CPU tier.</summary>
+    public int CpuKvCapacityTokens { get; init; }
+    /// <summary>Tokens that may be deleted and recomputed at once (ALISA phase III); 0 = never delete.</summary>
+    public int RecomputeCapacityTokens { get; init; }
+    /// <summary>When tokens move to the CPU and get deleted (from <see cref="Planning.TierPlanner"/>); null = all on the GPU.</summary>
+    public Planning.KvTierPlan? TierPlan { get; init; }
     /// <summary>Keep SWA scores per KV head, so requests may use per-head selection (KV heads times the memory).</summary>
     public bool PerHeadScores { get; init; }
 }

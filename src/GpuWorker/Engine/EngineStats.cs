@@ -3,8 +3,11 @@ namespace AlisaCluster.GpuWorker.Engine;
 /// <summary>A snapshot of the engine's load, published after every step (for placement, metrics and health).</summary>
 public sealed record EngineStats(
     int Running, int Waiting, int KvBlocksTotal, int KvBlocksUsed, int BlockSize, long BytesPerToken,
-    long PromptTokensTotal, long GeneratedTokensTotal, long Preemptions, long Steps)
+    long PromptTokensTotal, long GeneratedTokensTotal, long Preemptions, long Steps,
+    int CpuKvBlocksTotal = 0, int CpuKvBlocksUsed = 0, long BytesOffloaded = 0, long BytesFetched = 0, long TokensRecomputed = 0,
+    int SequencesInPhase2 = 0, int SequencesInPhase3 = 0)
 {
+    public double CpuKvUsage => CpuKvBlocksTotal == 0 ? 0 : (double)CpuKvBlocksUsed / CpuKvBlocksTotal;
     public int KvTokensFree => (KvBlocksTotal - KvBlocksUsed) * BlockSize;
     public double KvUsage => KvBlocksTotal == 0 ? 0 : (double)KvBlocksUsed / KvBlocksTotal;
 }

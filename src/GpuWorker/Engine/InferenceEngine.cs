@@ -33,11 +33,12 @@ public sealed class InferenceEngine : IAsyncDisposable
         _options = options;
         var c = model.Config;
         int blocks = Math.Max(1, options.KvCapacityTokens / options.BlockSize);
+        var tiers = new KvTiers(options.CpuKvCapacityTokens / options.BlockSize, options.RecomputeCapacityTokens / options.BlockSize);
         _cache = new KvCache(c.NumLayers, c.NumKvHeads, c.HeadDim, blocks, options.BlockSize, model.Model.DType, model.Model.Device,
-            options.KvFormat, options.MaxBatchSize);
+            options.KvFormat, options.MaxBatchSize, tiers);
         _scores = options.EnableScoredPolicies ? CreateScores(c, options) : null;
         _runner = new ModelRunner(model.Model, _cache, _scores);
-        _scheduler = new Scheduler(_cache, options.MaxBatchSize);
+        _scheduler = new Scheduler(_cache, options.MaxBatchSize, options.TierPlan);
         _seeds = new Random(unchecked((int)options.Seed));
         Stats = Snapshot();
         _thread = new Thread(Loop) { IsBackground = true, Name = "alisa-engine" };
@@ -53,6 +54,8 @@ public sealed class InferenceEngine : IAsyncDisposable
     public int MaxModelLength => Math.Min(_options.MaxModelLength ?? int.MaxValue, _model.Config.MaxPositions);
     public LoadedModel Model => _model;
     public EngineOptions Options => _options;
+    /// <summary>Host bytes of the CPU KV tier (pinned).</summary>
+    public long CpuKvPoolBytes => _cache.CpuPoolBytes;
     /// <summary>Device bytes of the KV pool and the per-token scores.</summary>
     public long KvPoolBytes => _cache.PoolBytes + (_scores?.Bytes ?? 0);
     public ByteLevelBpeTokenizer Tokenizer => _model.Tokenizer;
@@ -222,7 +225,9 @@ public sealed class InferenceEngine : IAsyncDisposable
     }
 
     private EngineStats Snapshot() => new(_scheduler.Running.Count, _scheduler.Waiting.Count + _queued, _cache.TotalBlocks, _cache.UsedBlocks,
-        _cache.BlockSize, _cache.BytesPerToken, _promptTokens, _generatedTokens, _scheduler.PreemptionCount, _steps);
+        _cache.BlockSize, _cache.BytesPerToken, _promptTokens, _generatedTokens, _scheduler.PreemptionCount, _steps,
+        _cache.CpuTotalBlocks, _cache.CpuUsedBlocks, _cache.BytesOffloaded, _cache.BytesFetched, _cache.TokensRecomputed,
+        _scheduler.Running.Count(s => s.Kv.Phase == 2), _scheduler.Running.Count(s => s.Kv.Phase == 3));
 
     public async ValueTask DisposeAsync()
     {

@@ -22,7 +22,8 @@ public sealed class ModelRunner(TransformerModel model, KvCache cache, TokenScor
         using var tokenTensor = tensor(flat, [sequences.Count, queryLength], device: Model.Device);
         using var batch = new AttentionBatch(Cache, sequences, queryLength, Model.Device);
         using var sparseStep = queryLength == 1 && sequences.Any(s => !s.Policy.IsDense) ? new SparseStep(batch, scores, Model.Device) : null;
-        var logits = Model.Forward(tokenTensor, batch.Positions, ChooseAttention(batch, sparseStep), lastOnly);
+        using var recompute = Cache.IsTiered ? PrefixRecompute.For(Cache, sequences, Model.Device) : null;
+        var logits = Model.Forward(tokenTensor, batch.Positions, ChooseAttention(batch, sparseStep), lastOnly, recompute?.Pass);
         batch.CommitLengths();
         return logits;
     }

@@ -4,8 +4,10 @@ namespace AlisaCluster.GpuWorker.Engine;
 
 /// <summary>Decides, between steps, which sequences run: admits waiting ones while the KV pool has room for their
 /// whole prefix, makes room for one more token per running sequence, and when the pool runs out preempts the most
-/// recently admitted sequence (its KV is freed and rebuilt by prefill later, as vLLM's recompute preemption).</summary>
-public sealed class Scheduler(KvCache cache, int maxBatchSize)
+/// recently admitted sequence (its KV is freed and rebuilt by prefill later, as vLLM's recompute preemption).
+/// With a tier plan, each running sequence's oldest KV first moves down to the CPU or is deleted as the plan says
+/// for its length (ALISA's three phases), which frees GPU blocks before any preemption is considered.</summary>
+public sealed class Scheduler(KvCache cache, int maxBatchSize, Planning.KvTierPlan? tierPlan = null)
 {
     private readonly LinkedList<Sequence> _waiting = new();
     private readonly List<Sequence> _running = new();
@@ -45,6 +47,8 @@ public sealed class Scheduler(KvCache cache, int maxBatchSize)
     /// Returns the sequences to decode this step.</summary>
     public List<Sequence> PrepareDecode()
     {
+        if (tierPlan is { IsAllGpu: false } plan && cache.IsTiered)
+            cache.MoveDown(_running.Select(s => (s.Kv, plan.BlocksAt(s.Kv.Length, cache.BlockSize))).Select(t => (t.Kv, t.Item2.Offloaded, t.Item2.Dropped)));
         for (int i = 0; i < _running.Count; i++)
         {
             var sequence = _running[i];

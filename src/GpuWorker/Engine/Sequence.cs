@@ -18,6 +18,7 @@ public sealed class Sequence
         Kv = kv;
         Output = output;
         _tokens = [.. request.PromptTokens, .. request.ResumeTokens];
+        kv.Tokens = _tokens;
         _seen = [.. _tokens];
         Random = new Random(unchecked((int)(request.Sampling.Seed ?? fallbackSeed)));
         Generated = request.ResumeTokens.ToList();

@@ -14,14 +14,45 @@ internal interface IKvLayerStore : IDisposable
     /// <summary>Rows [n, head dim] of (slot * kv heads + head) indices [n].</summary>
     (Tensor Keys, Tensor Values) GatherPerHead(Tensor slotHeads);
 
+    /// <summary>Copies whole blocks, as stored (codes and parameters for INT8), into another store of the same
+    /// format, possibly on another device (the GPU -> CPU offload of the tiered cache).</summary>
+    void CopyBlocksTo(IKvLayerStore target, long[] sourceBlocks, long[] targetBlocks);
+
     long Bytes { get; }
 }
 
-/// <summary>A native-dtype pool: K and V tensors of [slots, kv heads, head dim].</summary>
-internal sealed class NativeKvLayerStore(long slots, int kvHeads, int headDim, ScalarType dtype, Device device) : IKvLayerStore
+/// <summary>Pool tensors: zero-filled, and page-locked on the host when they back a GPU's CPU tier (copies from pinned
+/// memory are DMA transfers that need no staging copy).</summary>
+internal static class PoolTensor
 {
-    private readonly Tensor _keys = zeros([slots, kvHeads, headDim], dtype, device);
-    private readonly Tensor _values = zeros([slots, kvHeads, headDim], dtype, device);
+    public static Tensor Zeros(long[] shape, ScalarType dtype, Device device, bool pinned)
+    {
+        var t = zeros(shape, dtype, device);
+        if (!pinned) return t;
+        var locked = t.pin_memory();
+        t.Dispose();
+        return locked;
+    }
+
+    /// <summary>Row indices [blocks * block size] of whole blocks, on <paramref name="device"/>.</summary>
+    public static Tensor BlockRows(long[] blocks, int blockSize, Device device) =>
+        tensor(blocks.SelectMany(b => Enumerable.Range(0, blockSize).Select(i => b * blockSize + i)).ToArray(), device: device);
+
+    /// <summary>target[targetIndex] = source[sourceIndex] across devices.</summary>
+    public static void CopyRows(Tensor source, Tensor sourceIndex, Tensor target, Tensor targetIndex)
+    {
+        using var rows = source.index_select(0, sourceIndex);
+        using var moved = rows.to(target.device);
+        target.index_copy_(0, targetIndex, moved);
+    }
+}
+
+/// <summary>A native-dtype pool: K and V tensors of [slots, kv heads, head dim].</summary>
+internal sealed class NativeKvLayerStore(long slots, int kvHeads, int headDim, int blockSize, ScalarType dtype, Device device, bool pinned = false)
+    : IKvLayerStore
+{
+    private readonly Tensor _keys = PoolTensor.Zeros([slots, kvHeads, headDim], dtype, device, pinned);
+    private readonly Tensor _values = PoolTensor.Zeros([slots, kvHeads, headDim], dtype, device, pinned);
 
     public long Bytes => 2 * _keys.numel() * _keys.element_size();
 
@@ -39,6 +70,15 @@ internal sealed class NativeKvLayerStore(long slots, int kvHeads, int headDim, S
         using var keyRows = _keys.view(-1, d);
         using var valueRows = _values.view(-1, d);
         return (keyRows.index_select(0, slotHeads), valueRows.index_select(0, slotHeads));
+    }
+
+    public void CopyBlocksTo(IKvLayerStore target, long[] sourceBlocks, long[] targetBlocks)
+    {
+        var to = (NativeKvLayerStore)target;
+        using var from = PoolTensor.BlockRows(sourceBlocks, blockSize, _keys.device);
+        using var into = PoolTensor.BlockRows(targetBlocks, blockSize, to._keys.device);
+        PoolTensor.CopyRows(_keys, from, to._keys, into);
+        PoolTensor.CopyRows(_values, from, to._values, into);
     }
 
     public void Dispose() { _keys.Dispose(); _values.Dispose(); }

@@ -14,18 +14,19 @@ internal sealed class Int8KvLayerStore : IKvLayerStore
     private readonly int _blockSize;
     private readonly ScalarType _dtype;
 
-    public Int8KvLayerStore(long slots, int kvHeads, int headDim, int blockSize, ResidualBlocks residual, ScalarType dtype, Device device)
+    public Int8KvLayerStore(long slots, int kvHeads, int headDim, int blockSize, ResidualBlocks residual, ScalarType dtype, Device device,
+        bool pinned = false)
     {
         _blockSize = blockSize;
         _residual = residual;
         _dtype = dtype;
         long blocks = slots / blockSize;
-        _keyCodes = zeros([slots, kvHeads, headDim], ScalarType.Byte, device);
-        _valueCodes = zeros([slots, kvHeads, headDim], ScalarType.Byte, device);
-        _keyScale = zeros([blocks, kvHeads, headDim], ScalarType.Float16, device);
-        _keyMin = zeros([blocks, kvHeads, headDim], ScalarType.Float16, device);
-        _valueScale = zeros([blocks, kvHeads, headDim], ScalarType.Float16, device);
-        _valueMin = zeros([blocks, kvHeads, headDim], ScalarType.Float16, device);
+        _keyCodes = PoolTensor.Zeros([slots, kvHeads, headDim], ScalarType.Byte, device, pinned);
+        _valueCodes = PoolTensor.Zeros([slots, kvHeads, headDim], ScalarType.Byte, device, pinned);
+        _keyScale = PoolTensor.Zeros([blocks, kvHeads, headDim], ScalarType.Float16, device, pinned);
+        _keyMin = PoolTensor.Zeros([blocks, kvHeads, headDim], ScalarType.Float16, device, pinned);
+        _valueScale = PoolTensor.Zeros([blocks, kvHeads, headDim], ScalarType.Float16, device, pinned);
+        _valueMin = PoolTensor.Zeros([blocks, kvHeads, headDim], ScalarType.Float16, device, pinned);
         _keyResidual = zeros([residual.Capacity * blockSize, kvHeads, headDim], dtype, device);
         _valueResidual = zeros([residual.Capacity * blockSize, kvHeads, headDim], dtype, device);
     }
@@ -56,13 +57,30 @@ internal sealed class Int8KvLayerStore : IKvLayerStore
     /// <summary>rows [m * block size, KvH, D] -> per block and channel: min, scale = (max - min) / 255, codes.</summary>
     private void Quantize(Tensor rows, WritePlan.QuantizeGroup group, Tensor codes, Tensor scales, Tensor minimums)
     {
-        var blocks = rows.to(ScalarType.Float32).view(-1, _blockSize, rows.shape[1], rows.shape[2]);
+        var (quantized, scale, min) = QuantizeBlocks(rows, _blockSize);
+        codes.index_copy_(0, group.BlockSlots, quantized);
+        scales.index_copy_(0, group.Blocks, scale);
+        minimums.index_copy_(0, group.Blocks, min);
+    }
+
+    /// <summary>rows [m * block size, KvH, D] -> codes [same shape] and fp16 scale and minimum [m, KvH, D].</summary>
+    private static (Tensor Codes, Tensor Scale, Tensor Min) QuantizeBlocks(Tensor rows, int blockSize)
+    {
+        var blocks = rows.to(ScalarType.Float32).view(-1, blockSize, rows.shape[1], rows.shape[2]);
         var min = blocks.amin([1L], keepdim: true);
         var scale = (blocks.amax([1L], keepdim: true) - min).clamp_min(1e-6) / 255;
         var quantized = ((blocks - min) / scale).round().clamp(0, 255).to(ScalarType.Byte);
-        codes.index_copy_(0, group.BlockSlots, quantized.view(rows.shape));
-        scales.index_copy_(0, group.Blocks, scale.squeeze(1).to(ScalarType.Float16));
-        minimums.index_copy_(0, group.Blocks, min.squeeze(1).to(ScalarType.Float16));
+        return (quantized.view(rows.shape), scale.squeeze(1).to(ScalarType.Float16), min.squeeze(1).to(ScalarType.Float16));
+    }
+
+    /// <summary>What whole blocks of rows read back as once stored: recomputed K/V then match the cache they stand in for.</summary>
+    public static Tensor RoundTrip(Tensor rows, int blockSize)
+    {
+        using var scope = NewDisposeScope();
+        var (codes, scale, min) = QuantizeBlocks(rows, blockSize);
+        var blocks = codes.to(ScalarType.Float32).view(-1, blockSize, rows.shape[1], rows.shape[2]);
+        var values = blocks * scale.to(ScalarType.Float32).unsqueeze(1) + min.to(ScalarType.Float32).unsqueeze(1);
+        return values.view(rows.shape).to(rows.dtype).MoveToOuterDisposeScope();
     }
 
     public (Tensor Keys, Tensor Values) Gather(Tensor slots)
@@ -93,6 +111,21 @@ internal sealed class Int8KvLayerStore : IKvLayerStore
         var keys = Read(_keyCodes, _keyScale, _keyMin, _keyResidual);
         var values = Read(_valueCodes, _valueScale, _valueMin, _valueResidual);
         return (keys.MoveToOuterDisposeScope(), values.MoveToOuterDisposeScope());
+    }
+
+    public void CopyBlocksTo(IKvLayerStore target, long[] sourceBlocks, long[] targetBlocks)
+    {
+        var to = (Int8KvLayerStore)target;
+        foreach (var block in sourceBlocks)
+            if (_residual.TryGet((int)block, out _)) throw new InvalidOperationException($"INT8 KV block {block} is still being filled; only whole blocks move");
+        using var fromRows = PoolTensor.BlockRows(sourceBlocks, _blockSize, _keyCodes.device);
+        using var intoRows = PoolTensor.BlockRows(targetBlocks, _blockSize, to._keyCodes.device);
+        using var fromBlocks = tensor(sourceBlocks, device: _keyCodes.device);
+        using var intoBlocks = tensor(targetBlocks, device: to._keyCodes.device);
+        PoolTensor.CopyRows(_keyCodes, fromRows, to._keyCodes, intoRows);
+        PoolTensor.CopyRows(_valueCodes, fromRows, to._valueCodes, intoRows);
+        foreach (var (source, into) in new[] { (_keyScale, to._keyScale), (_keyMin, to._keyMin), (_valueScale, to._valueScale), (_valueMin, to._valueMin) })
+            PoolTensor.CopyRows(source, fromBlocks, into, intoBlocks);
     }
 
     private Tensor Dequantize(Tensor codes, Tensor scales, Tensor minimums, Tensor rows)

@@ -1,7 +1,10 @@
 namespace AlisaCluster.GpuWorker.Kv;
 
 /// <summary>One sequence's view of the KV pool: which blocks it holds and how many positions are filled.
-/// Position p lives in slot Blocks[p / BlockSize] * BlockSize + p % BlockSize of every layer's pool.</summary>
+/// Position p has the logical slot Blocks[p / BlockSize] * BlockSize + p % BlockSize in every layer; scores and
+/// attention metadata use logical slots, the cache maps them to where the K/V live now.
+/// Tiers are prefixes (ALISA's three phases): blocks [0, DroppedBlocks) were deleted and are recomputed when needed,
+/// [DroppedBlocks, OffloadedBlocks) live in CPU memory, the rest (the recent tokens) on the GPU.</summary>
 public sealed class SequenceKv(int blockSize)
 {
     public List<int> Blocks { get; } = new();
@@ -11,6 +14,18 @@ public sealed class SequenceKv(int blockSize)
     public int Length { get; internal set; }
 
     public int Capacity => Blocks.Count * BlockSize;
+
+    /// <summary>Leading blocks not on the GPU (on the CPU or dropped).</summary>
+    public int OffloadedBlocks { get; internal set; }
+
+    /// <summary>Leading blocks deleted (phase III): their K/V are rebuilt by a prefill of the prefix when attended.</summary>
+    public int DroppedBlocks { get; internal set; }
+
+    /// <summary>1: all KV on the GPU; 2: part on the CPU; 3: part deleted for recomputation.</summary>
+    public int Phase => DroppedBlocks > 0 ? 3 : OffloadedBlocks > 0 ? 2 : 1;
+
+    /// <summary>The token ids the cached positions were computed from (needed to recompute dropped K/V).</summary>
+    public IReadOnlyList<int>? Tokens { get; set; }
 
     /// <summary>Which cached tokens this sequence's decode steps attend to.</summary>
     public Attention.KvPolicy Policy { get; set; } = Attention.KvPolicy.Dense;

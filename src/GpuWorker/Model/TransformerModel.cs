@@ -30,23 +30,36 @@ public abstract class TransformerModel : IDisposable
     /// <param name="tokens">[B, Tq] token ids</param>
     /// <param name="positions">[B, Tq] absolute positions</param>
     /// <param name="lastOnly">only the last position's logits (generation) instead of every position's (scoring)</param>
+    /// <param name="prefix">a second batch of tokens run through each layer just before the main one, whose output is
+    /// discarded: the prefix prefill that recomputes dropped K/V for the layer's attention to read</param>
     /// <returns>float32 logits [B, Tq or 1, vocab]</returns>
-    public Tensor Forward(Tensor tokens, Tensor positions, IAttention attention, bool lastOnly)
+    public Tensor Forward(Tensor tokens, Tensor positions, IAttention attention, bool lastOnly, PrefixPass? prefix = null)
     {
         using var scope = NewDisposeScope();
         var hidden = Embed(tokens, positions);
         var step = PrepareStep(positions);
+        var prefixHidden = prefix is null ? null : Embed(prefix.Tokens, prefix.Positions);
+        var prefixStep = prefix is null ? null : PrepareStep(prefix.Positions);
         for (int layer = 0; layer < Config.NumLayers; layer++)
         {
             // a scope per layer, so activations are freed layer by layer (matters for long prefills on the GPU)
             using var layerScope = NewDisposeScope();
-            var next = Layer(layer, hidden, step, attention).MoveToOuterDisposeScope();
-            hidden.Dispose();
-            hidden = next;
+            if (prefix is not null) prefixHidden = Advance(prefixHidden!, Layer(layer, prefixHidden!, prefixStep!, prefix.Attention));
+            hidden = Advance(hidden, Layer(layer, hidden, step, attention));
         }
         if (lastOnly) hidden = hidden[.., ^1..];
         return Head(hidden).to(ScalarType.Float32).MoveToOuterDisposeScope();
     }
+
+    private static Tensor Advance(Tensor previous, Tensor next)
+    {
+        next.MoveToOuterDisposeScope();
+        previous.Dispose();
+        return next;
+    }
+
+    /// <summary>Tokens [R, M] at positions [R, M] with their own attention (see the prefix parameter of Forward).</summary>
+    public sealed record PrefixPass(Tensor Tokens, Tensor Positions, IAttention Attention);
 
     protected abstract Tensor Embed(Tensor tokens, Tensor positions);
     protected abstract Tensor Layer(int layer, Tensor hidden, StepInputs step, IAttention attention);

@@ -1,0 +1,80 @@
+namespace AlisaCluster.GpuWorker.Kv;
+
+/// <summary>ALISA's token-level tiers: leading (oldest) blocks move GPU -> CPU (phase II) and CPU -> deleted
+/// (phase III); deleted ones are rebuilt each step they may be attended, by a prefill of the prefix.</summary>
+public sealed partial class KvCache
+{
+    /// <summary>Moves each sequence's leading whole blocks down to the target tiers (never back up): the first
+    /// <c>Offloaded</c> blocks off the GPU, of which the first <c>Dropped</c> deleted. Blocks stay on the GPU where the
+    /// CPU tier is full. One copy per layer for all blocks that move.</summary>
+    public void MoveDown(IEnumerable<(SequenceKv Sequence, int Offloaded, int Dropped)> targets)
+    {
+        if (!IsTiered) throw new InvalidOperationException("this KV cache has no CPU or recompute tier");
+        var fromGpu = new List<long>();
+        var toCpu = new List<long>();
+        var freedGpu = new List<int>();
+        foreach (var (sequence, offloaded, dropped) in targets)
+        {
+            int whole = sequence.Length / BlockSize; // the block being filled stays where writes go
+            int offloadTo = Math.Min(offloaded, whole), dropTo = Math.Min(dropped, offloadTo);
+            for (int i = sequence.DroppedBlocks; i < dropTo; i++)
+            {
+                int logical = sequence.Blocks[i];
+                if (i < sequence.OffloadedBlocks) _cpuBlocks!.Free([_cpuOf[logical]]);
+                else freedGpu.Add(_gpuOf[logical]);
+            }
+            int next = Math.Max(sequence.OffloadedBlocks, dropTo);
+            var cpuBlock = new List<int>(1);
+            for (; next < offloadTo && _cpuBlocks is not null && _cpuBlocks.TryAllocate(1, cpuBlock); cpuBlock.Clear(), next++)
+            {
+                int logical = sequence.Blocks[next];
+                fromGpu.Add(_gpuOf[logical]);
+                toCpu.Add(cpuBlock[0]);
+                freedGpu.Add(_gpuOf[logical]);
+                _cpuOf[logical] = cpuBlock[0];
+                _locations![logical] = _gpuSlots + (long)cpuBlock[0] * BlockSize;
+            }
+            sequence.DroppedBlocks = Math.Max(sequence.DroppedBlocks, dropTo);
+            sequence.OffloadedBlocks = Math.Max(sequence.OffloadedBlocks, Math.Max(next, dropTo));
+        }
+        if (fromGpu.Count > 0)
+        {
+            long[] from = [.. fromGpu], into = [.. toCpu];
+            for (int layer = 0; layer < _gpu.Length; layer++) _gpu[layer].CopyBlocksTo(_cpu[layer], from, into);
+            BytesOffloaded += from.Length * BlockSize * BytesPerToken;
+        }
+        _gpuBlocks.Free(freedGpu);
+    }
+
+    /// <summary>Points the dropped blocks of the batch's phase-III sequences at this step's recompute rows (sequence r's
+    /// position p at row r * M + p); returns those sequences and M, or null when none has dropped blocks.</summary>
+    public (IReadOnlyList<SequenceKv> Sequences, int PrefixLength)? BeginRecompute(IReadOnlyList<SequenceKv> batch)
+    {
+        var sequences = batch.Where(s => s.DroppedBlocks > 0).ToList();
+        if (sequences.Count == 0) return null;
+        int prefix = sequences.Max(s => s.DroppedBlocks) * BlockSize;
+        long recomputeBase = _gpuSlots + _cpuSlots;
+        for (int r = 0; r < sequences.Count; r++)
+        {
+            for (int i = 0; i < sequences[r].DroppedBlocks; i++)
+                _locations![sequences[r].Blocks[i]] = recomputeBase + (long)r * prefix + (long)i * BlockSize;
+            TokensRecomputed += sequences[r].DroppedBlocks * BlockSize;
+        }
+        return (sequences, prefix);
+    }
+
+    /// <summary>Layer <paramref name="layer"/>'s recomputed K/V rows [R * M, kv heads, head dim] (the cache takes them; under
+    /// INT8 they are rounded the way storage rounds, so recomputed tokens read exactly as stored ones).</summary>
+    public void SetRecomputed(int layer, TorchSharp.torch.Tensor keys, TorchSharp.torch.Tensor values)
+    {
+        if (Format == KvStorageFormat.Int8)
+        {
+            using (keys) using (values)
+                _reader!.SetRecomputed(layer, Int8KvLayerStore.RoundTrip(keys, BlockSize).DetachFromDisposeScope(),
+                    Int8KvLayerStore.RoundTrip(values, BlockSize).DetachFromDisposeScope());
+        }
+        else _reader!.SetRecomputed(layer, keys, values);
+    }
+
+    public void EndRecompute() => _reader?.ClearRecomputed();
+}

@@ -1,0 +1,85 @@
+using AlisaCluster.GpuWorker.Attention;
+
+namespace AlisaCluster.GpuWorker.Planning;
+
+/// <summary>Chooses p1, p2, alpha and beta at start-up from the cost model: p1 is where the batch's KV outgrows the
+/// GPU budget, p2 where the offloaded part outgrows the CPU budget; alpha and beta are searched on a grid (steps of
+/// 0.05), each candidate simulated over every decode step of the workload against both budgets, and the cheapest
+/// feasible one wins. A few hundred thousand arithmetic steps: no runtime cost.</summary>
+public static class TierPlanner
+{
+    public sealed record Workload(int Batch, int PromptTokens, int GeneratedTokens, KvPolicy Policy, int BlockSize);
+
+    /// <summary>Tokens of KV each tier holds for the whole batch.</summary>
+    public sealed record Budgets(long GpuTokens, long CpuTokens, long DroppedTokens);
+
+    public sealed record Choice(KvTierPlan Plan, double PredictedStepSeconds, CostModel.StepCost FirstStep, CostModel.StepCost LastStep);
+
+    private const double Grid = 0.05;
+
+    /// <summary>The cheapest feasible plan, or null when even the most aggressive one does not fit.</summary>
+    public static Choice? Plan(CostModel cost, Workload work, Budgets budgets)
+    {
+        int bs = work.BlockSize, end = work.PromptTokens + work.GeneratedTokens;
+        long gpuBlocksPerSequence = budgets.GpuTokens / work.Batch / bs;
+        if ((end + bs - 1) / bs <= gpuBlocksPerSequence) return Evaluate(cost, work, budgets, KvTierPlan.AllGpu);
+        int recent = work.Policy.IsDense ? 1 : SelectionBudget.For(work.Policy, end).Recent; // SWA's local window stays on the GPU
+        int p1 = (int)Math.Min(int.MaxValue - 1, gpuBlocksPerSequence * bs - 1);
+        Choice? best = null;
+        for (double alpha = Grid; alpha <= 1 + 1e-9; alpha += Grid)
+        {
+            var offloadOnly = new KvTierPlan(p1, int.MaxValue, Math.Min(1, alpha), 0, recent);
+            int p2 = LastFittingLength(offloadOnly, work, budgets.CpuTokens);
+            for (double beta = 0; beta <= 1 + 1e-9; beta += Grid)
+            {
+                if (p2 == int.MaxValue && beta > 0) break; // the CPU never fills: nothing to delete
+                var plan = offloadOnly with { P2 = p2, Beta = Math.Min(1, beta) };
+                if (Evaluate(cost, work, budgets, plan) is { } choice && (best is null || choice.PredictedStepSeconds < best.PredictedStepSeconds - 1e-12))
+                    best = choice;
+            }
+        }
+        return best;
+    }
+
+    /// <summary>The longest length at which the plan's offloaded blocks still fit the CPU budget (int.MaxValue: always).</summary>
+    private static int LastFittingLength(KvTierPlan plan, Workload work, long cpuTokens)
+    {
+        for (int n = work.PromptTokens; n < work.PromptTokens + work.GeneratedTokens; n++)
+            if ((long)plan.BlocksAt(n, work.BlockSize).Offloaded * work.BlockSize * work.Batch > cpuTokens) return n - 1;
+        return int.MaxValue;
+    }
+
+    /// <summary>Simulates every decode step (the step at length n writes position n); null if a budget is exceeded.</summary>
+    public static Choice? Evaluate(CostModel cost, Workload work, Budgets budgets, KvTierPlan plan)
+    {
+        int bs = work.BlockSize, b = work.Batch;
+        double total = 0;
+        CostModel.StepCost? first = null, last = null;
+        int previousOffloaded = plan.BlocksAt(work.PromptTokens - 1, bs).Offloaded;
+        for (int n = work.PromptTokens; n < work.PromptTokens + work.GeneratedTokens; n++)
+        {
+            var (offloaded, dropped) = plan.BlocksAt(n, bs);
+            offloaded = Math.Min(offloaded, n / bs);
+            dropped = Math.Min(dropped, offloaded);
+            long gpuTokens = ((long)(n + bs) / bs - offloaded) * bs * b, cpuTokens = (long)(offloaded - dropped) * bs * b, droppedTokens = (long)dropped * bs * b;
+            if (gpuTokens > budgets.GpuTokens || cpuTokens > budgets.CpuTokens || droppedTokens > budgets.DroppedTokens) return null;
+            var step = new CostModel.StepCost(cost.ComputeSeconds(b, n + 1), cost.FetchSeconds(b * FetchedPerSequence(work.Policy, n + 1, (offloaded - dropped) * bs, plan.RecentTokens)),
+                dropped > 0 ? cost.RecomputeSeconds(b, dropped * bs) : 0, cost.OffloadSeconds((double)b * Math.Max(0, offloaded - previousOffloaded) * bs));
+            previousOffloaded = offloaded;
+            first ??= step;
+            last = step;
+            total += step.Total;
+        }
+        return new Choice(plan, total / Math.Max(1, work.GeneratedTokens), first ?? new(0, 0, 0, 0), last ?? new(0, 0, 0, 0));
+    }
+
+    /// <summary>Tokens one sequence reads from the CPU per step: all of them for dense attention; for a sparse policy the
+    /// expected share of its global picks, which are spread over the tokens older than the recent window.</summary>
+    private static double FetchedPerSequence(KvPolicy policy, int length, int cpuTokens, int recent)
+    {
+        if (cpuTokens == 0) return 0;
+        if (policy.IsDense) return cpuTokens;
+        var budget = SelectionBudget.For(policy, length);
+        return budget.Global * Math.Min(1.0, cpuTokens / (double)Math.Max(1, length - recent));
+    }
+}

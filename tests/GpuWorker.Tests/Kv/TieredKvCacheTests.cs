@@ -1,0 +1,125 @@
+using AlisaCluster.GpuWorker.Attention;
+using AlisaCluster.GpuWorker.Engine;
+using AlisaCluster.GpuWorker.Kv;
+using AlisaCluster.GpuWorker.Model;
+using AlisaCluster.GpuWorker.Planning;
+using static TorchSharp.torch;
+
+namespace AlisaCluster.GpuWorker.Tests.Kv;
+
+/// <summary>ALISA's three phases on the tiny models: KV moves to the CPU and is deleted exactly where the plan says,
+/// and reading it back from the CPU or recomputing it gives the logits of an all-GPU cache.</summary>
+[Collection(TinyModelCollection.Name)]
+public sealed class TieredKvCacheTests(TinyModels models)
+{
+    private const int BlockSize = 16;
+    private static readonly KvTierPlan Plan = new(P1: 40, P2: 72, Alpha: 1.0, Beta: 0.5, RecentTokens: 16);
+
+    [Theory]
+    [InlineData("tiny-llama", "dense", KvStorageFormat.Native)]
+    [InlineData("tiny-opt", "dense", KvStorageFormat.Native)]
+    [InlineData("tiny-llama", "swa:0.5", KvStorageFormat.Native)]
+    [InlineData("tiny-llama", "swa:0.5:per-head", KvStorageFormat.Native)]
+    [InlineData("tiny-llama", "dense", KvStorageFormat.Int8)]
+    public void LogitsMatchAnAllGpuCacheThroughEveryPhase(string name, string policyText, KvStorageFormat format)
+    {
+        using var noGrad = no_grad();
+        var model = models.Get(name);
+        var policy = KvPolicy.Parse(policyText);
+        var text = File.ReadAllText(Path.Combine(RepoPaths.Root, "data", "heldout-kjv.txt"));
+        var tokens = model.Tokenizer.Encode(text).Take(120).ToList();
+        int prompt = 64; // recomputed prefixes stay within the densely prefilled prompt, so they are exact under SWA too
+
+        using var reference = Run(model, policy, format, tiers: null, tokens, prompt, out var referenceLogits, out _);
+        using var tiered = Run(model, policy, format, new KvTiers(CpuBlocks: 8, DroppedBlocks: 8), tokens, prompt, out var tieredLogits, out var phases);
+
+        // INT8: recomputed K/V are quantized like stored ones, but fp noise can flip a code at a rounding boundary
+        float tolerance = format == KvStorageFormat.Int8 ? 1e-2f : 1e-4f;
+        for (int i = 0; i < referenceLogits.Count; i++)
+        {
+            float error = (referenceLogits[i] - tieredLogits[i]).abs().max().item<float>();
+            Assert.True(error < tolerance, $"step {i} (length {prompt + i}, phase {phases[i]}): max logit error {error}");
+        }
+        for (int i = 0; i < phases.Count; i++)
+        {
+            int length = prompt + i; // written positions before the step
+            int expected = length <= Plan.P1 ? 1 : length <= Plan.P2 ? 2 : 3;
+            Assert.Equal(expected, phases[i]);
+        }
+        Assert.True(tiered.BytesFetched > 0 && tiered.BytesOffloaded > 0 && tiered.TokensRecomputed > 0);
+        foreach (var t in referenceLogits.Concat(tieredLogits)) t.Dispose();
+    }
+
+    /// <summary>Prefills the prompt, then feeds the rest one token per step; applies the plan before each step when tiered.</summary>
+    private static KvCache Run(LoadedModel model, KvPolicy policy, KvStorageFormat format, KvTiers? tiers, List<int> tokens, int prompt,
+        out List<Tensor> logits, out List<int> phases)
+    {
+        var c = model.Config;
+        var cache = new KvCache(c.NumLayers, c.NumKvHeads, c.HeadDim, blockCount: 16, BlockSize, model.Model.DType, model.Model.Device, format, 4, tiers);
+        using var scores = new TokenScores(c.NumLayers, cache.SlotCount, c.NumKvHeads, KvBudget.ScoreRing(0.5, 256), policy.PerKvHead, false, CPU);
+        var runner = new ModelRunner(model.Model, cache, scores);
+        var kv = cache.CreateSequence();
+        kv.Tokens = tokens;
+        kv.Policy = policy;
+        Assert.True(cache.TryReserve(kv, prompt));
+        logits = [];
+        phases = [];
+        runner.Forward([kv], [tokens.Take(prompt).ToList()], lastOnly: true).Dispose();
+        for (int position = prompt; position < tokens.Count; position++)
+        {
+            if (tiers is not null)
+            {
+                var (offloaded, dropped) = Plan.BlocksAt(kv.Length, BlockSize);
+                cache.MoveDown([(kv, offloaded, dropped)]);
+            }
+            phases.Add(kv.Phase);
+            Assert.True(cache.TryReserve(kv, position + 1));
+            logits.Add(runner.Forward([kv], [[tokens[position]]], lastOnly: true));
+        }
+        return cache;
+    }
+
+    [Fact]
+    public async Task EngineGivesTheSameTokensAndFreesEveryTierWhenSequencesFinishOrAreCancelled()
+    {
+        var model = models.Get("tiny-llama");
+        var sampling = SamplingParams.Greedy(72) with { IgnoreEos = true };
+        string[] prompts = ["In the beginning God created", "And it came to pass", "Blessed are the meek", "The programmer said"];
+        await using var roomy = new InferenceEngine(model, new EngineOptions { KvCapacityTokens = 4096 });
+        var expected = await Task.WhenAll(prompts.Select(p => Generate(roomy, p, sampling)));
+
+        // 4 x ~80 tokens do not fit 192 GPU slots: the plan moves old tokens to the CPU past 32 and deletes some past 56
+        var options = new EngineOptions
+        {
+            KvCapacityTokens = 192, CpuKvCapacityTokens = 512, RecomputeCapacityTokens = 512,
+            TierPlan = new KvTierPlan(P1: 32, P2: 56, Alpha: 1.0, Beta: 0.5, RecentTokens: 16),
+        };
+        await using var tiered = new InferenceEngine(model, options);
+        var actual = await Task.WhenAll(prompts.Select(p => Generate(tiered, p, sampling)));
+        Assert.Equal(expected, actual);
+        var stats = tiered.Stats;
+        Assert.Equal(0, stats.Preemptions);
+        Assert.True(stats.BytesFetched > 0 && stats.TokensRecomputed > 0, $"fetched {stats.BytesFetched}, recomputed {stats.TokensRecomputed}");
+        Assert.Equal((0, 0), (stats.KvBlocksUsed, stats.CpuKvBlocksUsed));
+
+        // cancelled mid-way in phase III: every tier is freed at once
+        using var cancel = new CancellationTokenSource();
+        int received = 0;
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () =>
+        {
+            await foreach (var _ in tiered.GenerateAsync(new GenerationRequest("cancelled", tiered.Tokenizer.Encode(prompts[0]), sampling), cancel.Token))
+                if (++received == 60) cancel.Cancel();
+        });
+        await WaitUntil(() => tiered.Stats is { Running: 0, KvBlocksUsed: 0, CpuKvBlocksUsed: 0 });
+    }
+
+    private static async Task<List<int>> Generate(InferenceEngine engine, string prompt, SamplingParams sampling) =>
+        (await engine.GenerateAsync(new GenerationRequest(Guid.NewGuid().ToString(), engine.Tokenizer.Encode(prompt), sampling)).ToListAsync())
+        .Where(e => e.TokenId >= 0).Select(e => e.TokenId).ToList();
+
+    private static async Task WaitUntil(Func<bool> condition)
+    {
+        for (int i = 0; i < 200 && !condition(); i++) await Task.Delay(25);
+        Assert.True(condition());
+    }
+}

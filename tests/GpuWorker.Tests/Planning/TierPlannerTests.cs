@@ -1,0 +1,73 @@
+using AlisaCluster.GpuWorker.Attention;
+using AlisaCluster.GpuWorker.Planning;
+
+namespace AlisaCluster.GpuWorker.Tests.Planning;
+
+/// <summary>The planner on a synthetic profile: step = 10 ms + 1 us per batch-token, prefill 1 us per token,
+/// fetch 1 GB/s with 1 KB per token (so moving a token costs 1 us, like recomputing it).</summary>
+public sealed class TierPlannerTests
+{
+    private static readonly DeviceProfile Profile = new("synthetic",
+        [new(1, 100, 0.0101), new(1, 400, 0.0104), new(8, 100, 0.0108), new(8, 400, 0.0132)],
+        [new(1, 16, 0.000016), new(1, 256, 0.000256), new(4, 128, 0.000512), new(4, 256, 0.001024)],
+        FetchBytesPerSecond: 1e9, OffloadBytesPerSecond: 1e9);
+
+    private static readonly CostModel Cost = new(Profile, fetchBytesPerToken: 1000, offloadBytesPerToken: 1000);
+    private static readonly TierPlanner.Workload Work = new(Batch: 8, PromptTokens: 128, GeneratedTokens: 512, KvPolicy.Parse("swa:0.8"), BlockSize: 16);
+
+    [Fact]
+    public void CostModelReproducesTheProfile()
+    {
+        Assert.Equal(0.0132, Cost.ComputeSeconds(8, 400), 6);
+        Assert.Equal(0.000256, Cost.RecomputeSeconds(1, 256), 6);
+    }
+
+    [Fact]
+    public void EverythingOnTheGpuWhenTheBatchFits()
+    {
+        var choice = TierPlanner.Plan(Cost, Work, new(GpuTokens: 8 * 656, CpuTokens: 0, DroppedTokens: 0));
+        Assert.NotNull(choice);
+        Assert.True(choice.Plan.IsAllGpu);
+    }
+
+    [Fact]
+    public void OffloadsJustEnoughWhenTheGpuIsShortAndRespectsBothBudgets()
+    {
+        var budgets = new TierPlanner.Budgets(GpuTokens: 8 * 320, CpuTokens: 8 * 640, DroppedTokens: 0);
+        var choice = TierPlanner.Plan(Cost, Work, budgets)!;
+        Assert.Equal(319, choice.Plan.P1);
+        Assert.Equal(int.MaxValue, choice.Plan.P2);
+        Assert.InRange(choice.Plan.Alpha, 0.4, 0.7); // enough to fit, no more: moving tokens costs time
+        for (int n = 128; n < 640; n++)
+        {
+            var (offloaded, _) = choice.Plan.BlocksAt(n, 16);
+            Assert.True(((n + 16) / 16 - offloaded) * 16 * 8 <= budgets.GpuTokens, $"GPU over budget at {n}");
+        }
+        Assert.True(choice.PredictedStepSeconds > Cost.ComputeSeconds(8, 128));
+    }
+
+    [Fact]
+    public void DeletesForRecomputationOnlyWhenTheCpuIsShortToo()
+    {
+        var choice = TierPlanner.Plan(Cost, Work, new(GpuTokens: 8 * 320, CpuTokens: 8 * 160, DroppedTokens: 8 * 640))!;
+        Assert.True(choice.Plan.P2 < 640 && choice.Plan.Beta > 0, choice.Plan.ToString());
+        Assert.True(choice.LastStep.Recompute > 0);
+    }
+
+    [Fact]
+    public void NoPlanWhenNothingFits()
+    {
+        Assert.Null(TierPlanner.Plan(Cost, Work, new(GpuTokens: 8 * 64, CpuTokens: 0, DroppedTokens: 0)));
+    }
+
+    [Fact]
+    public void PlanPhasesFollowTheLength()
+    {
+        var plan = new KvTierPlan(P1: 100, P2: 200, Alpha: 0.5, Beta: 0.5, RecentTokens: 32);
+        Assert.Equal((0, 0), plan.BlocksAt(100, 16));
+        Assert.Equal((2, 0), plan.BlocksAt(101, 16));  // (101 - 32) / 16 = 4 older blocks, half offloaded
+        Assert.Equal((5, 2), plan.BlocksAt(201, 16));  // 10 older blocks, 5 offloaded, 2 of them deleted
+        Assert.Equal((0, 0), KvTierPlan.AllGpu.BlocksAt(100000, 16));
+        Assert.Equal((6, 0), KvTierPlan.FullOffload.BlocksAt(100, 16));
+    }
+}
