@@ -4,70 +4,103 @@ using AlisaCluster.GpuWorker.Attention;
 using AlisaCluster.GpuWorker.Engine;
 using AlisaCluster.GpuWorker.Kv;
 using AlisaCluster.GpuWorker.Model;
+using AlisaCluster.GpuWorker.Planning;
 using Spectre.Console;
 
 namespace AlisaCluster.Cli.Commands;
 
 /// <summary>alisa bench: offline throughput of the engine (prompts of random tokens, fixed generation length, EOS
-/// ignored) for a list of batch sizes, under a KV policy, storage format and device memory budget. Prints JSON lines.</summary>
+/// ignored) for lists of KV modes and batch sizes, under a KV policy, storage format and GPU / CPU memory budgets.
+/// Prints JSON lines; --explain prints each tiered plan with its predicted step time first.</summary>
 public static class BenchCommand
 {
-    public sealed record Result(string Model, string Device, string DType, string Policy, bool Int8, double? GpuMemGiB, int Batch,
-        int PromptTokens, int GeneratedTokens, double Seconds, double GeneratedTokensPerSecond, double DecodeStepMs, double PrefillSeconds,
-        long KvCapacityTokens, double KvPoolGiB, double WeightsGiB, long Preemptions, double FloorStepMs, double StepVsFloor);
+    public sealed record Result(string Model, string Device, string DType, string Mode, string Policy, bool Int8, double? GpuMemGiB, double CpuMemGiB,
+        int Batch, int PromptTokens, int GeneratedTokens, string Plan, double Seconds, double GeneratedTokensPerSecond, double DecodeStepMs,
+        double? PredictedStepMs, double PrefillSeconds, long KvCapacityTokens, double GpuAllocatedGiB, double KvPoolGiB, double CpuKvGiB,
+        double WeightsGiB, long Preemptions, double BytesOffloadedGiB, double BytesFetchedGiB, long TokensRecomputed, double FloorStepMs, double StepVsFloor);
 
     public static async Task<int> RunAsync(CommandLine args)
     {
         var batches = args.Ints("batch", "1,16");
+        var modes = args.Strings("kv-mode", "gpu");
         int promptLength = args.Int("prompt-len", 128), generate = args.Int("gen-len", 128);
         var policy = KvPolicy.Parse(args.String("policy", "dense"));
-        bool int8 = args.Flag("int8");
+        bool int8 = args.Flag("int8"), explain = args.Flag("explain");
         double? budgetGiB = args.String("gpu-mem-gib") is { } g ? double.Parse(g, System.Globalization.CultureInfo.InvariantCulture) : null;
+        double cpuGiB = args.Double("cpu-mem-gib", 64);
         double hbmBytesPerSecond = args.Double("hbm-gbps", 4500) * 1e9;
         var output = args.String("out");
+        var profilePath = args.String("profile");
+        int? kvTokens = args.String("kv-tokens") is null ? null : args.Int("kv-tokens", 0);
+        bool predict = args.Flag("predict") || modes.Contains("tiered");
         using var model = ModelOptions.Load(args);
         args.RejectUnknown();
+        var setup = new BenchSetup(model, policy, int8, budgetGiB, cpuGiB, kvTokens);
+        CostModel? cost = null;
+        CostModel Cost() => cost ??= LoadOrProfile(model, policy, setup.Format, batches.Max(), promptLength + generate, profilePath);
+
         var results = new List<Result>();
         await AnsiConsole.Progress().StartAsync(async progress =>
         {
-            foreach (var batch in batches)
-            {
-                var task = progress.AddTask($"{policy}{(int8 ? "+int8" : "")} batch {batch}", maxValue: batch * generate);
-                var options = Options(model, policy, int8, budgetGiB, batch, promptLength + generate);
-                var result = await RunOne(model, options, policy, budgetGiB, batch, promptLength, generate, hbmBytesPerSecond, task);
-                results.Add(result);
-                if (output is not null) await File.AppendAllTextAsync(output, JsonSerializer.Serialize(result) + "\n");
-            }
+            foreach (var mode in modes)
+                foreach (var batch in batches)
+                {
+                    var run = setup.For(mode, batch, promptLength, generate, predict ? Cost : null);
+                    if (explain) Explain(mode, batch, run, cost);
+                    var task = progress.AddTask($"{mode} {policy}{(int8 ? "+int8" : "")} batch {batch}", maxValue: batch * generate);
+                    var result = await RunOne(model, run, mode, policy, budgetGiB, cpuGiB, batch, promptLength, generate, hbmBytesPerSecond, task);
+                    results.Add(result);
+                    if (output is not null) await File.AppendAllTextAsync(output, JsonSerializer.Serialize(result) + "\n");
+                }
         });
         foreach (var result in results) Console.WriteLine(JsonSerializer.Serialize(result));
         return 0;
     }
 
-    /// <summary>Engine sized like a serving deployment: the KV pool gets what the budget leaves (or exactly what the
-    /// batch needs without a budget), scores only for the policy benchmarked.</summary>
-    private static EngineOptions Options(LoadedModel model, KvPolicy policy, bool int8, double? budgetGiB, int batch, int maxLength)
+    /// <summary>The stored profile of this (model, device, dtype, format, policy), or a fresh measurement saved for next time.</summary>
+    private static CostModel LoadOrProfile(LoadedModel model, KvPolicy policy, KvStorageFormat format, int maxBatch, int maxLength, string? path)
     {
-        var format = int8 ? KvStorageFormat.Int8 : KvStorageFormat.Native;
-        int ring = policy.NeedsWindowScores ? KvBudget.ScoreRing(policy.Sparsity, maxLength) : 0;
-        var perToken = KvBudget.BytesPerToken(model.Config, format, model.Model.ElementSize, 16, ring, policy.NeedsCumulativeScores);
-        int capacity = budgetGiB is { } gib
-            ? KvBudget.TokensFor((long)(gib * (1L << 30)), model.Model.ParameterBytes, perToken)
-            : batch * (maxLength + 16);
-        return new EngineOptions
+        string key = Profiler.KeyFor(model.Name, model.Model, policy, format);
+        path ??= Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "alisa",
+            "profile-" + string.Concat(key.Select(ch => char.IsLetterOrDigit(ch) || ch == '.' ? ch : '_')) + ".json");
+        var profile = DeviceProfile.TryLoad(path, key);
+        if (profile is null)
         {
-            KvCapacityTokens = capacity, MaxBatchSize = batch, MaxModelLength = maxLength, DefaultPolicy = policy, KvFormat = format,
-            EnableScoredPolicies = policy.NeedsWindowScores, EnableH2O = policy.NeedsCumulativeScores,
-            MinScoredSparsity = policy.NeedsWindowScores ? policy.Sparsity : 0.5,
-        };
+            AnsiConsole.MarkupLineInterpolated($"[grey]profiling {key} (once; stored in {path})[/]");
+            profile = Profiler.Measure(model.Name, model.Model, policy, format, maxBatch, maxLength, kvTokens: Math.Min(16384, maxBatch * maxLength),
+                step => AnsiConsole.MarkupLineInterpolated($"[grey]  {step}[/]"));
+            profile.Save(path);
+        }
+        var c = model.Config;
+        long fetch = 2L * c.NumLayers * c.NumKvHeads * c.HeadDim * model.Model.ElementSize;
+        long offload = format == KvStorageFormat.Int8 ? fetch / model.Model.ElementSize : fetch;
+        return new CostModel(profile, fetch, offload);
     }
 
-    private static async Task<Result> RunOne(LoadedModel model, EngineOptions options, KvPolicy policy, double? budgetGiB, int batch,
-        int promptLength, int generate, double hbmBytesPerSecond, ProgressTask task)
+    private static void Explain(string mode, int batch, BenchSetup.Setup run, CostModel? cost)
     {
-        await using var engine = new InferenceEngine(model, options);
+        var table = new Table().Title($"{mode}, batch {batch}").AddColumns("", "value");
+        table.AddRow("plan", Markup.Escape(run.Plan));
+        table.AddRow("GPU KV tokens", run.Options.KvCapacityTokens.ToString());
+        table.AddRow("CPU KV tokens", run.Options.CpuKvCapacityTokens.ToString());
+        if (run.Choice is { } choice && cost is not null)
+        {
+            table.AddRow("predicted step (mean)", $"{choice.PredictedStepSeconds * 1000:0.00} ms");
+            foreach (var (name, step) in new[] { ("first step", choice.FirstStep), ("last step", choice.LastStep) })
+                table.AddRow(name, $"{step.Total * 1000:0.00} ms = compute {step.Compute * 1000:0.00} + fetch {step.Fetch * 1000:0.00} + recompute {step.Recompute * 1000:0.00} + offload {step.Offload * 1000:0.00}");
+            table.AddRow("profile", Markup.Escape($"fetch {cost.Profile.FetchBytesPerSecond / 1e9:0.0} GB/s, offload {cost.Profile.OffloadBytesPerSecond / 1e9:0.0} GB/s"));
+        }
+        AnsiConsole.Write(table);
+    }
+
+    private static async Task<Result> RunOne(LoadedModel model, BenchSetup.Setup run, string mode, KvPolicy policy, double? budgetGiB, double cpuGiB,
+        int batch, int promptLength, int generate, double hbmBytesPerSecond, ProgressTask task)
+    {
+        await using var engine = new InferenceEngine(model, run.Options);
         var random = new Random(0);
         var sampling = SamplingParams.Greedy(generate) with { IgnoreEos = true };
         await foreach (var _ in engine.GenerateAsync(new GenerationRequest("warmup", [1, 2, 3, 4], sampling with { MaxTokens = 4 }))) { }
+        var before = engine.Stats;
         var stopwatch = Stopwatch.StartNew();
         double allStartedSeconds = 0;
         var streams = Enumerable.Range(0, batch).Select(async i =>
@@ -87,8 +120,12 @@ public static class BenchCommand
         double meanLength = promptLength + generate / 2.0;
         double kvRead = batch * meanLength * (policy.IsDense ? 1 : policy.CachingRatio) * stats.BytesPerToken;
         double floorMs = (model.Model.ParameterBytes + kvRead) / hbmBytesPerSecond * 1000;
-        return new Result(model.Name, model.Model.Device.ToString(), model.Model.DType.ToString(), policy.ToString(), options.KvFormat == KvStorageFormat.Int8,
-            budgetGiB, batch, promptLength, generate, seconds, batch * generate / seconds, stepMs, allStartedSeconds, options.KvCapacityTokens,
-            engine.KvPoolBytes / (double)(1L << 30), model.Model.ParameterBytes / (double)(1L << 30), stats.Preemptions, floorMs, stepMs / floorMs);
+        const double GiB = 1L << 30;
+        return new Result(model.Name, model.Model.Device.ToString(), model.Model.DType.ToString(), mode, policy.ToString(), run.Options.KvFormat == KvStorageFormat.Int8,
+            budgetGiB, cpuGiB, batch, promptLength, generate, run.Plan, seconds, batch * generate / seconds, stepMs, run.Choice?.PredictedStepSeconds * 1000,
+            allStartedSeconds, run.Options.KvCapacityTokens, (model.Model.ParameterBytes + engine.KvPoolBytes) / GiB, engine.KvPoolBytes / GiB,
+            engine.CpuKvPoolBytes / GiB, model.Model.ParameterBytes / GiB, stats.Preemptions - before.Preemptions,
+            (stats.BytesOffloaded - before.BytesOffloaded) / GiB, (stats.BytesFetched - before.BytesFetched) / GiB,
+            stats.TokensRecomputed - before.TokensRecomputed, floorMs, stepMs / floorMs);
     }
 }
