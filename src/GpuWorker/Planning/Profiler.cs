@@ -54,7 +54,7 @@ public static class Profiler
             if (!runner.Cache.TryReserve(s, length + 4)) throw new InvalidOperationException("profiling KV does not fit");
         var prompts = sequences.Select(_ => (IReadOnlyList<int>)Enumerable.Range(0, length).Select(_ => random.Next(4, vocab)).ToList()).ToList();
         using var logits = runner.Forward(sequences, prompts, lastOnly: true);
-        logits.sum().item<float>(); // waits for the device, so prefill timings are real
+        logits.sum().to(ScalarType.Float32).item<float>(); // waits for the device, so prefill timings are real
         return sequences;
     }
 
@@ -84,12 +84,12 @@ public static class Profiler
     /// <summary>Best of <paramref name="repeats"/> runs after one warm-up; reading a value back waits for the device.</summary>
     private static double Timed(int repeats, Func<Tensor> step)
     {
-        using (var warm = step()) warm.sum().item<float>();
+        using (var warm = step()) warm.sum().to(ScalarType.Float32).item<float>();
         double best = double.MaxValue;
         for (int i = 0; i < repeats; i++)
         {
             var watch = Stopwatch.StartNew();
-            using (var result = step()) result.sum().item<float>();
+            using (var result = step()) result.sum().to(ScalarType.Float32).item<float>();
             best = Math.Min(best, watch.Elapsed.TotalSeconds);
         }
         return best;
