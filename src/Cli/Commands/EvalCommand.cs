@@ -33,6 +33,9 @@ public static class EvalCommand
         int promptTokens = args.Int("agreement-prompt-len", 64);
         var referencePath = args.String("reference");
         var outDir = args.String("out", "eval-out");
+        // the split that "learned" policies take (alisa calibrate writes it next to the checkpoint)
+        var splitPath = args.String("split", Path.Combine(args.String("model") ?? ModelOptions.DefaultModelFolder, LearnedSplit.FileName));
+        var learned = File.Exists(splitPath) ? LearnedSplit.Load(splitPath) : null;
         using var model = ModelOptions.Load(args);
         args.RejectUnknown();
         var references = referencePath is null ? [] : ReferenceTable.Load(referencePath);
@@ -47,7 +50,7 @@ public static class EvalCommand
                 configs.Add((KvPolicy.Dense, int8));
                 foreach (var template in policies)
                 foreach (var sparsity in sparsities)
-                    configs.Add((WithSparsity(template, sparsity), int8));
+                    configs.Add((WithSparsity(template, sparsity, learned), int8));
             }
             var prompts = windows.Take(agreementPrompts).Select(w => w[..Math.Min(w.Length - agreementTokens, promptTokens)]).ToList();
             var stem = Path.Combine(outDir, $"{model.Name}-{Path.GetFileNameWithoutExtension(text)}");
@@ -57,11 +60,11 @@ public static class EvalCommand
         return 0;
     }
 
-    private static KvPolicy WithSparsity(string template, double sparsity)
+    private static KvPolicy WithSparsity(string template, double sparsity, LearnedSplit? learned)
     {
         var parts = template.Split(':', 2);
         var options = parts.Length > 1 ? ":" + parts[1] : "";
-        return KvPolicy.Parse($"{parts[0]}:{sparsity.ToString(CultureInfo.InvariantCulture)}{options}");
+        return KvPolicy.Parse($"{parts[0]}:{sparsity.ToString(CultureInfo.InvariantCulture)}{options}", learned);
     }
 
     private static async Task<List<Row>> RunConfigs(LoadedModel model, string text, List<int[]> windows, List<(KvPolicy Policy, bool Int8)> configs,

@@ -6,7 +6,8 @@ public enum KvPolicyKind { Dense, Local, Streaming, H2O, Swa }
 
 /// <summary>Which cached tokens a decode step attends to, and at what KV sparsity (1 - caching ratio).
 /// Text form: "dense", "local:0.8", "streaming:0.8", "h2o:0.8", "swa:0.8", with SWA options appended as
-/// "swa:0.8:sinks=4:local=0.75:mean:per-head".</summary>
+/// "swa:0.8:sinks=4:local=0.75:mean:per-head"; "swa:0.8:per-head:learned" takes the model's calibrated split
+/// (<see cref="LearnedSplit"/>) in place of one fixed local fraction.</summary>
 public sealed record KvPolicy(KvPolicyKind Kind, double Sparsity = 0)
 {
     /// <summary>SWA: share of the budget given to the most recent tokens (the paper: 0.5).</summary>
@@ -18,6 +19,12 @@ public sealed record KvPolicy(KvPolicyKind Kind, double Sparsity = 0)
     /// <summary>SWA: rank tokens by their mean weight per step present in the score window rather than the sum, so
     /// tokens that just left the recent window compete fairly with old ones, and the recent/global split adapts.</summary>
     public bool MeanScores { get; init; }
+    /// <summary>SWA learned split: [layer][KV head] share of the budget for the recent window (overrides
+    /// <see cref="LocalFraction"/>); layers whose attention is recent give it all to the window, others keep globals.</summary>
+    public double[][]? RecentFractions { get; init; }
+
+    /// <summary>The recent share of one layer and KV head.</summary>
+    public double LocalFractionOf(int layer, int kvHead) => RecentFractions is { } f ? f[layer][kvHead] : LocalFraction;
 
     public static readonly KvPolicy Dense = new(KvPolicyKind.Dense);
 
@@ -37,10 +44,12 @@ public sealed record KvPolicy(KvPolicyKind Kind, double Sparsity = 0)
         if (LocalFraction != 0.5) text += $":local={LocalFraction.ToString(CultureInfo.InvariantCulture)}";
         if (MeanScores) text += ":mean";
         if (PerKvHead) text += ":per-head";
+        if (RecentFractions is not null) text += ":learned";
         return text;
     }
 
-    public static KvPolicy Parse(string text)
+    /// <param name="learned">the model's calibrated split, which the "learned" option takes its fractions from</param>
+    public static KvPolicy Parse(string text, LearnedSplit? learned = null)
     {
         var parts = text.Trim().ToLowerInvariant().Split(':');
         var kind = parts[0] switch
@@ -62,6 +71,11 @@ public sealed record KvPolicy(KvPolicyKind Kind, double Sparsity = 0)
                 ("local", KvPolicyKind.Swa) => policy with { LocalFraction = double.Parse(value, CultureInfo.InvariantCulture) },
                 ("per-head", KvPolicyKind.Swa) => policy with { PerKvHead = true },
                 ("mean", KvPolicyKind.Swa) => policy with { MeanScores = true },
+                ("learned", KvPolicyKind.Swa) => policy with
+                {
+                    RecentFractions = (learned ?? throw new ArgumentException(
+                        $"'{text}': this model has no learned split ({LearnedSplit.FileName}); run alisa calibrate first", "kv_policy")).For(sparsity),
+                },
                 _ => throw new ArgumentException($"'{text}': unknown option '{option}' for {parts[0]}", "kv_policy"),
             };
         }
@@ -75,5 +89,8 @@ public sealed record KvPolicy(KvPolicyKind Kind, double Sparsity = 0)
             throw new ArgumentException($"KV sparsity must be in [0, 1), got {Sparsity}", "kv_sparsity");
         if (LocalFraction <= 0 || LocalFraction > 1) throw new ArgumentException($"local fraction must be in (0, 1], got {LocalFraction}", "kv_policy");
         if (Sinks < 0) throw new ArgumentException($"sinks must be >= 0, got {Sinks}", "kv_policy");
+        // the split differs between KV heads, so the selection must too
+        if (RecentFractions is not null && (Kind != KvPolicyKind.Swa || !PerKvHead))
+            throw new ArgumentException("a learned split needs per-KV-head SWA (swa:S:per-head:learned)", "kv_policy");
     }
 }

@@ -1,13 +1,14 @@
 namespace AlisaCluster.GpuWorker.Attention;
 
 /// <summary>How many tokens of each kind one sequence attends to at one decode step, for n cached positions
-/// (the current token included). Rounding is half-to-even, as .NET's Math.Round (and the reference) does.</summary>
+/// (the current token included), in one layer and KV head (only a learned split tells them apart). Rounding is
+/// half-to-even, as .NET's Math.Round (and the reference) does.</summary>
 public readonly record struct SelectionBudget(int Length, int Recent, int Sinks, int Global, int ScoreWindow)
 {
     /// <summary>Most positions the selection can hold (the union may be smaller where the parts overlap).</summary>
     public int MaxSelected => Math.Min(Length, Recent + Sinks + Global);
 
-    public static SelectionBudget For(KvPolicy policy, int n)
+    public static SelectionBudget For(KvPolicy policy, int n, int layer = 0, int kvHead = 0)
     {
         if (policy.IsDense) return new(n, n, 0, 0, 0);
         double r = policy.CachingRatio;
@@ -22,10 +23,10 @@ public readonly record struct SelectionBudget(int Length, int Recent, int Sinks,
             case KvPolicyKind.H2O:
                 int recent = Math.Min(k, n);
                 return new(n, recent, 0, b - recent, 0);
-            case KvPolicyKind.Swa when policy.LocalFraction == 0.5 && policy.Sinks == 0 && !policy.MeanScores:
+            case KvPolicyKind.Swa when policy.LocalFraction == 0.5 && policy.Sinks == 0 && !policy.MeanScores && policy.RecentFractions is null:
                 return new(n, k, 0, Math.Min(k, n - k), k); // the paper: k recent + k global
             case KvPolicyKind.Swa:
-                int local = Math.Min(n, Math.Max(1, (int)Math.Round(n * r * policy.LocalFraction)));
+                int local = Math.Min(n, Math.Max(1, (int)Math.Round(n * r * policy.LocalFractionOf(layer, kvHead))));
                 int sinks = Math.Min(policy.Sinks, n - local);
                 return new(n, local, sinks, Math.Max(0, Math.Min(b - local - sinks, n - local - sinks)), k);
             default:

@@ -3,7 +3,8 @@ using static TorchSharp.torch;
 namespace AlisaCluster.GpuWorker.Attention;
 
 /// <summary>The per-step, per-sequence inputs of sparse selection, computed once on the host for all layers:
-/// each row's budget, which ring columns form its score window, and where its new scores go.</summary>
+/// each row's budget (per layer and KV head where a policy's split is learned), which ring columns form its score
+/// window, and where its new scores go.</summary>
 public sealed class SparseStep : IDisposable
 {
     public SparseStep(AttentionBatch batch, TokenScores? scores, Device device)
@@ -11,8 +12,6 @@ public sealed class SparseStep : IDisposable
         int rows = batch.Sequences.Count;
         Budgets = batch.Sequences.Select((s, b) => SelectionBudget.For(s.Policy, batch.StartPositions[b] + batch.QueryLength)).ToArray();
         Policies = batch.Sequences.Select(s => s.Policy).ToArray();
-        MaxSelected = Budgets.Max(b => b.MaxSelected);
-        MaxGlobal = Budgets.Max(b => b.Global);
         UsesWindow = Policies.Any(p => p.NeedsWindowScores);
         UsesCumulative = Policies.Any(p => p.NeedsCumulativeScores);
         PerHead = UsesCumulative || Policies.Any(p => p.NeedsWindowScores && p.PerKvHead);
@@ -22,9 +21,9 @@ public sealed class SparseStep : IDisposable
             throw new InvalidOperationException("per-KV-head SWA needs a per-head window score store");
 
         Lengths = tensor(Budgets.Select(b => (long)b.Length).ToArray(), device: device).view(rows, 1);
-        Recent = tensor(Budgets.Select(b => (long)b.Recent).ToArray(), device: device).view(rows, 1);
         Sinks = tensor(Budgets.Select(b => (long)b.Sinks).ToArray(), device: device).view(rows, 1);
-        Global = tensor(Budgets.Select(b => (long)b.Global).ToArray(), device: device).view(rows, 1, 1);
+        _layers = LayerBudgets(batch, scores, device);
+        MaxSelected = _layers.Max(l => l.MaxSelected);
         IsH2O = tensor(Policies.Select(p => p.NeedsCumulativeScores).ToArray(), device: device).view(rows, 1, 1);
         PerHeadWindow = tensor(Policies.Select(p => p.NeedsWindowScores && p.PerKvHead).ToArray(), device: device).view(rows, 1, 1);
         if (Policies.Any(p => p.NeedsWindowScores && p.MeanScores))
@@ -48,18 +47,53 @@ public sealed class SparseStep : IDisposable
         }
     }
 
+    /// <summary>Recent and global counts of one layer, [B, H, 1] (H = KV heads where a learned split differs between
+    /// heads, else 1); MaxSelected bounds any row's selection.</summary>
+    public sealed record LayerBudget(Tensor Recent, Tensor Global, int MaxGlobal, int MaxSelected);
+
+    private readonly LayerBudget[] _layers;
+
+    /// <summary>One entry for all layers unless a row's split is learned per layer.</summary>
+    private LayerBudget[] LayerBudgets(AttentionBatch batch, TokenScores? scores, Device device)
+    {
+        int rows = Policies.Length;
+        var learned = Policies.Where(p => p.NeedsWindowScores).Select(p => p.RecentFractions).Where(f => f is not null).ToList();
+        int layers = learned.Count == 0 ? 1 : learned.Max(f => f!.Length);
+        int heads = learned.Count == 0 ? 1 : scores!.KvHeads;
+        if (learned.Any(f => f!.Length != layers || f.Any(h => h.Length != heads)))
+            throw new InvalidOperationException($"a learned split must give {layers} layers x {heads} KV heads");
+        var result = new LayerBudget[layers];
+        for (int layer = 0; layer < layers; layer++)
+        {
+            var budgets = new SelectionBudget[rows * heads];
+            for (int b = 0; b < rows; b++)
+            for (int h = 0; h < heads; h++)
+                budgets[b * heads + h] = SelectionBudget.For(Policies[b], batch.StartPositions[b] + batch.QueryLength, layer, h);
+            result[layer] = new LayerBudget(
+                tensor(budgets.Select(x => (long)x.Recent).ToArray(), device: device).view(rows, heads, 1),
+                tensor(budgets.Select(x => (long)x.Global).ToArray(), device: device).view(rows, heads, 1),
+                budgets.Max(x => x.Global), budgets.Max(x => x.MaxSelected));
+        }
+        return result;
+    }
+
+    /// <summary>The budget of <paramref name="layer"/>.</summary>
+    public LayerBudget Layer(int layer)
+    {
+        if (_layers.Length == 1) return _layers[0];
+        return layer < _layers.Length ? _layers[layer] : throw new InvalidOperationException($"the learned split has {_layers.Length} layers, the model more");
+    }
+
+    /// <summary>Per row: the budget of layer 0 (length, sinks and score window are the same in every layer).</summary>
     public SelectionBudget[] Budgets { get; }
     public KvPolicy[] Policies { get; }
     public int MaxSelected { get; }
-    public int MaxGlobal { get; }
     public bool UsesWindow { get; }
     public bool UsesCumulative { get; }
     /// <summary>Selection differs between KV heads (H2O, per-head SWA); otherwise one selection per layer.</summary>
     public bool PerHead { get; }
     public Tensor Lengths { get; }
-    public Tensor Recent { get; }
     public Tensor Sinks { get; }
-    public Tensor Global { get; }
     public Tensor IsH2O { get; }
     /// <summary>[B, 1, 1] rows whose SWA selection is per KV head (the others share one selection per layer).</summary>
     public Tensor PerHeadWindow { get; }
@@ -70,6 +104,7 @@ public sealed class SparseStep : IDisposable
 
     public void Dispose()
     {
-        foreach (var t in new[] { Lengths, Recent, Sinks, Global, IsH2O, PerHeadWindow, ColumnWeights, Columns, MeanWindow }) t?.Dispose();
+        foreach (var t in new[] { Lengths, Sinks, IsH2O, PerHeadWindow, ColumnWeights, Columns, MeanWindow }) t?.Dispose();
+        foreach (var layer in _layers) { layer.Recent.Dispose(); layer.Global.Dispose(); }
     }
 }

@@ -14,7 +14,8 @@ public static class TokenSelector
         return minimum(existed, step.MeanWindow!).clamp_min(1);
     }
 
-    /// <summary>Returns a bool mask [B, G, L] of the positions to attend (G = KV heads when selection is per head, else 1).</summary>
+    /// <summary>Returns a bool mask [B, G, L] of the positions to attend (G = KV heads when selection is per head, else 1).
+    /// The layer picks its recent/global counts (they differ by layer and KV head only under a learned split).</summary>
     public static Tensor Select(int layer, SparseStep step, TokenScores? scores, Tensor readSlots)
     {
         using var scope = NewDisposeScope();
@@ -22,11 +23,13 @@ public static class TokenSelector
         var device = readSlots.device;
         var positions = arange(l, device: device).view(1, l);
         var valid = positions < step.Lengths;
-        var fixedPart = ((positions >= step.Lengths - step.Recent) | (positions < step.Sinks)) & valid; // [B, L]
-        if (step.MaxGlobal == 0) return fixedPart.unsqueeze(1).MoveToOuterDisposeScope();
+        var budget = step.Layer(layer);
+        var recent = positions.unsqueeze(1) >= (step.Lengths.unsqueeze(1) - budget.Recent);               // [B, H, L]
+        var fixedPart = (recent | (positions < step.Sinks).unsqueeze(1)) & valid.unsqueeze(1);
+        if (budget.MaxGlobal == 0) return fixedPart.MoveToOuterDisposeScope();
 
         long groups = step.PerHead ? scores!.KvHeads : 1;
-        var candidates = (valid & fixedPart.logical_not()).unsqueeze(1).expand(b, groups, l);
+        var candidates = (valid.unsqueeze(1) & fixedPart.logical_not()).expand(b, groups, l);
         var ranking = zeros([b, groups, l], ScalarType.Float32, device);
         if (step.UsesWindow)
         {
@@ -42,11 +45,11 @@ public static class TokenSelector
             candidates = candidates & (alive | step.IsH2O.logical_not());
         }
         ranking = ranking.masked_fill(candidates.logical_not(), float.NegativeInfinity);
-        int take = (int)Math.Min(step.MaxGlobal, l);
+        int take = (int)Math.Min(budget.MaxGlobal, l);
         var (values, indices) = ranking.topk(take, dim: -1);
         var rank = arange(take, device: device).view(1, 1, take);
-        var keep = (rank < step.Global) & values.isfinite();
+        var keep = (rank < budget.Global) & values.isfinite();
         var global = zeros([b, groups, l], ScalarType.Bool, device).scatter(2, indices, keep);
-        return (global | fixedPart.unsqueeze(1)).MoveToOuterDisposeScope();
+        return (global | fixedPart).MoveToOuterDisposeScope();
     }
 }

@@ -7,15 +7,20 @@ namespace AlisaCluster.GpuWorker.Model;
 /// <summary>A model ready to serve: config, weights on the device, tokenizer, and a display name.</summary>
 public sealed class LoadedModel : IDisposable
 {
-    private LoadedModel(string name, TransformerModel model, ByteLevelBpeTokenizer tokenizer)
+    private LoadedModel(string name, TransformerModel model, ByteLevelBpeTokenizer tokenizer, Attention.LearnedSplit? split = null)
     {
-        Name = name; Model = model; Tokenizer = tokenizer;
+        Name = name; Model = model; Tokenizer = tokenizer; Split = split;
     }
 
     public string Name { get; }
     public TransformerModel Model { get; }
     public ByteLevelBpeTokenizer Tokenizer { get; }
     public ModelConfig Config => Model.Config;
+    /// <summary>The SWA split `alisa calibrate` learned for this checkpoint (stored next to it), if any.</summary>
+    public Attention.LearnedSplit? Split { get; }
+
+    /// <summary>Parses a KV policy for this model ("learned" takes the model's split).</summary>
+    public Attention.KvPolicy ParsePolicy(string text) => Attention.KvPolicy.Parse(text, Split);
 
     /// <summary>Loads a Hugging Face checkpoint folder (config.json, safetensors, tokenizer.json).</summary>
     public static LoadedModel FromCheckpoint(string folder, DeviceChoice? device = null)
@@ -25,7 +30,7 @@ public sealed class LoadedModel : IDisposable
         var tokenizer = ByteLevelBpeTokenizer.Load(Path.Combine(folder, "tokenizer.json"));
         var target = device ?? DeviceChoice.Default();
         var model = TransformerModel.Create(config, new CheckpointWeights(folder), target.Device, target.DType);
-        return new LoadedModel(Path.GetFileName(Path.TrimEndingDirectorySeparator(folder)), model, tokenizer);
+        return new LoadedModel(Path.GetFileName(Path.TrimEndingDirectorySeparator(folder)), model, tokenizer, Attention.LearnedSplit.FromModelFolder(folder));
     }
 
     /// <summary>Random weights in a named real shape (benchmarks); the tokenizer is only for display.</summary>

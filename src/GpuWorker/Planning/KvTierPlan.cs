@@ -23,6 +23,19 @@ public sealed record KvTierPlan(int P1, int P2, double Alpha, double Beta, int R
         return (offloaded, dropped);
     }
 
+    /// <summary>"p1,p2,alpha,beta,recent" (p2 "never" or empty = no deletion).</summary>
+    public static KvTierPlan Parse(string text)
+    {
+        var parts = text.Split(',', StringSplitOptions.TrimEntries);
+        if (parts.Length != 5) throw new ArgumentException($"KV tier plan '{text}': expected p1,p2,alpha,beta,recent", nameof(text));
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        var plan = new KvTierPlan(int.Parse(parts[0], inv), parts[1] is "" or "never" ? int.MaxValue : int.Parse(parts[1], inv),
+            double.Parse(parts[2], inv), double.Parse(parts[3], inv), int.Parse(parts[4], inv));
+        if (plan.Alpha is < 0 or > 1 || plan.Beta is < 0 or > 1 || plan.RecentTokens < 1 || plan.P1 < 0 || plan.P2 < plan.P1)
+            throw new ArgumentException($"KV tier plan '{text}': need 0 <= alpha, beta <= 1, recent >= 1, 0 <= p1 <= p2", nameof(text));
+        return plan;
+    }
+
     public override string ToString() => IsAllGpu ? "phase I only (all KV on the GPU)"
         : $"p1={P1} alpha={Alpha:0.00} p2={(P2 == int.MaxValue ? "never" : P2.ToString())} beta={Beta:0.00} recent={RecentTokens}";
 }

@@ -3,6 +3,26 @@ namespace AlisaCluster.GpuWorker.Planning;
 /// <summary>Fits y = sum_i c_i * x_i by least squares (normal equations; a handful of features and points).</summary>
 internal static class LeastSquares
 {
+    /// <summary>The best fit with every c_i &gt;= 0: a time never shrinks with more batch or length, and timings that are
+    /// nearly flat (host-bound steps) must not extrapolate to negative times. Tries each subset of features (few).</summary>
+    public static double[] FitNonNegative(IReadOnlyList<double[]> features, IReadOnlyList<double> targets)
+    {
+        int n = features[0].Length;
+        double[]? best = null;
+        double bestError = double.MaxValue;
+        for (int mask = 1; mask < 1 << n; mask++)
+        {
+            var used = Enumerable.Range(0, n).Where(i => (mask >> i & 1) == 1).ToArray();
+            var fit = Fit(features.Select(f => used.Select(i => f[i]).ToArray()).ToList(), targets);
+            if (fit.Any(c => c < 0 || double.IsNaN(c))) continue;
+            var full = new double[n];
+            for (int j = 0; j < used.Length; j++) full[used[j]] = fit[j];
+            double error = features.Select((f, row) => Math.Pow(f.Zip(full, (x, c) => x * c).Sum() - targets[row], 2)).Sum();
+            if (error < bestError) (best, bestError) = (full, error);
+        }
+        return best ?? new double[n];
+    }
+
     public static double[] Fit(IReadOnlyList<double[]> features, IReadOnlyList<double> targets)
     {
         int n = features[0].Length;

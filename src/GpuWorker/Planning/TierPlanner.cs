@@ -23,7 +23,7 @@ public static class TierPlanner
         int bs = work.BlockSize, end = work.PromptTokens + work.GeneratedTokens;
         long gpuBlocksPerSequence = budgets.GpuTokens / work.Batch / bs;
         if ((end + bs - 1) / bs <= gpuBlocksPerSequence) return Evaluate(cost, work, budgets, KvTierPlan.AllGpu);
-        int recent = work.Policy.IsDense ? 1 : SelectionBudget.For(work.Policy, end).Recent; // SWA's local window stays on the GPU
+        int recent = RecentWindow(work.Policy, end); // SWA's local window stays on the GPU
         int p1 = (int)Math.Min(int.MaxValue - 1, gpuBlocksPerSequence * bs - 1);
         Choice? best = null;
         for (double alpha = Grid; alpha <= 1 + 1e-9; alpha += Grid)
@@ -39,6 +39,15 @@ public static class TierPlanner
             }
         }
         return best;
+    }
+
+    /// <summary>The most recent tokens any layer and head always attends to at length n (a learned split varies them).</summary>
+    public static int RecentWindow(KvPolicy policy, int n)
+    {
+        if (policy.IsDense) return 1;
+        if (policy.RecentFractions is not { } fractions) return SelectionBudget.For(policy, n).Recent;
+        return Enumerable.Range(0, fractions.Length)
+            .SelectMany(layer => Enumerable.Range(0, fractions[layer].Length).Select(head => SelectionBudget.For(policy, n, layer, head).Recent)).Max();
     }
 
     /// <summary>The longest length at which the plan's offloaded blocks still fit the CPU budget (int.MaxValue: always).</summary>

@@ -19,7 +19,7 @@ public sealed class EngineHost : IAsyncDisposable
         var worker = options.Value;
         if (worker.Threads > 0) TorchSharp.torch.set_num_threads(worker.Threads);
         var folder = ModelFolder.Resolve(worker.Model);
-        DefaultPolicy = KvPolicy.Parse(worker.DefaultKvPolicy);
+        DefaultPolicy = KvPolicy.Parse(worker.DefaultKvPolicy, LearnedSplit.FromModelFolder(folder));
         foreach (var device in worker.Devices)
         {
             var choice = DeviceChoice.Parse(device == "auto" ? null : device, string.IsNullOrEmpty(worker.DType) ? null : worker.DType);
@@ -27,7 +27,9 @@ public sealed class EngineHost : IAsyncDisposable
             var engine = new InferenceEngine(model, new EngineOptions
             {
                 KvCapacityTokens = worker.KvCapacityTokens, MaxBatchSize = worker.MaxBatchSize,
-                MaxWaiting = worker.MaxWaiting, DefaultPolicy = DefaultPolicy,
+                MaxWaiting = worker.MaxWaiting, DefaultPolicy = DefaultPolicy, PerHeadScores = worker.PerHeadScores,
+                CpuKvCapacityTokens = worker.CpuKvCapacityTokens, RecomputeCapacityTokens = worker.RecomputeCapacityTokens,
+                TierPlan = worker.TierPlan(),
             });
             _engines.Add((model, engine));
             logger.LogInformation("engine {Index}: {Model} on {Device} ({DType}), KV pool {Kv} tokens",

@@ -6,7 +6,7 @@ namespace AlisaCluster.Grains.Engines;
 /// <summary>Translates between the cluster's wire types and the engine's.</summary>
 public static class RequestMapping
 {
-    public static GenerationRequest ToGeneration(SequenceRequest request, KvPolicy defaultPolicy) =>
+    public static GenerationRequest ToGeneration(SequenceRequest request, KvPolicy defaultPolicy, LearnedSplit? split = null) =>
         new(request.RequestId, request.PromptTokens, new SamplingParams
         {
             Temperature = request.Temperature, TopP = request.TopP, TopK = request.TopK, MaxTokens = request.MaxTokens,
@@ -14,7 +14,7 @@ public static class RequestMapping
             RepetitionPenalty = request.RepetitionPenalty, IgnoreEos = request.IgnoreEos,
         })
         {
-            Policy = string.IsNullOrEmpty(request.KvPolicy) ? defaultPolicy : KvPolicy.Parse(request.KvPolicy),
+            Policy = string.IsNullOrEmpty(request.KvPolicy) ? defaultPolicy : KvPolicy.Parse(request.KvPolicy, split),
             ResumeTokens = request.ResumeTokens,
         };
 

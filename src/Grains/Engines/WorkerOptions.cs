@@ -18,6 +18,17 @@ public sealed class WorkerOptions
     public int Threads { get; set; }
     /// <summary>KV policy of requests that name none, in the engine's text form.</summary>
     public string DefaultKvPolicy { get; set; } = "dense";
+    /// <summary>Keep SWA scores per KV head, so requests may use per-head and learned splits (KV heads times the score memory).</summary>
+    public bool PerHeadScores { get; set; }
+    /// <summary>Pinned CPU memory for KV in tokens (ALISA phase II); 0 = all KV on the GPU.</summary>
+    public int CpuKvCapacityTokens { get; set; }
+    /// <summary>Tokens that may be deleted and recomputed at once (ALISA phase III).</summary>
+    public int RecomputeCapacityTokens { get; set; }
+    /// <summary>The three-phase plan ("p1,p2,alpha,beta,recent", as `alisa bench --explain` prints it); empty = none.</summary>
+    public string KvTierPlan { get; set; } = "";
+
+    public GpuWorker.Planning.KvTierPlan? TierPlan() => string.IsNullOrWhiteSpace(KvTierPlan) ? null : GpuWorker.Planning.KvTierPlan.Parse(KvTierPlan);
+
     /// <summary>On shutdown, how long running sequences may finish before they are handed over to other silos.</summary>
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(20);
 }

@@ -22,6 +22,21 @@ public sealed class TierPlannerTests
         Assert.Equal(0.000256, Cost.RecomputeSeconds(1, 256), 6);
     }
 
+    [Theory]
+    [InlineData("profile-llama2-7b.json")]
+    [InlineData("profile-opt-6.7b.json")]
+    public void FitsOfMeasuredH200ProfilesStayPositiveAndCloseToTheirPoints(string file)
+    {
+        var path = Path.Combine(RepoPaths.Root, "docs", "results", "tiers", file);
+        var profile = System.Text.Json.JsonSerializer.Deserialize<DeviceProfile>(File.ReadAllText(path))!;
+        var cost = new CostModel(profile, 1, 1);
+        foreach (var point in profile.DecodeSteps)
+            Assert.InRange(cost.ComputeSeconds(point.Batch, point.Length), point.Seconds * 0.8, point.Seconds * 1.2);
+        foreach (var batch in new[] { 1, 8, 64, 256 })
+            foreach (var length in new[] { 16, 640, 4096 })
+                Assert.True(cost.ComputeSeconds(batch, length) > 0 && cost.RecomputeSeconds(batch, length) > 0);
+    }
+
     [Fact]
     public void EverythingOnTheGpuWhenTheBatchFits()
     {
