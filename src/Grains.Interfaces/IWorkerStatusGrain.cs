@@ -19,7 +19,13 @@ public sealed record WorkerLoad(
     [property: Id(5)] int Waiting,
     [property: Id(6)] int MaxWaiting,
     [property: Id(7)] bool Draining,
-    [property: Id(8)] long GeneratedTokensTotal)
+    [property: Id(8)] long GeneratedTokensTotal,
+    [property: Id(9)] double CpuKvUsage = 0,
+    [property: Id(10)] long BytesOffloaded = 0,
+    [property: Id(11)] long BytesFetched = 0,
+    [property: Id(12)] long TokensRecomputed = 0,
+    [property: Id(13)] int SequencesInPhase2 = 0,
+    [property: Id(14)] int SequencesInPhase3 = 0)
 {
     public double KvUsage => KvTokensTotal == 0 ? 0 : 1 - (double)KvTokensFree / KvTokensTotal;
     public double QueueRoom => MaxWaiting == 0 ? 0 : Math.Max(0, 1 - (double)Waiting / MaxWaiting);

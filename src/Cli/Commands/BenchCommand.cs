@@ -83,6 +83,7 @@ public static class BenchCommand
         table.AddRow("plan", Markup.Escape(run.Plan));
         table.AddRow("GPU KV tokens", run.Options.KvCapacityTokens.ToString());
         table.AddRow("CPU KV tokens", run.Options.CpuKvCapacityTokens.ToString());
+        if (run.Options.TierPlan is { IsAllGpu: false } plan) table.AddRow("Worker:KvTierPlan", plan.ToSetting());
         if (run.Choice is { } choice && cost is not null)
         {
             table.AddRow("predicted step (mean)", $"{choice.PredictedStepSeconds * 1000:0.00} ms");

@@ -44,12 +44,22 @@ public sealed class ClusterLoadMonitor(IClusterClient cluster, ILogger<ClusterLo
             GatewayMetrics.KvUsage.RemoveLabelled(gone.Silo.ToString());
             GatewayMetrics.WorkerRunning.RemoveLabelled(gone.Silo.ToString());
             GatewayMetrics.WorkerWaiting.RemoveLabelled(gone.Silo.ToString());
+            foreach (var gauge in new[] { GatewayMetrics.CpuKvUsage, GatewayMetrics.KvBytesOffloaded, GatewayMetrics.KvBytesFetched, GatewayMetrics.KvTokensRecomputed })
+                gauge.RemoveLabelled(gone.Silo.ToString());
+            foreach (var phase in new[] { "1", "2", "3" }) GatewayMetrics.SequencesInPhase.RemoveLabelled(gone.Silo.ToString(), phase);
         }
         foreach (var w in workers)
         {
             GatewayMetrics.KvUsage.WithLabels(w.Silo.ToString()).Set(w.KvUsage);
             GatewayMetrics.WorkerRunning.WithLabels(w.Silo.ToString()).Set(w.Running);
             GatewayMetrics.WorkerWaiting.WithLabels(w.Silo.ToString()).Set(w.Waiting);
+            GatewayMetrics.CpuKvUsage.WithLabels(w.Silo.ToString()).Set(w.CpuKvUsage);
+            GatewayMetrics.KvBytesOffloaded.WithLabels(w.Silo.ToString()).Set(w.BytesOffloaded);
+            GatewayMetrics.KvBytesFetched.WithLabels(w.Silo.ToString()).Set(w.BytesFetched);
+            GatewayMetrics.KvTokensRecomputed.WithLabels(w.Silo.ToString()).Set(w.TokensRecomputed);
+            GatewayMetrics.SequencesInPhase.WithLabels(w.Silo.ToString(), "1").Set(w.Running - w.SequencesInPhase2 - w.SequencesInPhase3);
+            GatewayMetrics.SequencesInPhase.WithLabels(w.Silo.ToString(), "2").Set(w.SequencesInPhase2);
+            GatewayMetrics.SequencesInPhase.WithLabels(w.Silo.ToString(), "3").Set(w.SequencesInPhase3);
         }
         GatewayMetrics.Workers.Set(workers.Count);
         Workers = workers;

@@ -23,5 +23,10 @@ public static class GatewayMetrics
     public static readonly Gauge KvUsage = Prometheus.Metrics.CreateGauge("alisa_kv_cache_usage_perc", "KV pool usage of each worker silo (0..1).", "silo");
     public static readonly Gauge WorkerRunning = Prometheus.Metrics.CreateGauge("alisa_worker_requests_running", "Sequences running in each worker silo's engines.", "silo");
     public static readonly Gauge WorkerWaiting = Prometheus.Metrics.CreateGauge("alisa_worker_requests_waiting", "Sequences queued in each worker silo's engines.", "silo");
+    public static readonly Gauge CpuKvUsage = Prometheus.Metrics.CreateGauge("alisa_cpu_kv_cache_usage_perc", "CPU KV tier usage of each worker silo (0..1).", "silo");
+    public static readonly Gauge KvBytesOffloaded = Prometheus.Metrics.CreateGauge("alisa_kv_offloaded_bytes", "KV bytes each worker silo moved from GPU to CPU since start.", "silo");
+    public static readonly Gauge KvBytesFetched = Prometheus.Metrics.CreateGauge("alisa_kv_fetched_bytes", "KV bytes each worker silo read back from the CPU since start.", "silo");
+    public static readonly Gauge KvTokensRecomputed = Prometheus.Metrics.CreateGauge("alisa_kv_recomputed_tokens", "Dropped KV tokens each worker silo recomputed since start.", "silo");
+    public static readonly Gauge SequencesInPhase = Prometheus.Metrics.CreateGauge("alisa_sequences_in_phase", "Running sequences per ALISA KV phase (1 GPU, 2 +CPU, 3 +recompute).", "silo", "phase");
     public static readonly Gauge Workers = Prometheus.Metrics.CreateGauge("alisa_worker_silos", "Worker silos that answered the last load poll.");
 }

@@ -36,6 +36,10 @@ public sealed record KvTierPlan(int P1, int P2, double Alpha, double Beta, int R
         return plan;
     }
 
+    /// <summary>The form <see cref="Parse"/> reads (the silo's Worker:KvTierPlan setting).</summary>
+    public string ToSetting() => string.Create(System.Globalization.CultureInfo.InvariantCulture,
+        $"{P1},{(P2 == int.MaxValue ? "never" : P2.ToString(System.Globalization.CultureInfo.InvariantCulture))},{Alpha:0.00},{Beta:0.00},{RecentTokens}");
+
     public override string ToString() => IsAllGpu ? "phase I only (all KV on the GPU)"
         : $"p1={P1} alpha={Alpha:0.00} p2={(P2 == int.MaxValue ? "never" : P2.ToString())} beta={Beta:0.00} recent={RecentTokens}";
 }

@@ -63,7 +63,8 @@ public sealed class EngineHost : IAsyncDisposable
         var stats = _engines.Select(e => e.Engine.Stats).ToList();
         return new WorkerLoad(silo, stats.Count, stats.Sum(s => s.KvTokensFree), stats.Sum(s => s.KvBlocksTotal * s.BlockSize),
             stats.Sum(s => s.Running), stats.Sum(s => s.Waiting), _engines.Sum(e => e.Engine.Options.MaxWaiting), Draining,
-            stats.Sum(s => s.GeneratedTokensTotal));
+            stats.Sum(s => s.GeneratedTokensTotal), stats.Average(s => s.CpuKvUsage), stats.Sum(s => s.BytesOffloaded),
+            stats.Sum(s => s.BytesFetched), stats.Sum(s => s.TokensRecomputed), stats.Sum(s => s.SequencesInPhase2), stats.Sum(s => s.SequencesInPhase3));
     }
 
     /// <summary>Stops taking sequences, lets running ones finish until <paramref name="timeout"/>, then hands the rest over.</summary>

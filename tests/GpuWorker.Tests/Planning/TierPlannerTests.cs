@@ -84,5 +84,8 @@ public sealed class TierPlannerTests
         Assert.Equal((5, 2), plan.BlocksAt(201, 16));  // 10 older blocks, 5 offloaded, 2 of them deleted
         Assert.Equal((0, 0), KvTierPlan.AllGpu.BlocksAt(100000, 16));
         Assert.Equal((6, 0), KvTierPlan.FullOffload.BlocksAt(100, 16));
+        Assert.Equal(plan, KvTierPlan.Parse(plan.ToSetting()));
+        Assert.Equal(int.MaxValue, KvTierPlan.Parse("10,never,1,0,1").P2);
+        Assert.Throws<ArgumentException>(() => KvTierPlan.Parse("10,5,1.5,0,1"));
     }
 }
