@@ -9,6 +9,7 @@ var commands = new Dictionary<string, Func<CommandLine, Task<int>>>
     ["bench"] = BenchCommand.RunAsync,
     ["eval"] = EvalCommand.RunAsync,
     ["eval-report"] = EvalReportCommand.RunAsync,
+    ["bench-report"] = BenchReportCommand.RunAsync,
     ["calibrate"] = CalibrateCommand.RunAsync,
     ["demo"] = ClusterDemoCommand.RunAsync,
     ["load"] = LoadCommand.RunAsync,
