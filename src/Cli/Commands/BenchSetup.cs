@@ -50,6 +50,7 @@ public sealed class BenchSetup(LoadedModel model, KvPolicy policy, bool int8, do
             case "tiered":
                 var choice = TierPlanner.Plan(costModel!(), work, new(gpuTokens, cpuTokens, needed));
                 if (choice is null) return new(options, null, "no feasible plan: all on the GPU with preemption");
+                if (choice.Preempts) return new(options, choice, "all on the GPU, preempting (predicted cheaper than any tiered plan)");
                 return new(options with { CpuKvCapacityTokens = cpuTokens, RecomputeCapacityTokens = needed, TierPlan = choice.Plan }, choice, choice.Plan.ToString());
             default:
                 throw new ArgumentException($"--kv-mode: '{mode}' is not one of {string.Join(", ", Modes)}");

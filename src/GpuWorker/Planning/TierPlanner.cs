@@ -13,12 +13,25 @@ public static class TierPlanner
     /// <summary>Tokens of KV each tier holds for the whole batch.</summary>
     public sealed record Budgets(long GpuTokens, long CpuTokens, long DroppedTokens);
 
-    public sealed record Choice(KvTierPlan Plan, double PredictedStepSeconds, CostModel.StepCost FirstStep, CostModel.StepCost LastStep);
+    /// <param name="Preempts">the batch does not fit and preempting (vLLM-style) is predicted cheaper than any tiered plan</param>
+    public sealed record Choice(KvTierPlan Plan, double PredictedStepSeconds, CostModel.StepCost FirstStep, CostModel.StepCost LastStep,
+        bool Preempts = false);
 
     private const double Grid = 0.05;
 
-    /// <summary>The cheapest feasible plan, or null when even the most aggressive one does not fit.</summary>
+    /// <summary>The cheapest feasible plan, or null when even the most aggressive one does not fit. When the batch
+    /// outgrows the GPU, tiered plans compete with keeping all KV on the GPU and preempting (simulated).</summary>
     public static Choice? Plan(CostModel cost, Workload work, Budgets budgets)
+    {
+        var tiered = PlanTiers(cost, work, budgets);
+        if (tiered is { Plan.IsAllGpu: true }) return tiered;
+        if (PreemptionSimulator.TotalSeconds(cost, work, budgets.GpuTokens) is not { } preempting
+            || (tiered is not null && tiered.PredictedStepSeconds * work.GeneratedTokens <= preempting)) return tiered;
+        var step = new CostModel.StepCost(preempting / work.GeneratedTokens, 0, 0, 0);
+        return new Choice(KvTierPlan.AllGpu, step.Total, step, step, Preempts: true);
+    }
+
+    private static Choice? PlanTiers(CostModel cost, Workload work, Budgets budgets)
     {
         int bs = work.BlockSize, end = work.PromptTokens + work.GeneratedTokens;
         long gpuBlocksPerSequence = budgets.GpuTokens / work.Batch / bs;

@@ -70,6 +70,25 @@ public sealed class TierPlannerTests
     }
 
     [Fact]
+    public void PreemptsInsteadWhenMovingKvCostsMoreThanRecomputingWholeSequences()
+    {
+        var slowCopies = new CostModel(Profile with { FetchBytesPerSecond = 1e5, OffloadBytesPerSecond = 1e5 }, 1000, 1000);
+        var choice = TierPlanner.Plan(slowCopies, Work, new(GpuTokens: 8 * 480, CpuTokens: 8 * 640, DroppedTokens: 0))!;
+        Assert.True(choice.Preempts && choice.Plan.IsAllGpu, choice.Plan.ToString());
+        Assert.False(TierPlanner.Plan(Cost, Work, new(GpuTokens: 8 * 480, CpuTokens: 8 * 640, DroppedTokens: 0))!.Preempts);
+    }
+
+    [Fact]
+    public void PreemptionSimulatorMatchesTheStepSumWhenTheBatchFitsAndCostsMoreWhenItDoesNot()
+    {
+        var small = Work with { GeneratedTokens = 64 };
+        double expected = 8 * Cost.RecomputeSeconds(1, 128) + Enumerable.Range(128, 64).Sum(n => Cost.ComputeSeconds(8, n + 1));
+        Assert.Equal(expected, PreemptionSimulator.TotalSeconds(Cost, small, 8 * 208)!.Value, 6);
+        Assert.True(PreemptionSimulator.TotalSeconds(Cost, small, 4 * 208)!.Value > expected * 1.5); // two waves
+        Assert.Null(PreemptionSimulator.TotalSeconds(Cost, small, 160));
+    }
+
+    [Fact]
     public void NoPlanWhenNothingFits()
     {
         Assert.Null(TierPlanner.Plan(Cost, Work, new(GpuTokens: 8 * 64, CpuTokens: 0, DroppedTokens: 0)));
