@@ -11,17 +11,12 @@ public static class BenchReportCommand
     public static async Task<int> RunAsync(CommandLine args)
     {
         var inputs = args.Strings("in", "");
-        if (inputs.Count == 0) throw new ArgumentException("--in FILE.jsonl[,FILE.jsonl...] is required");
         var outDir = args.String("out", "bench-report");
         int generated = args.Int("gen-len", 512);
         args.RejectUnknown();
         var runs = new Dictionary<(string Model, string Series, int Batch), BenchReport.Run>();
-        foreach (var input in inputs)
-        {
-            if (!File.Exists(input)) throw new FileNotFoundException($"results file not found: {input}", input);
-            foreach (var line in File.ReadLines(input).Where(l => l.Trim().Length > 0))
-                if (Parse(line, input) is { } run && run.GeneratedTokens == generated) runs[(run.Model, run.Series, run.Batch)] = run;
-        }
+        foreach (var (input, line) in JsonLines.Read(inputs).ToList())
+            if (Parse(line, input) is { } run && run.GeneratedTokens == generated) runs[(run.Model, run.Series, run.Batch)] = run;
         Directory.CreateDirectory(outDir);
         foreach (var model in runs.Values.GroupBy(r => r.Model))
         {

@@ -10,18 +10,13 @@ public static class EvalReportCommand
     public static async Task<int> RunAsync(CommandLine args)
     {
         var inputs = args.Strings("in", "");
-        if (inputs.Count == 0) throw new ArgumentException("--in FILE.jsonl[,FILE.jsonl...] is required");
         var outDir = args.String("out", "eval-report");
         args.RejectUnknown();
         var rows = new Dictionary<(string, string, string, bool), EvalCommand.Row>();
-        foreach (var input in inputs)
+        foreach (var (input, line) in JsonLines.Read(inputs).ToList())
         {
-            if (!File.Exists(input)) throw new FileNotFoundException($"results file not found: {input}", input);
-            foreach (var line in File.ReadLines(input).Where(l => l.Trim().Length > 0))
-            {
-                var row = JsonSerializer.Deserialize<EvalCommand.Row>(line) ?? throw new InvalidDataException($"{input}: empty row");
-                rows[(row.Model, row.Text, row.Policy, row.Int8)] = row;
-            }
+            var row = JsonSerializer.Deserialize<EvalCommand.Row>(line) ?? throw new InvalidDataException($"{input}: empty row");
+            rows[(row.Model, row.Text, row.Policy, row.Int8)] = row;
         }
         Directory.CreateDirectory(outDir);
         foreach (var group in rows.Values.GroupBy(r => (r.Model, r.Text)))
