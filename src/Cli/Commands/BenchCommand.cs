@@ -23,6 +23,8 @@ public static class BenchCommand
     {
         var batches = args.Ints("batch", "1,16");
         var modes = args.Strings("kv-mode", "gpu");
+        if (modes.FirstOrDefault(m => !BenchSetup.Modes.Contains(m)) is { } unknown) // before the (slow) model load
+            throw new ArgumentException($"--kv-mode: '{unknown}' is not one of {string.Join(", ", BenchSetup.Modes)}");
         int promptLength = args.Int("prompt-len", 128), generate = args.Int("gen-len", 128);
         var policy = KvPolicy.Parse(args.String("policy", "dense"));
         bool int8 = args.Flag("int8"), explain = args.Flag("explain");

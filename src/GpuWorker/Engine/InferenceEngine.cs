@@ -33,6 +33,8 @@ public sealed class InferenceEngine : IAsyncDisposable
         _options = options;
         var c = model.Config;
         int blocks = Math.Max(1, options.KvCapacityTokens / options.BlockSize);
+        if (options.TierPlan is { IsAllGpu: false } && options.CpuKvCapacityTokens <= 0 && options.RecomputeCapacityTokens <= 0)
+            throw new ArgumentException("a KV tier plan needs a CPU tier or recompute capacity (CpuKvCapacityTokens, RecomputeCapacityTokens)", nameof(options));
         var tiers = new KvTiers(options.CpuKvCapacityTokens / options.BlockSize, options.RecomputeCapacityTokens / options.BlockSize);
         _cache = new KvCache(c.NumLayers, c.NumKvHeads, c.HeadDim, blocks, options.BlockSize, model.Model.DType, model.Model.Device,
             options.KvFormat, options.MaxBatchSize, tiers);

@@ -48,7 +48,11 @@ public sealed class Scheduler(KvCache cache, int maxBatchSize, Planning.KvTierPl
     public List<Sequence> PrepareDecode()
     {
         if (tierPlan is { IsAllGpu: false } plan && cache.IsTiered)
-            cache.MoveDown(_running.Select(s => (s.Kv, plan.BlocksAt(s.Kv.Length, cache.BlockSize))).Select(t => (t.Kv, t.Item2.Offloaded, t.Item2.Dropped)));
+            cache.MoveDown(_running.Select(s =>
+            {
+                var (offloaded, dropped) = plan.BlocksAt(s.Kv.Length, cache.BlockSize);
+                return (s.Kv, offloaded, dropped);
+            }));
         for (int i = 0; i < _running.Count; i++)
         {
             var sequence = _running[i];

@@ -24,6 +24,8 @@ public sealed class BlockAllocator
         return true;
     }
 
+    public bool TryAllocateOne(out int block) => _free.TryPop(out block);
+
     public void Free(IEnumerable<int> blocks)
     {
         foreach (var block in blocks) _free.Push(block);

@@ -24,15 +24,14 @@ public sealed partial class KvCache
                 else freedGpu.Add(_gpuOf[logical]);
             }
             int next = Math.Max(sequence.OffloadedBlocks, dropTo);
-            var cpuBlock = new List<int>(1);
-            for (; next < offloadTo && _cpuBlocks is not null && _cpuBlocks.TryAllocate(1, cpuBlock); cpuBlock.Clear(), next++)
+            for (; next < offloadTo && _cpuBlocks is not null && _cpuBlocks.TryAllocateOne(out int cpuBlock); next++)
             {
                 int logical = sequence.Blocks[next];
                 fromGpu.Add(_gpuOf[logical]);
-                toCpu.Add(cpuBlock[0]);
+                toCpu.Add(cpuBlock);
                 freedGpu.Add(_gpuOf[logical]);
-                _cpuOf[logical] = cpuBlock[0];
-                _locations![logical] = _gpuSlots + (long)cpuBlock[0] * BlockSize;
+                _cpuOf[logical] = cpuBlock;
+                _locations![logical] = _gpuSlots + (long)cpuBlock * BlockSize;
             }
             sequence.DroppedBlocks = Math.Max(sequence.DroppedBlocks, dropTo);
             sequence.OffloadedBlocks = Math.Max(sequence.OffloadedBlocks, Math.Max(next, dropTo));

@@ -68,14 +68,15 @@ public static class Profiler
         return seconds;
     }
 
+    /// <summary>Best of two prefills after a warm-up (Fill waits for the device).</summary>
     private static double TimePrefill(ModelRunner runner, int rows, int length, int vocab, Random random)
     {
-        double seconds = 0;
+        double seconds = double.MaxValue;
         for (int rep = 0; rep < 3; rep++)
         {
             var watch = Stopwatch.StartNew();
             var sequences = Fill(runner, rows, length, vocab, random);
-            seconds = rep == 0 ? double.MaxValue : Math.Min(seconds, watch.Elapsed.TotalSeconds);
+            if (rep > 0) seconds = Math.Min(seconds, watch.Elapsed.TotalSeconds);
             foreach (var s in sequences) runner.Cache.Release(s);
         }
         return seconds;

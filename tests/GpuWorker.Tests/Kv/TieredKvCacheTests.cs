@@ -113,6 +113,14 @@ public sealed class TieredKvCacheTests(TinyModels models)
         await WaitUntil(() => tiered.Stats is { Running: 0, KvBlocksUsed: 0, CpuKvBlocksUsed: 0 });
     }
 
+    [Fact]
+    public void A_tier_plan_without_a_tier_to_move_to_is_refused()
+    {
+        var options = new EngineOptions { TierPlan = new KvTierPlan(P1: 32, P2: 56, Alpha: 1.0, Beta: 0.5, RecentTokens: 16) };
+        var error = Assert.Throws<ArgumentException>(() => new InferenceEngine(models.Get("tiny-llama"), options));
+        Assert.Contains("CpuKvCapacityTokens", error.Message);
+    }
+
     private static async Task<List<int>> Generate(InferenceEngine engine, string prompt, SamplingParams sampling) =>
         (await engine.GenerateAsync(new GenerationRequest(Guid.NewGuid().ToString(), engine.Tokenizer.Encode(prompt), sampling)).ToListAsync())
         .Where(e => e.TokenId >= 0).Select(e => e.TokenId).ToList();
