@@ -20,6 +20,10 @@ public sealed class GatewayOptions
     public TimeSpan SessionTtl { get; set; } = TimeSpan.FromHours(1);
     /// <summary>How often a stream may move to another silo after its silo was lost.</summary>
     public int MaxResumes { get; set; } = 3;
+    /// <summary>Wait before the first resume (doubling after each): placement must first see the silo gone, which takes
+    /// a failed load poll (WorkerLoadPoller: every 250 ms, 1 s call timeout) or a membership update; resuming sooner
+    /// can place the sequence on the dead silo again and burn the attempts.</summary>
+    public TimeSpan ResumeDelay { get; set; } = TimeSpan.FromSeconds(1.5);
     /// <summary>No token from the silo for this long: the silo is presumed lost and the stream resumes elsewhere.</summary>
     public TimeSpan TokenIdleTimeout { get; set; } = TimeSpan.FromSeconds(60);
     /// <summary>Timeout of one unary grain call (tokenize, model info).</summary>

@@ -16,7 +16,7 @@ public sealed class SequenceStreamer(IClusterClient cluster, IOptions<GatewayOpt
         .AddRetry(new RetryStrategyOptions
         {
             ShouldHandle = new PredicateBuilder().Handle<SiloLostException>(),
-            MaxRetryAttempts = options.Value.MaxResumes, Delay = TimeSpan.FromMilliseconds(250), BackoffType = DelayBackoffType.Exponential,
+            MaxRetryAttempts = options.Value.MaxResumes, Delay = options.Value.ResumeDelay, BackoffType = DelayBackoffType.Exponential,
         })
         .Build();
 
