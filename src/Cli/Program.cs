@@ -13,6 +13,7 @@ var commands = new Dictionary<string, Func<CommandLine, Task<int>>>
     ["calibrate"] = CalibrateCommand.RunAsync,
     ["demo"] = ClusterDemoCommand.RunAsync,
     ["load"] = LoadCommand.RunAsync,
+    ["native-check"] = NativeCheckCommand.RunAsync,
 };
 
 if (args.Length == 0 || !commands.TryGetValue(args[0], out var command))

@@ -17,12 +17,14 @@ public static class BenchCommand
     public sealed record Result(string Model, string Device, string DType, string Mode, string Policy, bool Int8, double? GpuMemGiB, double CpuMemGiB,
         int Batch, int PromptTokens, int GeneratedTokens, string Plan, double Seconds, double GeneratedTokensPerSecond, double DecodeStepMs,
         double? PredictedStepMs, double PrefillSeconds, long KvCapacityTokens, double GpuAllocatedGiB, double KvPoolGiB, double CpuKvGiB,
-        double WeightsGiB, long Preemptions, double BytesOffloadedGiB, double BytesFetchedGiB, long TokensRecomputed, double FloorStepMs, double StepVsFloor);
+        double WeightsGiB, long Preemptions, double BytesOffloadedGiB, double BytesFetchedGiB, long TokensRecomputed, double FloorStepMs, double StepVsFloor,
+        string DecodeStep = "", double HostStepMs = 0, double? GpuStepMs = null);
 
     public static async Task<int> RunAsync(CommandLine args)
     {
         var batches = args.Ints("batch", "1,16");
         var modes = args.Strings("kv-mode", "gpu");
+        var steps = args.Strings("decode-step", "auto").Select(ParseStep).ToArray();
         if (modes.FirstOrDefault(m => !BenchSetup.Modes.Contains(m)) is { } unknown) // before the (slow) model load
             throw new ArgumentException($"--kv-mode: '{unknown}' is not one of {string.Join(", ", BenchSetup.Modes)}");
         int promptLength = args.Int("prompt-len", 128), generate = args.Int("gen-len", 128);
@@ -45,11 +47,13 @@ public static class BenchCommand
         await AnsiConsole.Progress().StartAsync(async progress =>
         {
             foreach (var mode in modes)
+                foreach (var step in steps)
                 foreach (var batch in batches)
                 {
                     var run = setup.For(mode, batch, promptLength, generate, predict ? Cost : null);
+                    run = run with { Options = run.Options with { DecodeStep = step } };
                     if (explain) Explain(mode, batch, run, cost);
-                    var task = progress.AddTask($"{mode} {policy}{(int8 ? "+int8" : "")} batch {batch}", maxValue: batch * generate);
+                    var task = progress.AddTask($"{mode} {step} {policy}{(int8 ? "+int8" : "")} batch {batch}", maxValue: batch * generate);
                     var result = await RunOne(model, run, mode, policy, budgetGiB, cpuGiB, batch, promptLength, generate, hbmBytesPerSecond, task);
                     results.Add(result);
                     if (output is not null) await File.AppendAllTextAsync(output, JsonSerializer.Serialize(result) + "\n");
@@ -58,6 +62,9 @@ public static class BenchCommand
         foreach (var result in results) Console.WriteLine(JsonSerializer.Serialize(result));
         return 0;
     }
+
+    private static DecodeStepKind ParseStep(string name) => Enum.TryParse<DecodeStepKind>(name, ignoreCase: true, out var kind)
+        ? kind : throw new ArgumentException($"--decode-step: '{name}' is not one of auto, eager, graph");
 
     /// <summary>The stored profile of this (model, device, dtype, format, policy), or a fresh measurement saved for next time.</summary>
     private static CostModel LoadOrProfile(LoadedModel model, KvPolicy policy, KvStorageFormat format, int maxBatch, int maxLength, string? path)
@@ -129,6 +136,9 @@ public static class BenchCommand
             allStartedSeconds, run.Options.KvCapacityTokens, (model.Model.ParameterBytes + engine.KvPoolBytes) / GiB, engine.KvPoolBytes / GiB,
             engine.CpuKvPoolBytes / GiB, model.Model.ParameterBytes / GiB, stats.Preemptions - before.Preemptions,
             (stats.BytesOffloaded - before.BytesOffloaded) / GiB, (stats.BytesFetched - before.BytesFetched) / GiB,
-            stats.TokensRecomputed - before.TokensRecomputed, floorMs, stepMs / floorMs);
+            stats.TokensRecomputed - before.TokensRecomputed, floorMs, stepMs / floorMs,
+            stats.DecodeStep, PerStepMs(stats.DecodeHostSeconds - before.DecodeHostSeconds),
+            stats.DecodeGpuSeconds > 0 ? PerStepMs(stats.DecodeGpuSeconds - before.DecodeGpuSeconds) : null);
+        double PerStepMs(double seconds) => seconds / Math.Max(1, stats.DecodeSteps - before.DecodeSteps) * 1000;
     }
 }

@@ -30,6 +30,13 @@ public sealed record EngineOptions
     public int RecomputeCapacityTokens { get; init; }
     /// <summary>When tokens move to the CPU and get deleted (from <see cref="Planning.TierPlanner"/>); null = all on the GPU.</summary>
     public Planning.KvTierPlan? TierPlan { get; init; }
+    /// <summary>How decode steps run (see <see cref="DecodeStepKind"/>): Auto takes CUDA graphs where they can run.</summary>
+    public DecodeStepKind DecodeStep { get; init; } = DecodeStepKind.Auto;
+    /// <summary>Most prompt tokens prefilled in a step while other sequences are decoding (chunked prefill): bounds how
+    /// long a new prompt delays the running streams' next token.</summary>
+    public int PrefillChunkTokens { get; init; } = 1024;
+    /// <summary>Most prompt tokens prefilled in a step when no sequence is decoding (no stream to delay).</summary>
+    public int PrefillTokensWhenIdle { get; init; } = 8192;
     /// <summary>Keep SWA scores per KV head, so requests may use per-head selection (KV heads times the memory).</summary>
     public bool PerHeadScores { get; init; }
 }

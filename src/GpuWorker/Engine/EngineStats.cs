@@ -5,7 +5,8 @@ public sealed record EngineStats(
     int Running, int Waiting, int KvBlocksTotal, int KvBlocksUsed, int BlockSize, long BytesPerToken,
     long PromptTokensTotal, long GeneratedTokensTotal, long Preemptions, long Steps,
     int CpuKvBlocksTotal = 0, int CpuKvBlocksUsed = 0, long BytesOffloaded = 0, long BytesFetched = 0, long TokensRecomputed = 0,
-    int SequencesInPhase2 = 0, int SequencesInPhase3 = 0)
+    int SequencesInPhase2 = 0, int SequencesInPhase3 = 0,
+    long DecodeSteps = 0, double DecodeHostSeconds = 0, double DecodeGpuSeconds = 0, string DecodeStep = "")
 {
     public double CpuKvUsage => CpuKvBlocksTotal == 0 ? 0 : (double)CpuKvBlocksUsed / CpuKvBlocksTotal;
     public int KvTokensFree => (KvBlocksTotal - KvBlocksUsed) * BlockSize;

@@ -1,8 +1,10 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using AlisaCluster.GpuWorker.Attention;
 using AlisaCluster.GpuWorker.Kv;
 using AlisaCluster.GpuWorker.Model;
+using AlisaCluster.GpuWorker.Native;
 using AlisaCluster.GpuWorker.Tokenization;
 using static TorchSharp.torch;
 
@@ -17,6 +19,8 @@ public sealed class InferenceEngine : IAsyncDisposable
     private readonly KvCache _cache;
     private readonly TokenScores? _scores;
     private readonly ModelRunner _runner;
+    private readonly IDecodeStep _decodeStep;
+    private readonly CudaTimer? _decodeTimer;
     private readonly Scheduler _scheduler;
     private readonly EngineOptions _options;
     private readonly ConcurrentQueue<Sequence> _incoming = new();
@@ -24,7 +28,8 @@ public sealed class InferenceEngine : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Thread _thread;
     private readonly Random _seeds;
-    private long _promptTokens, _generatedTokens, _steps;
+    private long _promptTokens, _generatedTokens, _steps, _decodeSteps;
+    private double _decodeHostSeconds, _decodeGpuSeconds;
     private int _queued;
 
     public InferenceEngine(LoadedModel model, EngineOptions options)
@@ -40,6 +45,8 @@ public sealed class InferenceEngine : IAsyncDisposable
             options.KvFormat, options.MaxBatchSize, tiers);
         _scores = options.EnableScoredPolicies ? CreateScores(c, options) : null;
         _runner = new ModelRunner(model.Model, _cache, _scores);
+        _decodeStep = DecodeSteps.Create(options.DecodeStep, _runner, options.MaxBatchSize, MaxModelLength);
+        _decodeTimer = model.Model.Device.type == TorchSharp.DeviceType.CUDA && AlisaNative.IsAvailable ? new CudaTimer() : null;
         _scheduler = new Scheduler(_cache, options.MaxBatchSize, options.TierPlan);
         _seeds = new Random(unchecked((int)options.Seed));
         Stats = Snapshot();
@@ -161,9 +168,13 @@ public sealed class InferenceEngine : IAsyncDisposable
         }
 
         var rejected = new List<Sequence>();
-        foreach (var sequence in _scheduler.Admit(rejected)) Prefill(sequence);
+        _scheduler.Admit(rejected);
         foreach (var sequence in rejected)
             Finish(sequence, new GenerationRejectedException($"request {sequence.Id} needs {sequence.Tokens.Count + 1} KV slots; the pool holds {_cache.TotalBlocks * _cache.BlockSize}"));
+
+        bool decoding = _scheduler.Running.Any(s => s.PendingTokens == 1);
+        foreach (var group in PrefillPlan.For(_scheduler.Running, decoding ? _options.PrefillChunkTokens : _options.PrefillTokensWhenIdle))
+            Prefill(group);
 
         var batch = _scheduler.PrepareDecode();
         if (batch.Count > 0) Decode(batch);
@@ -178,22 +189,24 @@ public sealed class InferenceEngine : IAsyncDisposable
         StatsUpdated?.Invoke(Stats);
     }
 
-    private void Prefill(Sequence sequence)
+    /// <summary>One forward over a group of prompt chunks of equal length (see <see cref="PrefillPlan"/>).</summary>
+    private void Prefill(List<PrefillPlan.Chunk> group)
     {
-        // the whole uncached prefix (the prompt, or prompt + output after a preemption), minus the last token,
-        // which the decode step feeds together with the rest of the batch
-        var pending = sequence.Tokens.Skip(sequence.Kv.Length).Take(sequence.PendingTokens - 1).ToList();
-        _promptTokens += pending.Count;
-        if (pending.Count == 0) return;
-        using var logits = _runner.Forward([sequence.Kv], [pending], lastOnly: true);
+        var tokens = group.Select(c => (IReadOnlyList<int>)Enumerable.Range(c.Sequence.Kv.Length, c.Tokens).Select(i => c.Sequence.Tokens[i]).ToList()).ToList();
+        _promptTokens += group.Sum(c => c.Tokens);
+        using var logits = _runner.Forward(group.Select(c => c.Sequence.Kv).ToList(), tokens, lastOnly: true);
     }
 
     private void Decode(List<Sequence> batch)
     {
-        var tokens = batch.Select(s => (IReadOnlyList<int>)[s.Tokens[^1]]).ToList();
-        using var logits = _runner.Forward(batch.Select(s => s.Kv).ToList(), tokens, lastOnly: true);
-        using var rows = logits.reshape(batch.Count, -1);
-        var choices = Sampler.SampleBatch(rows, batch);
+        long started = Stopwatch.GetTimestamp();
+        _decodeTimer?.Start();
+        using var logits = _decodeStep.Forward(batch.Select(s => s.Kv).ToList(), batch.Select(s => s.Tokens[^1]).ToList());
+        var choices = Sampler.SampleBatch(logits, batch);
+        _decodeTimer?.Stop();
+        _decodeHostSeconds += Stopwatch.GetElapsedTime(started).TotalSeconds;
+        _decodeGpuSeconds += (_decodeTimer?.ElapsedMilliseconds() ?? 0) / 1000;
+        _decodeSteps++;
         for (int b = 0; b < batch.Count; b++)
         {
             batch[b].Append(choices[b].TokenId);
@@ -229,12 +242,15 @@ public sealed class InferenceEngine : IAsyncDisposable
     private EngineStats Snapshot() => new(_scheduler.Running.Count, _scheduler.Waiting.Count + _queued, _cache.TotalBlocks, _cache.UsedBlocks,
         _cache.BlockSize, _cache.BytesPerToken, _promptTokens, _generatedTokens, _scheduler.PreemptionCount, _steps,
         _cache.CpuTotalBlocks, _cache.CpuUsedBlocks, _cache.BytesOffloaded, _cache.BytesFetched, _cache.TokensRecomputed,
-        _scheduler.Running.Count(s => s.Kv.Phase == 2), _scheduler.Running.Count(s => s.Kv.Phase == 3));
+        _scheduler.Running.Count(s => s.Kv.Phase == 2), _scheduler.Running.Count(s => s.Kv.Phase == 3),
+        _decodeSteps, _decodeHostSeconds, _decodeGpuSeconds, _decodeStep.Name);
 
     public async ValueTask DisposeAsync()
     {
         _stop.Cancel();
         await Task.Run(_thread.Join);
+        _decodeStep.Dispose();
+        _decodeTimer?.Dispose();
         _cache.Dispose();
         _scores?.Dispose();
         _stop.Dispose();

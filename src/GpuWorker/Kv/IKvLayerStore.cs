@@ -55,6 +55,9 @@ internal sealed class NativeKvLayerStore(long slots, int kvHeads, int headDim, i
     private readonly Tensor _values = PoolTensor.Zeros([slots, kvHeads, headDim], dtype, device, pinned);
 
     public long Bytes => 2 * _keys.numel() * _keys.element_size();
+    /// <summary>The pool itself, for kernels that read K/V in place.</summary>
+    public Tensor Keys => _keys;
+    public Tensor Values => _values;
 
     public void Write(WritePlan plan, Tensor keys, Tensor values)
     {

@@ -121,6 +121,7 @@ public sealed partial class KvCache : IDisposable
             _logical.Free(sequence.Blocks);
         }
         sequence.Blocks.Clear();
+        sequence.Generation++;
         sequence.Length = 0;
         sequence.OffloadedBlocks = sequence.DroppedBlocks = 0;
     }
@@ -156,6 +157,15 @@ public sealed partial class KvCache : IDisposable
         long[] shape = [.. slotHeads.shape, k.shape[1]];
         using (k) using (v) return (k.view(shape), v.view(shape));
     }
+
+    /// <summary>True when every K/V row lives in the GPU pool in the model's dtype at its logical slot (native format,
+    /// no CPU tier), so a kernel can read it in place through block tables.</summary>
+    public bool SupportsInPlaceReads => !IsTiered && _gpu.All(l => l is NativeKvLayerStore);
+
+    /// <summary>One layer's pool [slots, kv heads, head dim] (K, V); see <see cref="SupportsInPlaceReads"/>.</summary>
+    public (Tensor Keys, Tensor Values) PoolOf(int layer) => SupportsInPlaceReads && _gpu[layer] is NativeKvLayerStore store
+        ? (store.Keys, store.Values)
+        : throw new InvalidOperationException("in-place KV reads need an untiered pool in the model's dtype");
 
     private int GpuBlockOf(int logicalBlock) => IsTiered ? _gpuOf[logicalBlock] : logicalBlock;
 

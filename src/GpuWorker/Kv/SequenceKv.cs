@@ -15,6 +15,10 @@ public sealed class SequenceKv(int blockSize)
 
     public int Capacity => Blocks.Count * BlockSize;
 
+    /// <summary>Counts releases of all blocks (preemption, finish): block lists cached elsewhere (a decode step's
+    /// block table) are stale when it changed.</summary>
+    public int Generation { get; internal set; }
+
     /// <summary>Leading blocks not on the GPU (on the CPU or dropped).</summary>
     public int OffloadedBlocks { get; internal set; }
 

@@ -70,6 +70,36 @@ public sealed class InferenceEngineTests(TinyModels models)
         Assert.Equal(0, cramped.Stats.KvBlocksUsed);
     }
 
+    [Theory]
+    [InlineData("tiny-llama")]
+    [InlineData("tiny-opt")]
+    public async Task ChunkedPrefillGivesTheSameTokensAsWholePrompts(string name)
+    {
+        var sampling = SamplingParams.Greedy(16) with { IgnoreEos = true };
+        var model = models.Get(name);
+        await using var whole = new InferenceEngine(model, new EngineOptions { KvCapacityTokens = 4096 });
+        var expected = await Task.WhenAll(Prompts.Select(p => Generate(whole, p, sampling)));
+        // 7 prompt tokens a step: every prompt is spread over several steps, interleaved with the others' decodes
+        await using var chunked = new InferenceEngine(model, new EngineOptions { KvCapacityTokens = 4096, PrefillChunkTokens = 7, PrefillTokensWhenIdle = 7 });
+        var actual = await Task.WhenAll(Prompts.Select(p => Generate(chunked, p, sampling)));
+        Assert.Equal(expected, actual);
+        Assert.True(chunked.Stats.Steps > whole.Stats.Steps);
+        Assert.Equal(0, chunked.Stats.KvBlocksUsed);
+    }
+
+    [Fact]
+    public void PrefillPlanKeepsTheBudgetAndBatchesEqualChunks()
+    {
+        var tokenizer = models.Get("tiny-llama").Tokenizer;
+        Sequence Make(int promptLength, string policy) => new(new GenerationRequest(Guid.NewGuid().ToString(), Enumerable.Range(5, promptLength).ToArray(),
+            SamplingParams.Greedy(4)), new SequenceKv(16) { Policy = KvPolicy.Parse(policy) }, new OutputText(tokenizer, []), 1);
+        var plan = PrefillPlan.For([Make(11, "dense"), Make(11, "local:0.5"), Make(40, "dense"), Make(30, "swa:0.5")], tokenBudget: 32);
+        // 10 + 10 (one batched group), then 12 of the 39 pending; SWA waits for a step of its own
+        Assert.Equal([[10, 10], [12]], plan.Select(g => g.Select(c => c.Tokens).ToArray()).ToArray());
+        var alone = PrefillPlan.For([Make(30, "swa:0.5"), Make(11, "dense")], tokenBudget: 8);
+        Assert.Equal([[29]], alone.Select(g => g.Select(c => c.Tokens).ToArray()).ToArray());
+    }
+
     [Fact]
     public async Task SameSeedSameOutputAndDifferentSeedsDiffer()
     {

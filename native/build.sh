@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Builds native/ into native/build/libalisa_native.so against the CUDA toolkit and the libtorch of this machine's
+# PyTorch (the libtorch the engine process loads through LD_LIBRARY_PATH; see scripts/pack-gpu.sh). The engine
+# finds the library through ALISA_NATIVE_LIB or at native/build/ and otherwise runs its eager TorchSharp path.
+#
+#   bash native/build.sh            # CUDA_ARCHS="90" by default (H100/H200); e.g. CUDA_ARCHS="80 90"
+#   bash native/build.sh --help
+set -euo pipefail
+if [[ "${1:-}" == "--help" || "${1:-}" == "-h" ]]; then sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
+here=$(cd "$(dirname "$0")" && pwd)
+out=$here/build
+mkdir -p "$out"
+nvcc=${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}
+[ -x "$nvcc" ] || { echo "native/build.sh: no nvcc (set NVCC or install the CUDA toolkit)" >&2; exit 1; }
+cuda_home=$(cd "$(dirname "$nvcc")/.." && pwd)
+read -r torch_dir abi < <(python3 -c 'import torch, os; print(os.path.dirname(torch.__file__), int(torch._C._GLIBCXX_USE_CXX11_ABI))') \
+  || { echo "native/build.sh: python3 cannot import torch (the libtorch to build against)" >&2; exit 1; }
+archs=${CUDA_ARCHS:-90}
+gencode=(); for a in $archs; do gencode+=(-gencode "arch=compute_$a,code=sm_$a"); done
+last=${archs##* }; gencode+=(-gencode "arch=compute_$last,code=compute_$last")   # PTX for newer GPUs
+
+includes=(-I"$here/include" -I"$torch_dir/include" -I"$torch_dir/include/torch/csrc/api/include" -I"$cuda_home/include")
+cxxflags=(-O3 -std=c++17 -fPIC -fvisibility=hidden -D_GLIBCXX_USE_CXX11_ABI="$abi" -Wall -Wno-unused-parameter)
+
+# the kernel needs no libtorch headers: nvcc compiles it fast; the ABI files go through g++ in parallel
+"$nvcc" -O3 -std=c++17 -Xcompiler -fPIC -Xcompiler -fvisibility=hidden --use_fast_math "${gencode[@]}" \
+  -I"$here/include" -c "$here/src/paged_decode_attention.cu" -o "$out/paged_decode_attention.o" &
+pids=($!)
+for src in runtime cuda_graph paged_decode_attention_api; do
+  g++ "${cxxflags[@]}" "${includes[@]}" -c "$here/src/$src.cpp" -o "$out/$src.o" & pids+=($!)
+done
+for p in "${pids[@]}"; do wait "$p"; done
+
+g++ -shared -o "$out/libalisa_native.so" "$out"/*.o -L"$torch_dir/lib" -L"$cuda_home/lib64" \
+  -Wl,--no-as-needed -ltorch -ltorch_cpu -ltorch_cuda -lc10 -lc10_cuda -Wl,--as-needed \
+  -l:libcudart_static.a -ldl -lrt -lpthread -Wl,-rpath,"$torch_dir/lib"
+echo "built $out/libalisa_native.so (torch $(python3 -c 'import torch; print(torch.__version__)'), sm $archs)"

@@ -1,0 +1,55 @@
+// alisa_native: the engine's native GPU library (plain C ABI, called from C# by P/Invoke).
+//
+// Tensor arguments are TorchSharp tensor handles (`Tensor.Handle`), which are `at::Tensor*` of the libtorch the
+// process has loaded; the library is built against that same libtorch (native/build.sh), so it shares its caching
+// allocator, current CUDA stream and dispatcher. Every function returns 0 on success; otherwise
+// alisa_last_error() describes what was wrong (per thread).
+#pragma once
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ALISA_API __attribute__((visibility("default")))
+
+// Version of this ABI: the C# side refuses a library whose version differs.
+ALISA_API int alisa_abi_version(void);
+ALISA_API const char* alisa_last_error(void);
+
+// Switches cuDNN's scaled-dot-product attention off for the process: with a mask it builds a new execution plan
+// per key length (tens of ms each, i.e. once per decode step). SDPA then uses the flash / efficient kernels.
+ALISA_API int alisa_disable_cudnn_sdpa(void);
+
+// CUDA graphs (at::cuda::CUDAGraph). Capture runs on a side stream; every tensor the captured work touches must stay
+// alive at the same address until the graph is destroyed. Graphs passed as `share_pool_with` reuse one memory pool
+// (they must never be replayed concurrently).
+ALISA_API int alisa_graph_create(void** graph);
+ALISA_API int alisa_graph_capture_begin(void* graph, void* share_pool_with);
+ALISA_API int alisa_graph_capture_end(void* graph);
+ALISA_API int alisa_graph_replay(void* graph);
+ALISA_API void alisa_graph_destroy(void* graph);
+
+// CUDA events on the current stream, to time device work apart from host work.
+ALISA_API int alisa_event_create(void** event);
+ALISA_API int alisa_event_record(void* event);
+// Waits for `end`, then gives the milliseconds between the two recorded events.
+ALISA_API int alisa_event_elapsed_ms(void* start, void* end, float* milliseconds);
+ALISA_API void alisa_event_destroy(void* event);
+
+// Decode attention over the paged KV pool (one new query token per sequence), reading K/V in place by block table.
+//   out         [B, H, D]        dtype of the pool (written)
+//   query       [B, H, D]        (any tensor of B*H*D elements in that order; copied if not contiguous)
+//   key_pool    [S, KvH, D]      fp16 / bf16 / fp32, contiguous; slot = block * block_size + offset
+//   value_pool  [S, KvH, D]
+//   block_table [B, M] int64     pool blocks of each sequence's positions 0, bs, 2bs, ...
+//   lengths     [B] int64        keys each sequence attends to (positions 0 .. length-1; >= 1)
+// H = KvH * G (GQA: query head h reads KV head h / G, as transformers' repeat_kv). D in {64, 128}, G in 1..8.
+// Softmax scale `scale` (1/sqrt(D) for SDPA semantics). Shapes and lengths are read on the device, so the call can be
+// captured in a CUDA graph and replayed while lengths grow. Reference: PagedDecodeAttentionReference (C#).
+ALISA_API int alisa_paged_decode_attention(void* out, void* query, void* key_pool, void* value_pool, void* block_table,
+                                           void* lengths, int block_size, float scale);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,59 @@
+using AlisaCluster.GpuWorker.Kv;
+using AlisaCluster.GpuWorker.Native;
+using static TorchSharp.torch;
+
+namespace AlisaCluster.GpuWorker.Engine;
+
+/// <summary>How a decode step runs: <see cref="Eager"/> issues TorchSharp ops one by one (any device, every KV policy
+/// and format); <see cref="Graph"/> replays a CUDA graph per batch-size bucket with the native paged attention kernel;
+/// <see cref="Auto"/> takes the graph where it can run (CUDA, native library present, untiered native-dtype KV).</summary>
+public enum DecodeStepKind { Auto, Eager, Graph }
+
+/// <summary>One decode forward for a batch: feeds each sequence's newest token at position Length (KV room reserved),
+/// leaves its K/V in the cache, advances Length, and returns float32 logits [B, vocab] on the model's device.
+/// Chosen once at engine start (<see cref="DecodeSteps.Create"/>).</summary>
+public interface IDecodeStep : IDisposable
+{
+    string Name { get; }
+    Tensor Forward(IReadOnlyList<SequenceKv> sequences, IReadOnlyList<int> tokens);
+}
+
+public static class DecodeSteps
+{
+    /// <summary>The step <paramref name="kind"/> asks for; Graph throws naming what is missing, Auto falls back to eager.</summary>
+    public static IDecodeStep Create(DecodeStepKind kind, ModelRunner runner, int maxBatch, int maxModelLength)
+    {
+        // cuDNN's SDPA plans per key length (tens of ms per step): prefill and eager steps use flash / efficient SDPA
+        if (runner.Model.Device.type == TorchSharp.DeviceType.CUDA && AlisaNative.IsAvailable) AlisaNative.DisableCudnnSdpa();
+        var eager = new EagerDecodeStep(runner);
+        if (kind == DecodeStepKind.Eager) return eager;
+        var missing = GraphUnavailable(runner);
+        if (missing is null) return new GraphDecodeStep(runner, eager, maxBatch, maxModelLength);
+        if (kind == DecodeStepKind.Graph) throw new ArgumentException($"the CUDA-graph decode step cannot run here: {missing}", "decode_step");
+        return eager;
+    }
+
+    /// <summary>Why the graph step cannot run for this model and cache, or null.</summary>
+    public static string? GraphUnavailable(ModelRunner runner)
+    {
+        var c = runner.Model.Config;
+        if (runner.Model.Device.type != TorchSharp.DeviceType.CUDA) return $"the model is on {runner.Model.Device}, not a CUDA device";
+        if (!AlisaNative.IsAvailable) return AlisaNative.Detail;
+        if (!runner.Cache.SupportsInPlaceReads) return "the KV cache is tiered or INT8 (the kernel reads native-dtype GPU pools)";
+        return PagedDecodeAttentionKernel.Unsupported(c.NumHeads, c.NumKvHeads, c.HeadDim);
+    }
+}
+
+/// <summary>The decode step as TorchSharp ops issued one by one through <see cref="ModelRunner"/>.</summary>
+public sealed class EagerDecodeStep(ModelRunner runner) : IDecodeStep
+{
+    public string Name => "eager";
+
+    public Tensor Forward(IReadOnlyList<SequenceKv> sequences, IReadOnlyList<int> tokens)
+    {
+        using var logits = runner.Forward(sequences, tokens.Select(t => (IReadOnlyList<int>)[t]).ToList(), lastOnly: true);
+        return logits.reshape(sequences.Count, -1);
+    }
+
+    public void Dispose() { }
+}

@@ -1,0 +1,68 @@
+using System.Reflection;
+using System.Runtime.InteropServices;
+
+namespace AlisaCluster.GpuWorker.Native;
+
+/// <summary>The engine's native GPU library (<c>native/</c>, built on a machine with CUDA by <c>native/build.sh</c>):
+/// CUDA graphs, CUDA events, the paged decode attention kernel and the cuDNN SDPA switch. It is linked against the
+/// libtorch this process loads, so it works on TorchSharp's tensors (their handles are <c>at::Tensor*</c>).
+/// Found through ALISA_NATIVE_LIB or at native/build/ above the working directory or the app; absent on CPU
+/// machines (CI), where the engine keeps its eager TorchSharp path.</summary>
+public static partial class AlisaNative
+{
+    private const string Library = "alisa_native";
+    private const int AbiVersion = 1;
+    private static readonly Lazy<(bool Loaded, string Detail)> State = new(Load);
+
+    /// <summary>True when the library was found, loaded and speaks this ABI.</summary>
+    public static bool IsAvailable => State.Value.Loaded;
+    /// <summary>The path loaded, or why nothing was.</summary>
+    public static string Detail => State.Value.Detail;
+
+    private static (bool, string) Load()
+    {
+        var candidates = new List<string>();
+        if (Environment.GetEnvironmentVariable("ALISA_NATIVE_LIB") is { Length: > 0 } configured) candidates.Add(configured);
+        foreach (var start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+                candidates.Add(Path.Combine(dir.FullName, "native", "build", "libalisa_native.so"));
+        var path = candidates.FirstOrDefault(File.Exists);
+        if (path is null) return (false, "libalisa_native.so not found (set ALISA_NATIVE_LIB or run native/build.sh)");
+        if (!NativeLibrary.TryLoad(path, out var handle)) return (false, $"{path} could not be loaded (is libtorch's CUDA build on LD_LIBRARY_PATH?)");
+        NativeLibrary.SetDllImportResolver(typeof(AlisaNative).Assembly,
+            (name, _, _) => name == Library ? handle : IntPtr.Zero);
+        int version = alisa_abi_version();
+        return version == AbiVersion ? (true, path) : (false, $"{path} has ABI {version}, this engine needs {AbiVersion}; rebuild it");
+    }
+
+    /// <summary>Throws with the library's message when a call failed.</summary>
+    internal static void Check(int status, string what)
+    {
+        if (status != 0) throw new InvalidOperationException($"{what}: {Marshal.PtrToStringUTF8(alisa_last_error())}");
+    }
+
+    public static void Require()
+    {
+        if (!IsAvailable) throw new InvalidOperationException($"the native library is not available: {Detail}");
+    }
+
+    /// <summary>cuDNN SDPA builds an execution plan per key length (tens of ms per decode step): use the flash and
+    /// memory-efficient kernels instead.</summary>
+    public static void DisableCudnnSdpa() { Require(); Check(alisa_disable_cudnn_sdpa(), "disable cuDNN SDPA"); }
+
+    [LibraryImport(Library)] internal static partial int alisa_abi_version();
+    [LibraryImport(Library)] internal static partial IntPtr alisa_last_error();
+    [LibraryImport(Library)] internal static partial int alisa_disable_cudnn_sdpa();
+    [LibraryImport(Library)] internal static partial int alisa_graph_create(out IntPtr graph);
+    [LibraryImport(Library)] internal static partial int alisa_graph_capture_begin(IntPtr graph, IntPtr sharePoolWith);
+    [LibraryImport(Library)] internal static partial int alisa_graph_capture_end(IntPtr graph);
+    [LibraryImport(Library)] internal static partial int alisa_graph_replay(IntPtr graph);
+    [LibraryImport(Library)] internal static partial void alisa_graph_destroy(IntPtr graph);
+    [LibraryImport(Library)] internal static partial int alisa_event_create(out IntPtr cudaEvent);
+    [LibraryImport(Library)] internal static partial int alisa_event_record(IntPtr cudaEvent);
+    [LibraryImport(Library)] internal static partial int alisa_event_elapsed_ms(IntPtr start, IntPtr end, out float milliseconds);
+    [LibraryImport(Library)] internal static partial void alisa_event_destroy(IntPtr cudaEvent);
+    [LibraryImport(Library)]
+    internal static partial int alisa_paged_decode_attention(IntPtr output, IntPtr query, IntPtr keyPool, IntPtr valuePool,
+        IntPtr blockTable, IntPtr lengths, int blockSize, float scale);
+}
