@@ -2,77 +2,106 @@ using static TorchSharp.torch;
 
 namespace AlisaCluster.GpuWorker.Engine;
 
-/// <summary>Picks the next token from one row of logits: repetition penalty, temperature, top-k, top-p, then a draw
-/// from the sequence's own seeded random source (so a seed reproduces the output whatever else is batched).</summary>
+/// <summary>Picks the next token for every row of a batch: repetition penalty, temperature, top-k, top-p, then a draw
+/// from the sequence's own seeded random source (so a seed reproduces the output whatever else is batched).
+/// Everything runs on the logits' device, batched; one small tensor (token ids and logprobs) comes back to the host.</summary>
 public static class Sampler
 {
     public readonly record struct Choice(int TokenId, float Logprob);
 
-    /// <summary>Picks a token for every row of logits [B, vocab] (on the model's device). Greedy rows are decided on the
-    /// device (argmax and log-normalizer: a few numbers cross to the host); only rows that really sample, or apply a
-    /// repetition penalty, bring their whole row of logits to the host.</summary>
+    /// <summary>Picks a token for every row of logits [B, vocab] (on the model's device). Each sampled row consumes
+    /// exactly one <c>Random.NextDouble()</c> of its sequence (the resume logic replays one per token); greedy rows none.</summary>
     public static Choice[] SampleBatch(Tensor logits, IReadOnlyList<Sequence> sequences)
     {
         using var scope = NewDisposeScope();
-        var normalizer = logits.logsumexp(-1);
-        var best = logits.argmax(-1);
-        var bestLogProb = logits.gather(1, best.unsqueeze(1)).squeeze(1) - normalizer;
-        var summary = stack([best.to(ScalarType.Float64), bestLogProb.to(ScalarType.Float64), normalizer.to(ScalarType.Float64)]).cpu().data<double>().ToArray();
         int rows = sequences.Count;
-        var choices = new Choice[rows];
-        var sampled = Enumerable.Range(0, rows).Where(b => !sequences[b].Sampling.IsGreedy || sequences[b].Sampling.RepetitionPenalty != 1.0).ToArray();
-        for (int b = 0; b < rows; b++) choices[b] = new Choice((int)summary[b], (float)summary[rows + b]);
-        if (sampled.Length == 0) return choices;
-        var full = logits.index_select(0, tensor(sampled.Select(b => (long)b).ToArray(), device: logits.device)).cpu().data<float>().ToArray();
-        int vocab = (int)logits.shape[1];
-        for (int i = 0; i < sampled.Length; i++)
+        var sampled = new List<int>();
+        var penalised = new List<int>();
+        for (int b = 0; b < rows; b++)
         {
-            var sequence = sequences[sampled[i]];
-            choices[sampled[i]] = Sample(full.AsSpan(i * vocab, vocab), sequence.Sampling, sequence.SeenTokens, sequence.Random, (float)summary[2 * rows + sampled[i]]);
+            if (!sequences[b].Sampling.IsGreedy) sampled.Add(b);
+            if (sequences[b].Sampling.RepetitionPenalty != 1.0 && sequences[b].SeenTokens.Count > 0) penalised.Add(b);
         }
+
+        // the logprob is always that of the raw logits, whatever the penalty or temperature
+        var normalizer = logits.logsumexp(-1);
+        var scores = penalised.Count == 0 ? logits : Penalise(logits, sequences, penalised);
+        var chosen = scores.argmax(-1);
+        if (sampled.Count > 0)
+        {
+            var sampledRows = tensor(sampled.Select(b => (long)b).ToArray(), device: logits.device);
+            chosen = chosen.index_copy(0, sampledRows, Draw(scores.index_select(0, sampledRows), sampled.Select(b => sequences[b]).ToList()));
+        }
+        var logprob = logits.gather(1, chosen.unsqueeze(1)).squeeze(1) - normalizer;
+
+        // the only device->host transfer: ids (exact in float64) and logprobs of all rows
+        var summary = stack([chosen.to(ScalarType.Float64), logprob.to(ScalarType.Float64)]).cpu().data<double>().ToArray();
+        var choices = new Choice[rows];
+        for (int b = 0; b < rows; b++) choices[b] = new Choice((int)summary[b], (float)summary[rows + b]);
         return choices;
     }
 
-    public static Choice Sample(ReadOnlySpan<float> logits, SamplingParams sampling, IReadOnlyCollection<int> seenTokens, Random random, float logNormalizer)
+    /// <summary>CTRL-style penalty (as in transformers) on the seen tokens of the given rows; returns a new [B, vocab].</summary>
+    private static Tensor Penalise(Tensor logits, IReadOnlyList<Sequence> sequences, List<int> rows)
     {
-        var scores = logits.ToArray();
-        if (sampling.RepetitionPenalty != 1.0)
-            foreach (var token in seenTokens)
-                scores[token] = scores[token] > 0 ? scores[token] / (float)sampling.RepetitionPenalty : scores[token] * (float)sampling.RepetitionPenalty;
-
-        int chosen = sampling.IsGreedy ? ArgMax(scores) : Draw(scores, sampling, random);
-        return new Choice(chosen, logits[chosen] - logNormalizer);
+        // one upload of [P, 1 + maxSeen] int64: the row's index, then its seen ids padded with a repeat of its first id
+        // (scattering the same penalised value twice is harmless)
+        int width = rows.Max(b => sequences[b].SeenTokens.Count);
+        var packed = new long[rows.Count * (1 + width)];
+        var penalties = new float[rows.Count];
+        for (int i = 0; i < rows.Count; i++)
+        {
+            var row = packed.AsSpan(i * (1 + width), 1 + width);
+            row[0] = rows[i];
+            int j = 1;
+            foreach (var token in sequences[rows[i]].SeenTokens) row[j++] = token;
+            row[j..].Fill(row[1]);
+            penalties[i] = (float)sequences[rows[i]].Sampling.RepetitionPenalty;
+        }
+        var index = tensor(packed, [rows.Count, 1 + width], device: logits.device);
+        var rowIndex = index.select(1, 0);
+        var seen = index.narrow(1, 1, width);
+        var penalty = tensor(penalties, [rows.Count, 1], device: logits.device);
+        var subset = logits.index_select(0, rowIndex);
+        var old = subset.gather(1, seen);
+        subset.scatter_(1, seen, where(old.gt(0), old / penalty, old * penalty));
+        return logits.index_copy(0, rowIndex, subset);
     }
 
-    private static int Draw(float[] scores, SamplingParams sampling, Random random)
+    /// <summary>Inverse-CDF draw for scores [S, vocab], one row per sampled sequence; returns the token ids [S].</summary>
+    private static Tensor Draw(Tensor scores, IReadOnlyList<Sequence> sequences)
     {
-        // candidates sorted by score, cut by top-k, then softmax with temperature, then cut by top-p
-        var order = Enumerable.Range(0, scores.Length).OrderByDescending(i => scores[i]).ToArray();
-        int keep = sampling.TopK > 0 ? Math.Min(sampling.TopK, order.Length) : order.Length;
-        var probs = new double[keep];
-        double max = scores[order[0]] / sampling.Temperature, total = 0;
-        for (int i = 0; i < keep; i++) total += probs[i] = Math.Exp(scores[order[i]] / sampling.Temperature - max);
-        double cumulative = 0;
-        int nucleus = keep;
-        for (int i = 0; i < keep; i++)
+        scores = scores.to(ScalarType.Float32);
+        var device = scores.device;
+        long vocab = scores.shape[1];
+        int rows = sequences.Count;
+        // one upload of the per-row parameters: temperature, top-k (vocab when off), top-p, the row's uniform draw
+        var packed = new float[rows * 4];
+        for (int i = 0; i < rows; i++)
         {
-            cumulative += probs[i] / total;
-            if (cumulative >= sampling.TopP) { nucleus = i + 1; break; }
+            var sampling = sequences[i].Sampling;
+            packed[4 * i] = (float)sampling.Temperature;
+            packed[4 * i + 1] = sampling.TopK > 0 ? Math.Min(sampling.TopK, vocab) : vocab;
+            packed[4 * i + 2] = (float)sampling.TopP;
+            packed[4 * i + 3] = (float)sequences[i].Random.NextDouble();
         }
-        double mass = probs.Take(nucleus).Sum();
-        double target = random.NextDouble() * mass;
-        for (int i = 0; i < nucleus; i++)
-        {
-            target -= probs[i];
-            if (target <= 0) return order[i];
-        }
-        return order[nucleus - 1];
-    }
+        var parameters = tensor(packed, [rows, 4], device: device);
+        var (temperature, topK, topP, uniform) = (parameters.narrow(1, 0, 1), parameters.narrow(1, 1, 1), parameters.narrow(1, 2, 1), parameters.narrow(1, 3, 1));
 
-    private static int ArgMax(float[] values)
-    {
-        int best = 0;
-        for (int i = 1; i < values.Length; i++) if (values[i] > values[best]) best = i;
-        return best;
+        // candidates by descending score (stable: ties keep the lower id first), cut by top-k
+        var (sorted, order) = scores.sort(-1, descending: true, stable: true);
+        var rank = arange(vocab, device: device).unsqueeze(0);
+        var inTopK = rank.lt(topK);
+        // softmax with temperature, unnormalised (the max is the first column); ranks past top-k get no mass
+        var probs = ((sorted - sorted.narrow(1, 0, 1)) / temperature).exp().masked_fill(inTopK.logical_not(), 0);
+        var cumulative = probs.cumsum(1);
+        var before = cat([zeros(rows, 1, device: device), cumulative.narrow(1, 0, vocab - 1)], 1);
+        // top-p: keep the smallest prefix whose mass reaches TopP, i.e. a rank while the mass before it is below; always the first
+        var keep = inTopK.logical_and(before.lt(topP * cumulative.narrow(1, vocab - 1, 1))).logical_or(rank.eq(0));
+        var kept = probs.masked_fill(keep.logical_not(), 0).cumsum(1);
+        // the first rank whose cumulative kept mass reaches u * mass (clamped to the last kept rank)
+        var target = uniform * kept.narrow(1, vocab - 1, 1);
+        var position = kept.lt(target).sum(1).minimum(keep.sum(1) - 1);
+        return order.gather(1, position.unsqueeze(1)).squeeze(1);
     }
 }
