@@ -18,7 +18,14 @@ public static class BenchCommand
         int Batch, int PromptTokens, int GeneratedTokens, string Plan, double Seconds, double GeneratedTokensPerSecond, double DecodeStepMs,
         double? PredictedStepMs, double PrefillSeconds, long KvCapacityTokens, double GpuAllocatedGiB, double KvPoolGiB, double CpuKvGiB,
         double WeightsGiB, long Preemptions, double BytesOffloadedGiB, double BytesFetchedGiB, long TokensRecomputed, double FloorStepMs, double StepVsFloor,
-        string DecodeStep = "", double HostStepMs = 0, double? GpuStepMs = null);
+        string DecodeStep = "", double HostStepMs = 0, double? GpuStepMs = null, LatePrompt? Late = null);
+
+    /// <summary>A long prompt that arrived mid-decode (--late-prompt-len): stream 0's longest gap between two tokens
+    /// while it was prefilled, against its median gap (the delay chunked prefill bounds).</summary>
+    public sealed record LatePrompt(int PromptTokens, double SecondsToFirstToken, double MaxGapMs, double MedianGapMs)
+    {
+        public double DelayMs => MaxGapMs - MedianGapMs;
+    }
 
     public static async Task<int> RunAsync(CommandLine args)
     {
@@ -27,7 +34,7 @@ public static class BenchCommand
         var steps = args.Strings("decode-step", "auto").Select(ParseStep).ToArray();
         if (modes.FirstOrDefault(m => !BenchSetup.Modes.Contains(m)) is { } unknown) // before the (slow) model load
             throw new ArgumentException($"--kv-mode: '{unknown}' is not one of {string.Join(", ", BenchSetup.Modes)}");
-        int promptLength = args.Int("prompt-len", 128), generate = args.Int("gen-len", 128);
+        int promptLength = args.Int("prompt-len", 128), generate = args.Int("gen-len", 128), lateLength = args.Int("late-prompt-len", 0);
         var policy = KvPolicy.Parse(args.String("policy", "dense"));
         bool int8 = args.Flag("int8"), explain = args.Flag("explain");
         double? budgetGiB = args.String("gpu-mem-gib") is { } g ? double.Parse(g, System.Globalization.CultureInfo.InvariantCulture) : null;
@@ -52,9 +59,12 @@ public static class BenchCommand
                 {
                     var run = setup.For(mode, batch, promptLength, generate, predict ? Cost : null);
                     run = run with { Options = run.Options with { DecodeStep = step } };
+                    if (lateLength > 0) // room for the late prompt beside the batch
+                        run = run with { Options = run.Options with { MaxModelLength = Math.Max(promptLength + generate, lateLength + 1),
+                            KvCapacityTokens = run.Options.KvCapacityTokens + lateLength + 16, MaxBatchSize = batch + 1 } };
                     if (explain) Explain(mode, batch, run, cost);
                     var task = progress.AddTask($"{mode} {step} {policy}{(int8 ? "+int8" : "")} batch {batch}", maxValue: batch * generate);
-                    var result = await RunOne(model, run, mode, policy, budgetGiB, cpuGiB, batch, promptLength, generate, hbmBytesPerSecond, task);
+                    var result = await RunOne(model, run, mode, policy, budgetGiB, cpuGiB, batch, promptLength, generate, hbmBytesPerSecond, task, lateLength);
                     results.Add(result);
                     if (output is not null) await File.AppendAllTextAsync(output, JsonSerializer.Serialize(result) + "\n");
                 }
@@ -104,7 +114,7 @@ public static class BenchCommand
     }
 
     private static async Task<Result> RunOne(LoadedModel model, BenchSetup.Setup run, string mode, KvPolicy policy, double? budgetGiB, double cpuGiB,
-        int batch, int promptLength, int generate, double hbmBytesPerSecond, ProgressTask task)
+        int batch, int promptLength, int generate, double hbmBytesPerSecond, ProgressTask task, int lateLength)
     {
         await using var engine = new InferenceEngine(model, run.Options);
         var random = new Random(0);
@@ -113,16 +123,36 @@ public static class BenchCommand
         var before = engine.Stats;
         var stopwatch = Stopwatch.StartNew();
         double allStartedSeconds = 0;
+        var tokenTimes = new List<double>(); // stream 0's
+        Task<(double Submitted, double Answered)>? late = null;
         var streams = Enumerable.Range(0, batch).Select(async i =>
         {
             var prompt = Enumerable.Range(0, promptLength).Select(_ => random.Next(4, model.Config.VocabSize)).ToArray();
             await foreach (var item in engine.GenerateAsync(new GenerationRequest($"bench-{i}", prompt, sampling)))
             {
                 if (item.GeneratedTokens == 1) allStartedSeconds = Math.Max(allStartedSeconds, stopwatch.Elapsed.TotalSeconds);
+                if (i == 0) tokenTimes.Add(stopwatch.Elapsed.TotalSeconds);
+                if (i == 0 && lateLength > 0 && item.GeneratedTokens == Math.Min(32, generate / 2)) late = RunLate();
                 task.Increment(1);
             }
         }).ToList();
+        async Task<(double, double)> RunLate()
+        {
+            var prompt = Enumerable.Range(0, lateLength).Select(_ => random.Next(4, model.Config.VocabSize)).ToArray();
+            double submitted = stopwatch.Elapsed.TotalSeconds;
+            await foreach (var _ in engine.GenerateAsync(new GenerationRequest("late", prompt, sampling with { MaxTokens = 1 }))) { }
+            return (submitted, stopwatch.Elapsed.TotalSeconds);
+        }
         await Task.WhenAll(streams);
+        LatePrompt? latePrompt = null;
+        if (late is not null)
+        {
+            var (submitted, answered) = await late;
+            var gaps = tokenTimes.Zip(tokenTimes.Skip(1), (a, b) => (Start: a, Ms: (b - a) * 1000)).ToList();
+            var during = gaps.Where(g => g.Start <= answered && g.Start + g.Ms / 1000 >= submitted).Select(g => g.Ms).DefaultIfEmpty(0).Max();
+            var median = gaps.Select(g => g.Ms).Order().ElementAt(gaps.Count / 2);
+            latePrompt = new LatePrompt(lateLength, answered - submitted, during, median);
+        }
         double seconds = stopwatch.Elapsed.TotalSeconds;
         var stats = engine.Stats;
         double stepMs = (seconds - allStartedSeconds) / Math.Max(1, generate - 1) * 1000;
@@ -138,7 +168,7 @@ public static class BenchCommand
             (stats.BytesOffloaded - before.BytesOffloaded) / GiB, (stats.BytesFetched - before.BytesFetched) / GiB,
             stats.TokensRecomputed - before.TokensRecomputed, floorMs, stepMs / floorMs,
             stats.DecodeStep, PerStepMs(stats.DecodeHostSeconds - before.DecodeHostSeconds),
-            stats.DecodeGpuSeconds > 0 ? PerStepMs(stats.DecodeGpuSeconds - before.DecodeGpuSeconds) : null);
+            stats.DecodeGpuSeconds > 0 ? PerStepMs(stats.DecodeGpuSeconds - before.DecodeGpuSeconds) : null, latePrompt);
         double PerStepMs(double seconds) => seconds / Math.Max(1, stats.DecodeSteps - before.DecodeSteps) * 1000;
     }
 }

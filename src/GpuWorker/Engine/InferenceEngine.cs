@@ -202,9 +202,11 @@ public sealed class InferenceEngine : IAsyncDisposable
         long started = Stopwatch.GetTimestamp();
         _decodeTimer?.Start();
         using var logits = _decodeStep.Forward(batch.Select(s => s.Kv).ToList(), batch.Select(s => s.Tokens[^1]).ToList());
-        var choices = Sampler.SampleBatch(logits, batch);
+        using var picked = Sampler.Pick(logits, batch);
         _decodeTimer?.Stop();
+        // host time: issuing the step (what a graph replay saves); the download below waits for the device
         _decodeHostSeconds += Stopwatch.GetElapsedTime(started).TotalSeconds;
+        var choices = Sampler.Download(picked);
         _decodeGpuSeconds += (_decodeTimer?.ElapsedMilliseconds() ?? 0) / 1000;
         _decodeSteps++;
         for (int b = 0; b < batch.Count; b++)

@@ -13,6 +13,14 @@ public static class Sampler
     /// exactly one <c>Random.NextDouble()</c> of its sequence (the resume logic replays one per token); greedy rows none.</summary>
     public static Choice[] SampleBatch(Tensor logits, IReadOnlyList<Sequence> sequences)
     {
+        using var picked = Pick(logits, sequences);
+        return Download(picked);
+    }
+
+    /// <summary>The device half of <see cref="SampleBatch"/>: issues the sampling and returns [2, B] float64 (token ids,
+    /// exact in float64, then logprobs) on the device, without waiting for it.</summary>
+    public static Tensor Pick(Tensor logits, IReadOnlyList<Sequence> sequences)
+    {
         using var scope = NewDisposeScope();
         int rows = sequences.Count;
         var sampled = new List<int>();
@@ -34,8 +42,15 @@ public static class Sampler
         }
         var logprob = logits.gather(1, chosen.unsqueeze(1)).squeeze(1) - normalizer;
 
-        // the only device->host transfer: ids (exact in float64) and logprobs of all rows
-        var summary = stack([chosen.to(ScalarType.Float64), logprob.to(ScalarType.Float64)]).cpu().data<double>().ToArray();
+        return stack([chosen.to(ScalarType.Float64), logprob.to(ScalarType.Float64)]).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The step's only device-to-host transfer (it waits for the device): the choices of <see cref="Pick"/>.</summary>
+    public static Choice[] Download(Tensor picked)
+    {
+        int rows = (int)picked.shape[1];
+        using var host = picked.cpu();
+        var summary = host.data<double>().ToArray();
         var choices = new Choice[rows];
         for (int b = 0; b < rows; b++) choices[b] = new Choice((int)summary[b], (float)summary[rows + b]);
         return choices;
