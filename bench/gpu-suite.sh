@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One device-tool call on the GPU machine: CUDA conformance, the full accuracy study and the throughput
-# benchmark beside transformers. Run from the repository root after ../shared/device/pack.sh src/Cli/Cli.csproj:
+# benchmark beside transformers. Pack here first (bash scripts/pack-gpu.sh; see docs/gpu-machine.md), then from the
+# repository root on the GPU machine:
 #   run command="bash bench/gpu-suite.sh" carry=[".gpu"]
 # Results land in $OUT (JSON lines, Markdown, SVG).
 set -uo pipefail

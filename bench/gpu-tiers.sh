@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Three-phase KV scheduling on the GPU machine, one model shape per device call (each call <= 10 minutes):
-#   ../shared/device/pack.sh src/Cli/Cli.csproj -p:JsonSerializerIsReflectionEnabledByDefault=true -p:ErrorOnDuplicatePublishOutputFiles=false
-#   sed -i 's|app/Cli"|app/alisa"|' .gpu/run.sh
+#   bash scripts/pack-gpu.sh      # src/Cli/Cli.csproj, published as `alisa` (see docs/gpu-machine.md)
 #   run command="bash bench/gpu-tiers.sh llama2-7b" carry=[".gpu"]
 # Workload: fp16, 128 prompt + 512 generated tokens, a 24 GiB card emulated by --gpu-mem-gib 24.
 # Modes: gpu (all KV on the GPU, preempt + recompute when full, like vLLM), offload (whole KV on the CPU, like

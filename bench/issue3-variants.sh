@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # Issue 3: the learned local/global split (swa:S:per-head:learned, split from models/*/alisa-split.json, made by
 # `alisa calibrate`) against the policies it must beat, on both tiny models x both texts at 50/70/80/90% sparsity,
-# INT8 off, under the DESIGN.md section 3 protocol (the same eval flags as bench/gpu-suite.sh).
+# INT8 off, under the accuracy protocol of docs/design.md, with the same eval flags as bench/gpu-suite.sh.
 # On the GPU machine, from the repository root, after
-#   ../shared/device/pack.sh src/Cli/Cli.csproj -p:JsonSerializerIsReflectionEnabledByDefault=true -p:ErrorOnDuplicatePublishOutputFiles=false
-#   sed -i 's#app/Cli"#app/alisa"#' .gpu/run.sh    # pack.sh names the program after the project; it is published as alisa
+#   bash scripts/pack-gpu.sh      # src/Cli/Cli.csproj, published as `alisa` (see docs/gpu-machine.md)
 #   run command="bash bench/issue3-variants.sh" carry=[".gpu"]
 # Elsewhere: ALISA="dotnet src/Cli/bin/Debug/net10.0/alisa.dll" DEVICE="--device cpu" bash bench/issue3-variants.sh
 # POLICIES adds baselines (e.g. POLICIES=local,streaming,h2o,swa,swa:per-head,swa:per-head:learned); the summary
