@@ -22,11 +22,13 @@ last=${archs##* }; gencode+=(-gencode "arch=compute_$last,code=compute_$last")  
 includes=(-I"$here/include" -I"$torch_dir/include" -I"$torch_dir/include/torch/csrc/api/include" -I"$cuda_home/include")
 cxxflags=(-O3 -std=c++17 -fPIC -fvisibility=hidden -D_GLIBCXX_USE_CXX11_ABI="$abi" -Wall -Wno-unused-parameter)
 
-# the kernel needs no libtorch headers: nvcc compiles it fast; the ABI files go through g++ in parallel
-"$nvcc" -O3 -std=c++17 -Xcompiler -fPIC -Xcompiler -fvisibility=hidden --use_fast_math "${gencode[@]}" \
-  -I"$here/include" -c "$here/src/paged_decode_attention.cu" -o "$out/paged_decode_attention.o" &
-pids=($!)
-for src in runtime cuda_graph paged_decode_attention_api; do
+# kernels need no libtorch headers (nvcc compiles them fast); the ABI files go through g++; all in parallel
+pids=()
+for src in paged_decode_attention rms_norm rotary silu_and_mul kv_write; do
+  "$nvcc" -O3 -std=c++17 -Xcompiler -fPIC -Xcompiler -fvisibility=hidden "${gencode[@]}" \
+    -I"$here/include" -c "$here/src/$src.cu" -o "$out/$src.o" & pids+=($!)
+done
+for src in runtime cuda_graph paged_decode_attention_api elementwise_api; do
   g++ "${cxxflags[@]}" "${includes[@]}" -c "$here/src/$src.cpp" -o "$out/$src.o" & pids+=($!)
 done
 for p in "${pids[@]}"; do wait "$p"; done

@@ -50,6 +50,16 @@ ALISA_API void alisa_event_destroy(void* event);
 ALISA_API int alisa_paged_decode_attention(void* out, void* query, void* key_pool, void* value_pool, void* block_table,
                                            void* lengths, int block_size, float scale);
 
+// Fused layer kernels (see each .cu file for the math): replace the TorchSharp op sequences named beside them.
+//   rms_norm      out [rows, hidden] = RMSNorm(x [rows, hidden]) * weight [hidden]          (8 ops -> 1)
+//   rotary        x [B, heads, T, D] (any strides) rotated in place by cos/sin [B, T, D]     (5 ops -> 1)
+//   silu_and_mul  out [rows, I] = silu(gate_up[:, :I]) * gate_up[:, I:]                       (2 ops -> 1)
+//   kv_write      pools [S, KvH, D] at slots [B*T] <- key/value [B, KvH, T, D] (any strides)  (4 ops -> 1)
+ALISA_API int alisa_rms_norm(void* out, void* x, void* weight, float eps);
+ALISA_API int alisa_rotary(void* x, void* cos, void* sin);
+ALISA_API int alisa_silu_and_mul(void* out, void* gate_up);
+ALISA_API int alisa_kv_write(void* key_pool, void* value_pool, void* key, void* value, void* slots);
+
 #ifdef __cplusplus
 }
 #endif

@@ -14,8 +14,7 @@
 // Everything that varies per step (lengths, block tables) is read on the device, so the launch can be captured
 // in a CUDA graph. The CPU reference is PagedDecodeAttentionReference.cs (alisa native-check compares them).
 #include "paged_decode_attention.cuh"
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
+#include "element_types.cuh"
 #include <math_constants.h>
 
 namespace alisa {
@@ -24,14 +23,6 @@ namespace {
 constexpr int kWarps = 4;
 constexpr int kLanes = 32;
 constexpr unsigned kAll = 0xffffffffu;
-
-__device__ inline float to_float(float x) { return x; }
-__device__ inline float to_float(__half x) { return __half2float(x); }
-__device__ inline float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
-template <typename T> __device__ inline T from_float(float x);
-template <> __device__ inline float from_float<float>(float x) { return x; }
-template <> __device__ inline __half from_float<__half>(float x) { return __float2half(x); }
-template <> __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
 
 __device__ inline float warp_max(float x) {
   for (int o = kLanes / 2; o > 0; o /= 2) x = fmaxf(x, __shfl_xor_sync(kAll, x, o));

@@ -14,6 +14,7 @@ namespace AlisaCluster.Cli.Commands;
 public static class NativeCheckCommand
 {
     public sealed record KernelCase(string DType, int Batch, int Heads, int KvHeads, int HeadDim, int[] Lengths, double MaxAbsError, double Tolerance, bool Passed);
+    public sealed record FusedCase(string Kernel, string DType, string Shape, double MaxAbsError, double Tolerance, bool Passed);
     public sealed record StepCase(string Model, string DType, int Batch, int KvCapacityTokens, int Tokens, int TokenMismatches, double MaxLogprobDelta,
         double Tolerance, long Preemptions, bool Passed);
 
@@ -33,7 +34,10 @@ public static class NativeCheckCommand
             if (output is not null) await File.AppendAllTextAsync(output, json + "\n");
         }
         using (no_grad())
+        {
             foreach (var kernelCase in KernelCases()) await Report(kernelCase, kernelCase.Passed);
+            foreach (var fusedCase in FusedCases()) await Report(fusedCase, fusedCase.Passed);
+        }
         foreach (var name in models)
             foreach (var (batch, capacity) in new[] { (1, 4096), (3, 4096), (8, 4096), (8, 320) })
             {
@@ -73,6 +77,47 @@ public static class NativeCheckCommand
                 var expected = PagedDecodeAttentionReference.Run(query, keys, values, blockTable, lengthTensor, blockSize, scale);
                 double error = (actual.to(ScalarType.Float32, CPU) - expected).abs().max().item<float>();
                 yield return new KernelCase(dtype.ToString(), batch, heads, kvHeads, d, lengths, error, tolerance, error <= tolerance);
+            }
+    }
+
+    /// <summary>The fused layer kernels against the TorchSharp ops they replace (on the same device).</summary>
+    private static IEnumerable<FusedCase> FusedCases()
+    {
+        var device = new Device("cuda");
+        foreach (var (dtype, tolerance) in new[] { (ScalarType.Float32, 1e-5), (ScalarType.Float16, 2e-3), (ScalarType.BFloat16, 2e-2) })
+            foreach (var (rows, heads, kvHeads, d) in new[] { (5, 4, 2, 64), (64, 32, 32, 128), (3, 32, 8, 128) })
+            {
+                using var scope = NewDisposeScope();
+                string name = dtype.ToString(), shape = $"rows {rows}, heads {heads}/{kvHeads}, dim {d}";
+                // relative to the largest expected value: one rounding step of the dtype at that magnitude passes
+                double Error(Tensor actual, Tensor reference) => (actual.to(ScalarType.Float32) - reference.to(ScalarType.Float32)).abs().max().item<float>()
+                    / Math.Max(1, reference.abs().max().to(ScalarType.Float32).item<float>());
+                FusedCase Case(string kernel, double error, double scale = 1) => new(kernel, name, shape, error, tolerance * scale, error <= tolerance * scale);
+
+                var x = randn([rows, 1, heads * d], dtype, device);
+                var weight = randn([heads * d], dtype, device);
+                yield return Case("rms_norm", Error(LayerKernels.Fused.RmsNorm(x, weight, 1e-5), LayerKernels.Torch.RmsNorm(x, weight, 1e-5)));
+
+                // rotary on head views of a fused QKV projection, as the model applies it
+                var qkv = randn([rows, 1, (heads + 2 * kvHeads) * d], dtype, device);
+                var angles = rand([rows, 1, 1, d], ScalarType.Float32, device) * 6.28;
+                var (cos, sin) = (angles.cos().to(dtype), angles.sin().to(dtype));
+                var query = qkv.narrow(-1, 0, heads * d).view(rows, 1, heads, d).transpose(1, 2);
+                var expected = LayerKernels.Torch.Rotate(query, cos, sin);
+                yield return Case("rotary", Error(LayerKernels.Fused.Rotate(query, cos, sin), expected));
+
+                var gateUp = randn([rows, 1, 2 * heads * d], dtype, device);
+                yield return Case("silu_and_mul", Error(LayerKernels.Fused.SiluAndMul(gateUp), LayerKernels.Torch.SiluAndMul(gateUp)));
+
+                var key = qkv.narrow(-1, heads * d, kvHeads * d).view(rows, 1, kvHeads, d).transpose(1, 2);
+                var value = qkv.narrow(-1, (heads + kvHeads) * d, kvHeads * d).view(rows, 1, kvHeads, d).transpose(1, 2);
+                var slots = randperm(4 * rows, device: device).narrow(0, 0, rows);
+                var (keyPool, valuePool) = (zeros([4 * rows, kvHeads, d], dtype, device), zeros([4 * rows, kvHeads, d], dtype, device));
+                KvWriteKernel.Run(keyPool, valuePool, key, value, slots);
+                var (keyRows, valueRows) = (zeros_like(keyPool), zeros_like(valuePool));
+                keyRows.index_copy_(0, slots, key.permute(0, 2, 1, 3).reshape(-1, kvHeads, d));
+                valueRows.index_copy_(0, slots, value.permute(0, 2, 1, 3).reshape(-1, kvHeads, d));
+                yield return Case("kv_write", Math.Max(Error(keyPool, keyRows), Error(valuePool, valueRows)), 0);
             }
     }
 

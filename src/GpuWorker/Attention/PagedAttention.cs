@@ -38,5 +38,5 @@ public static class PagedAttention
     }
 
     /// <summary>[B, KvH, Tq, D] -> [B * Tq, KvH, D], the pool's row layout.</summary>
-    internal static Tensor ToRows(Tensor t) => t.permute(0, 2, 1, 3).reshape(-1, t.shape[1], t.shape[3]);
+    private static Tensor ToRows(Tensor t) => t.permute(0, 2, 1, 3).reshape(-1, t.shape[1], t.shape[3]);
 }

@@ -14,10 +14,8 @@ public sealed class PagedKernelAttention(KvCache cache, DecodeInputs.Bucket inpu
     {
         long batch = query.shape[0], heads = query.shape[1], d = query.shape[3];
         if (query.shape[2] != 1) throw new ArgumentException("the paged decode kernel takes one new token per sequence");
-        using (var keyRows = PagedAttention.ToRows(key))
-        using (var valueRows = PagedAttention.ToRows(value))
-            cache.Write(layer, inputs.Write, keyRows, valueRows);
         var (keys, values) = cache.PoolOf(layer);
+        KvWriteKernel.Run(keys, values, key, value, inputs.Write.Slots);
         var output = empty([batch, heads, d], query.dtype, query.device);
         PagedDecodeAttentionKernel.Run(output, query, keys, values, inputs.BlockTable, inputs.Lengths, cache.BlockSize, (float)(1 / Math.Sqrt(d)));
         return output.view(batch, 1, heads * d);

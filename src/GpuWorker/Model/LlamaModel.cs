@@ -13,6 +13,7 @@ public sealed class LlamaModel : TransformerModel
     private readonly Tensor _norm;
     private readonly Tensor _lmHead;
     private readonly RotaryEmbedding _rope;
+    private readonly LayerKernels _kernels;
 
     public LlamaModel(ModelConfig c, WeightSource weights, Device device, ScalarType dtype) : base(c, device, dtype)
     {
@@ -36,6 +37,7 @@ public sealed class LlamaModel : TransformerModel
         _norm = Load("model.norm.weight", c.HiddenSize);
         _lmHead = c.TieWordEmbeddings || !weights.Contains("lm_head.weight") ? _embedding : Load("lm_head.weight", c.VocabSize, c.HiddenSize);
         _rope = new RotaryEmbedding(c.HeadDim, c.MaxPositions, c.RopeTheta, device, dtype, c.CheckpointDType);
+        _kernels = LayerKernels.For(device);
     }
 
     public override long ParameterBytes => Bytes(_layers.SelectMany(l => new[] { l.InputNorm, l.Qkv, l.Output, l.PostNorm, l.GateUp, l.Down })
@@ -62,27 +64,18 @@ public sealed class LlamaModel : TransformerModel
         var w = _layers[layer];
         var c = Config;
         long q = c.NumHeads * c.HeadDim, kv = c.NumKvHeads * c.HeadDim;
-        var qkv = nn.functional.linear(RmsNorm(hidden, w.InputNorm), w.Qkv);
+        var qkv = nn.functional.linear(_kernels.RmsNorm(hidden, w.InputNorm, c.NormEps), w.Qkv);
         var parts = qkv.split([q, kv, kv], -1);
-        var query = RotaryEmbedding.Apply(SplitHeads(parts[0], c.NumHeads, c.HeadDim), step.Cos!, step.Sin!);
-        var key = RotaryEmbedding.Apply(SplitHeads(parts[1], c.NumKvHeads, c.HeadDim), step.Cos!, step.Sin!);
+        var query = _kernels.Rotate(SplitHeads(parts[0], c.NumHeads, c.HeadDim), step.Cos!, step.Sin!);
+        var key = _kernels.Rotate(SplitHeads(parts[1], c.NumKvHeads, c.HeadDim), step.Cos!, step.Sin!);
         var value = SplitHeads(parts[2], c.NumKvHeads, c.HeadDim);
         hidden = hidden + nn.functional.linear(attention.Forward(layer, query, key, value), w.Output);
 
-        var gateUp = nn.functional.linear(RmsNorm(hidden, w.PostNorm), w.GateUp).chunk(2, -1);
-        return hidden + nn.functional.linear(nn.functional.silu(gateUp[0]) * gateUp[1], w.Down);
+        var gateUp = nn.functional.linear(_kernels.RmsNorm(hidden, w.PostNorm, c.NormEps), w.GateUp);
+        return hidden + nn.functional.linear(_kernels.SiluAndMul(gateUp), w.Down);
     }
 
-    protected override Tensor Head(Tensor hidden) => nn.functional.linear(RmsNorm(hidden, _norm), _lmHead);
-
-    /// <summary>RMSNorm computed in float32, as transformers does, then cast back.</summary>
-    private Tensor RmsNorm(Tensor x, Tensor weight)
-    {
-        bool widen = x.dtype != ScalarType.Float32;
-        var x32 = widen ? x.to(ScalarType.Float32) : x;
-        var normed = x32 * rsqrt(x32.square().mean([-1L], keepdim: true).add_(Config.NormEps));
-        return weight * (widen ? normed.to(x.dtype) : normed);
-    }
+    protected override Tensor Head(Tensor hidden) => nn.functional.linear(_kernels.RmsNorm(hidden, _norm, Config.NormEps), _lmHead);
 
     public override void Dispose()
     {

@@ -31,14 +31,5 @@ public sealed class RotaryEmbedding : IDisposable
         return (_cos.index_select(0, flat).view(shape), _sin.index_select(0, flat).view(shape));
     }
 
-    /// <summary>Rotates x [B, heads, T, D] by the angles from <see cref="Angles"/>.</summary>
-    public static Tensor Apply(Tensor x, Tensor cos, Tensor sin)
-    {
-        using var scope = NewDisposeScope();
-        int half = (int)(x.shape[^1] / 2);
-        var rotated = cat([-x[.., .., .., half..], x[.., .., .., ..half]], -1);
-        return (x * cos + rotated * sin).MoveToOuterDisposeScope();
-    }
-
     public void Dispose() { _cos.Dispose(); _sin.Dispose(); }
 }

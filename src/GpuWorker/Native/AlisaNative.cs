@@ -65,4 +65,8 @@ public static partial class AlisaNative
     [LibraryImport(Library)]
     internal static partial int alisa_paged_decode_attention(IntPtr output, IntPtr query, IntPtr keyPool, IntPtr valuePool,
         IntPtr blockTable, IntPtr lengths, int blockSize, float scale);
+    [LibraryImport(Library)] internal static partial int alisa_rms_norm(IntPtr output, IntPtr x, IntPtr weight, float eps);
+    [LibraryImport(Library)] internal static partial int alisa_rotary(IntPtr x, IntPtr cos, IntPtr sin);
+    [LibraryImport(Library)] internal static partial int alisa_silu_and_mul(IntPtr output, IntPtr gateUp);
+    [LibraryImport(Library)] internal static partial int alisa_kv_write(IntPtr keyPool, IntPtr valuePool, IntPtr key, IntPtr value, IntPtr slots);
 }
