@@ -6,7 +6,7 @@
 #                 on CUDA fp32, a short 7B smoke run of both steps;
 #        llama  = Llama-2-7B shape tables: whole card (batch 8/64/256), 24 GiB with preemption (8/32/64/256),
 #                 prefill and late-prompt runs, eager step for comparison, transformers beside it;
-#        opt    = the same for the OPT-6.7B shape.
+#        opt    = the same for the OPT-6.7B shape;  late-llama = only the late-prompt runs of the llama part.
 # Workload: fp16, 128 prompt + 512 generated tokens, random weights. JSON lines land in $OUT.
 set -uo pipefail
 PART=${1:-check}
@@ -19,6 +19,10 @@ alisa() { bash .gpu/run.sh "$@" 2>&1 | grep -v '%$'; }
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv,noheader
 common=(--dtype fp16 --device cuda --prompt-len 128 --gen-len 512)
 peer() { python3 bench/peer/hf_baseline.py "$@" 2>/dev/null | grep '^{' | tee -a "$OUT/hf.jsonl"; }
+# a 4k-token prompt (4095: the shapes' context is 4096) arriving during a batch-64 decode, per prefill chunk size
+late() { for chunk in ${CHUNKS:-512 1024 2048}; do
+  alisa bench --dummy-weights $shape "${common[@]}" --batch 64 --late-prompt-len 4095 --prefill-chunk $chunk --decode-step graph --out "$OUT/late-$shape.jsonl" | grep '^{'
+done; }
 case "$PART" in
   check)
     alisa native-check --out "$OUT/native-check.jsonl" | tail -3
@@ -29,10 +33,11 @@ case "$PART" in
     shape=$([ "$PART" = llama ] && echo llama2-7b || echo opt-6.7b)
     alisa bench --dummy-weights $shape "${common[@]}" --batch 8,64,256 --decode-step graph --out "$OUT/bench-$shape.jsonl" | grep '^{'
     alisa bench --dummy-weights $shape "${common[@]}" --batch 8,32,64,256 --gpu-mem-gib 24 --decode-step graph --out "$OUT/bench-$shape.jsonl" | grep '^{'
-    alisa bench --dummy-weights $shape "${common[@]}" --batch 64 --late-prompt-len 4096 --decode-step graph --out "$OUT/late-$shape.jsonl" | grep '^{'
+    late
     [ "${SKIP_EAGER:-0}" = 1 ] || alisa bench --dummy-weights $shape "${common[@]}" --gen-len 128 --batch 8,64 --decode-step eager --out "$OUT/bench-$shape.jsonl" | grep '^{'
     [ "${SKIP_HF:-0}" = 1 ] || peer --preset $shape --batch 8 64 256 --prompt 128 --gen 512
     [ "${SKIP_HF:-0}" = 1 ] || peer --preset $shape --batch 32 --prompt 128 --gen 512 --gpu-mem-gib 24
     ;;
-  *) echo "unknown part '$PART' (check, llama, opt)"; exit 2 ;;
+  late-llama) shape=llama2-7b; late ;;
+  *) echo "unknown part '$PART' (check, llama, opt, late-llama)"; exit 2 ;;
 esac

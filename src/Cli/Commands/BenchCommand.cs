@@ -35,6 +35,7 @@ public static class BenchCommand
         if (modes.FirstOrDefault(m => !BenchSetup.Modes.Contains(m)) is { } unknown) // before the (slow) model load
             throw new ArgumentException($"--kv-mode: '{unknown}' is not one of {string.Join(", ", BenchSetup.Modes)}");
         int promptLength = args.Int("prompt-len", 128), generate = args.Int("gen-len", 128), lateLength = args.Int("late-prompt-len", 0);
+        int? prefillChunk = args.String("prefill-chunk") is null ? null : args.Int("prefill-chunk", 0);
         var policy = KvPolicy.Parse(args.String("policy", "dense"));
         bool int8 = args.Flag("int8"), explain = args.Flag("explain");
         double? budgetGiB = args.String("gpu-mem-gib") is { } g ? double.Parse(g, System.Globalization.CultureInfo.InvariantCulture) : null;
@@ -59,6 +60,7 @@ public static class BenchCommand
                 {
                     var run = setup.For(mode, batch, promptLength, generate, predict ? Cost : null);
                     run = run with { Options = run.Options with { DecodeStep = step } };
+                    if (prefillChunk is { } chunk) run = run with { Options = run.Options with { PrefillChunkTokens = chunk } };
                     if (lateLength > 0) // room for the late prompt beside the batch
                         run = run with { Options = run.Options with { MaxModelLength = Math.Max(promptLength + generate, lateLength + 1),
                             KvCapacityTokens = run.Options.KvCapacityTokens + lateLength + 16, MaxBatchSize = batch + 1 } };
