@@ -35,8 +35,13 @@ public sealed record EngineOptions
     /// <summary>Most prompt tokens prefilled in a step while other sequences are decoding (chunked prefill): bounds how
     /// long a new prompt delays the running streams' next token.</summary>
     public int PrefillChunkTokens { get; init; } = 1024;
-    /// <summary>Most prompt tokens prefilled in a step when no sequence is decoding (no stream to delay).</summary>
+    /// <summary>Most prompt tokens prefilled in a step when no sequence is decoding (no stream to delay), or when the
+    /// sequences waiting for their prefill outnumber the decoding ones by <see cref="WaitingServedRatio"/>.</summary>
     public int PrefillTokensWhenIdle { get; init; } = 8192;
+    /// <summary>TGI's waiting_served_ratio: with at least this many sequences waiting for prefill per decoding sequence,
+    /// the decodes are held for a full prefill step (a burst of arrivals gets its first tokens together instead of
+    /// trickling in at the chunk rate); below it, prefill is chunked to protect the running streams.</summary>
+    public double WaitingServedRatio { get; init; } = 1.2;
     /// <summary>Keep SWA scores per KV head, so requests may use per-head selection (KV heads times the memory).</summary>
     public bool PerHeadScores { get; init; }
 }

@@ -6,8 +6,8 @@ using static TorchSharp.torch;
 namespace AlisaCluster.GpuWorker.Engine;
 
 /// <summary>The decode step as CUDA graphs: per batch-size bucket (1, 2, 4, ... up to the engine's largest batch) the
-/// whole forward (embedding, every layer with the native paged attention kernel, head) is captured once, on first
-/// use, over <see cref="DecodeInputs"/>' static buffers; a step stages its inputs with one pinned copy and replays the
+/// whole forward (embedding, every layer with the native paged attention kernel, head) is captured once, when the
+/// engine starts (a first-use capture would stall the running streams), over <see cref="DecodeInputs"/>' static buffers; a step stages its inputs with one pinned copy and replays the
 /// bucket's graph (a few host calls instead of ~60 ops per layer). Batches the kernel does not serve (a sparse KV
 /// policy in the batch, more rows than the largest bucket) run on the eager step.</summary>
 public sealed class GraphDecodeStep : IDecodeStep
@@ -27,18 +27,17 @@ public sealed class GraphDecodeStep : IDecodeStep
         int maxBlocks = (maxModelLength + runner.Cache.BlockSize) / runner.Cache.BlockSize; // + the slot of the token being fed
         _inputs = new DecodeInputs(maxBatch, maxBlocks, runner.Model.Device);
         _bucketSizes = Enumerable.Range(0, 31).Select(i => 1 << i).TakeWhile(b => b < maxBatch).Append(maxBatch).ToArray();
+        using var noGrad = no_grad();
+        foreach (var size in _bucketSizes.Reverse()) Capture(size); // largest first: the shared pool is sized once
     }
 
     public string Name => "cuda-graph";
-
-    /// <summary>Buckets captured so far.</summary>
-    public IReadOnlyCollection<int> CapturedBuckets => _captured.Keys;
 
     public Tensor Forward(IReadOnlyList<SequenceKv> sequences, IReadOnlyList<int> tokens)
     {
         int size = Array.Find(_bucketSizes, b => b >= sequences.Count);
         if (size == 0 || sequences.Any(s => !s.Policy.IsDense)) return _eager.Forward(sequences, tokens);
-        var bucket = _captured.TryGetValue(size, out var found) ? found : Capture(size);
+        var bucket = _captured[size];
         _inputs.Stage(sequences, tokens, size);
         bucket.Graph.Replay();
         foreach (var sequence in sequences) sequence.Length++;

@@ -172,8 +172,9 @@ public sealed class InferenceEngine : IAsyncDisposable
         foreach (var sequence in rejected)
             Finish(sequence, new GenerationRejectedException($"request {sequence.Id} needs {sequence.Tokens.Count + 1} KV slots; the pool holds {_cache.TotalBlocks * _cache.BlockSize}"));
 
-        bool decoding = _scheduler.Running.Any(s => s.PendingTokens == 1);
-        foreach (var group in PrefillPlan.For(_scheduler.Running, decoding ? _options.PrefillChunkTokens : _options.PrefillTokensWhenIdle))
+        int decoding = _scheduler.Running.Count(s => s.PendingTokens == 1);
+        bool protectStreams = decoding > 0 && _scheduler.Running.Count - decoding < _options.WaitingServedRatio * decoding;
+        foreach (var group in PrefillPlan.For(_scheduler.Running, protectStreams ? _options.PrefillChunkTokens : _options.PrefillTokensWhenIdle))
             Prefill(group);
 
         var batch = _scheduler.PrepareDecode();

@@ -29,11 +29,12 @@ public sealed class EngineHost : IAsyncDisposable
                 KvCapacityTokens = worker.KvCapacityTokens, MaxBatchSize = worker.MaxBatchSize,
                 MaxWaiting = worker.MaxWaiting, DefaultPolicy = DefaultPolicy, PerHeadScores = worker.PerHeadScores,
                 CpuKvCapacityTokens = worker.CpuKvCapacityTokens, RecomputeCapacityTokens = worker.RecomputeCapacityTokens,
-                TierPlan = worker.TierPlan(),
+                TierPlan = worker.TierPlan(), DecodeStep = worker.DecodeStepKind(), PrefillChunkTokens = worker.PrefillChunkTokens,
             });
             _engines.Add((model, engine));
-            logger.LogInformation("engine {Index}: {Model} on {Device} ({DType}), KV pool {Kv} tokens",
-                _engines.Count - 1, model.Name, model.Model.Device, model.Model.DType, worker.KvCapacityTokens);
+            logger.LogInformation("engine {Index}: {Model} on {Device} ({DType}), KV pool {Kv} tokens, {Step} decode step ({Native})",
+                _engines.Count - 1, model.Name, model.Model.Device, model.Model.DType, worker.KvCapacityTokens, engine.Stats.DecodeStep,
+                GpuWorker.Native.AlisaNative.Detail);
         }
         if (_engines.Count == 0) throw new ArgumentException("Worker:Devices lists no device", nameof(options));
     }

@@ -29,6 +29,16 @@ public sealed class WorkerOptions
 
     public GpuWorker.Planning.KvTierPlan? TierPlan() => string.IsNullOrWhiteSpace(KvTierPlan) ? null : GpuWorker.Planning.KvTierPlan.Parse(KvTierPlan);
 
+    /// <summary>How decode steps run: "auto" (CUDA graphs and the native kernels where the native library is present
+    /// and the KV cache is untiered native-dtype, else eager), "graph" (refuse to start without them), "eager".</summary>
+    public string DecodeStep { get; set; } = "auto";
+    /// <summary>Most prompt tokens prefilled per step while other sequences decode (chunked prefill).</summary>
+    public int PrefillChunkTokens { get; set; } = 1024;
+
+    public GpuWorker.Engine.DecodeStepKind DecodeStepKind() =>
+        Enum.TryParse<GpuWorker.Engine.DecodeStepKind>(DecodeStep, ignoreCase: true, out var kind) ? kind
+            : throw new ArgumentException($"Worker:DecodeStep '{DecodeStep}' is not one of auto, graph, eager", nameof(DecodeStep));
+
     /// <summary>On shutdown, how long running sequences may finish before they are handed over to other silos.</summary>
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(20);
 }
