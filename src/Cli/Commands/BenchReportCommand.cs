@@ -37,7 +37,7 @@ public static class BenchReportCommand
         if (root.TryGetProperty("peer", out var peer))
         {
             if (root.TryGetProperty("error", out _)) return null; // e.g. out of GPU memory: no throughput to plot
-            double budget = root.GetProperty("gpu_mem_gib").GetDouble();
+            double budget = root.GetProperty("gpu_mem_gib") is { ValueKind: JsonValueKind.Number } cap ? cap.GetDouble() : 0; // null: whole card
             string series = $"{(peer.GetString() == "hf-transformers" ? "HF" : peer.GetString())} {root.GetProperty("cache").GetString()}{(budget > 0 ? $" {budget:0}G" : "")}";
             return new(root.GetProperty("preset").GetString()!, series, root.GetProperty("batch").GetInt32(), root.GetProperty("gen").GetInt32(),
                 root.GetProperty("gen_tokens_per_s").GetDouble(), null, null, "", 0, 0);

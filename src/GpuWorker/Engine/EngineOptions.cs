@@ -34,7 +34,7 @@ public sealed record EngineOptions
     public DecodeStepKind DecodeStep { get; init; } = DecodeStepKind.Auto;
     /// <summary>Most prompt tokens prefilled in a step while other sequences are decoding (chunked prefill): bounds how
     /// long a new prompt delays the running streams' next token.</summary>
-    public int PrefillChunkTokens { get; init; } = 1024;
+    public int PrefillChunkTokens { get; init; } = 512;
     /// <summary>Most prompt tokens prefilled in a step when no sequence is decoding (no stream to delay), or when the
     /// sequences waiting for their prefill outnumber the decoding ones by <see cref="WaitingServedRatio"/>.</summary>
     public int PrefillTokensWhenIdle { get; init; } = 8192;

@@ -33,7 +33,7 @@ public sealed class WorkerOptions
     /// and the KV cache is untiered native-dtype, else eager), "graph" (refuse to start without them), "eager".</summary>
     public string DecodeStep { get; set; } = "auto";
     /// <summary>Most prompt tokens prefilled per step while other sequences decode (chunked prefill).</summary>
-    public int PrefillChunkTokens { get; set; } = 1024;
+    public int PrefillChunkTokens { get; set; } = 512;
 
     public GpuWorker.Engine.DecodeStepKind DecodeStepKind() =>
         Enum.TryParse<GpuWorker.Engine.DecodeStepKind>(DecodeStep, ignoreCase: true, out var kind) ? kind
