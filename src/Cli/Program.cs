@@ -16,11 +16,16 @@ var commands = new Dictionary<string, Func<CommandLine, Task<int>>>
     ["native-check"] = NativeCheckCommand.RunAsync,
 };
 
-if (args.Length == 0 || !commands.TryGetValue(args[0], out var command))
+if (args.Length == 0 || args[0] is "--help" or "-h" or "help" || !commands.TryGetValue(args[0], out var command))
 {
-    AnsiConsole.MarkupLine("usage: alisa [bold]<command>[/] [[--option value ...]]");
-    AnsiConsole.MarkupLine("commands: " + string.Join(", ", commands.Keys));
-    return args.Length == 0 ? 0 : 2;
+    Console.WriteLine(CommandHelp.Usage);
+    if (args.Length > 0 && args[0] is not ("--help" or "-h" or "help")) AnsiConsole.MarkupLineInterpolated($"[red]error:[/] unknown command '{args[0]}'");
+    return args.Length == 0 || args[0] is "--help" or "-h" or "help" ? 0 : 2;
+}
+if (args.Skip(1).Any(a => a is "--help" or "-h"))
+{
+    Console.WriteLine($"alisa {args[0]}: {CommandHelp.Texts[args[0]]}");
+    return 0;
 }
 try
 {
