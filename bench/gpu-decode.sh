@@ -6,7 +6,8 @@
 #                 on CUDA fp32, a short 7B smoke run of both steps;
 #        llama  = Llama-2-7B shape tables: whole card (batch 8/64/256), 24 GiB with preemption (8/32/64/256),
 #                 prefill and late-prompt runs, eager step for comparison, transformers beside it;
-#        opt    = the same for the OPT-6.7B shape;  late-llama = only the late-prompt runs of the llama part.
+#        opt    = the same for the OPT-6.7B shape;  late-llama = only the late-prompt runs of the llama part;
+#        eval   = the accuracy study at 80% sparsity on KJV for both bundled models, on CUDA, against the reference.
 # Workload: fp16, 128 prompt + 512 generated tokens, random weights. JSON lines land in $OUT.
 set -uo pipefail
 [[ "${1:-}" == "--help" || "${1:-}" == "-h" ]] && { sed -n "2,10p" "$0" | sed "s/^# \{0,1\}//"; exit 0; }
@@ -40,5 +41,11 @@ case "$PART" in
     [ "${SKIP_HF:-0}" = 1 ] || peer --preset $shape --batch 32 --prompt 128 --gen 512 --gpu-mem-gib 24
     ;;
   late-llama) shape=llama2-7b; late ;;
-  *) echo "unknown part '$PART' (check, llama, opt, late-llama)"; exit 2 ;;
+  eval)   # the accuracy study's 80% row on the GPU path (fused kernels) against the independent reference
+    for m in tiny-llama tiny-opt; do
+      alisa eval --model models/$m --text data/heldout-kjv.txt --device cuda --dtype fp32 --policies local,streaming,h2o,swa \
+        --sparsity 0.8 --reference data/sparse-reference.jsonl --out /tmp/eval-$m | tail -3
+      cat /tmp/eval-$m/*.jsonl > "$OUT/eval-$m.jsonl"
+    done ;;
+  *) echo "unknown part '$PART' (check, llama, opt, late-llama, eval)"; exit 2 ;;
 esac

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using AlisaCluster.GpuWorker.Attention;
 using AlisaCluster.GpuWorker.Engine;
 using AlisaCluster.GpuWorker.Model;
 using AlisaCluster.GpuWorker.Native;
@@ -15,7 +16,7 @@ public static class NativeCheckCommand
 {
     public sealed record KernelCase(string DType, int Batch, int Heads, int KvHeads, int HeadDim, int[] Lengths, double MaxAbsError, double Tolerance, bool Passed);
     public sealed record FusedCase(string Kernel, string DType, string Shape, double MaxAbsError, double Tolerance, bool Passed);
-    public sealed record StepCase(string Model, string DType, int Batch, int KvCapacityTokens, int Tokens, int TokenMismatches, double MaxLogprobDelta,
+    public sealed record StepCase(string Model, string DType, string Requests, int Batch, int KvCapacityTokens, int Tokens, int TokenMismatches, double MaxLogprobDelta,
         double Tolerance, long Preemptions, bool Passed);
 
     public static async Task<int> RunAsync(CommandLine args)
@@ -39,9 +40,10 @@ public static class NativeCheckCommand
             foreach (var fusedCase in FusedCases()) await Report(fusedCase, fusedCase.Passed);
         }
         foreach (var name in models)
-            foreach (var (batch, capacity) in new[] { (1, 4096), (3, 4096), (8, 4096), (8, 320) })
+            foreach (var (batch, capacity, requests) in new[] { (1, 4096, "greedy"), (3, 4096, "greedy"), (8, 4096, "greedy"), (8, 320, "greedy"),
+                         (8, 4096, "mixed"), (8, 4096, "sampled") })
             {
-                var stepCase = await CompareSteps(Path.Combine(Path.GetDirectoryName(ModelOptions.DefaultModelFolder)!, name), batch, capacity);
+                var stepCase = await CompareSteps(Path.Combine(Path.GetDirectoryName(ModelOptions.DefaultModelFolder)!, name), batch, capacity, requests);
                 await Report(stepCase, stepCase.Passed);
             }
         AnsiConsole.MarkupLine(passed ? "[green]native-check: passed[/]" : "[red]native-check: FAILED[/]");
@@ -121,16 +123,23 @@ public static class NativeCheckCommand
             }
     }
 
-    /// <summary>The same greedy requests through an eager and a graph engine (fp32).</summary>
-    private static async Task<StepCase> CompareSteps(string folder, int batch, int capacity)
+    /// <summary>The same requests through an eager and a graph engine (fp32): "greedy"; "mixed" = every other request
+    /// under SWA 50% and shorter (steps with it fall back to eager, then the graph takes over); "sampled" = seeded
+    /// temperature / top-p sampling.</summary>
+    private static async Task<StepCase> CompareSteps(string folder, int batch, int capacity, string requests)
     {
         using var model = LoadedModel.FromCheckpoint(folder, DeviceChoice.Parse("cuda", "fp32"));
         var prompts = Enumerable.Range(0, batch).Select(i => model.Tokenizer.Encode(string.Join(" ", Enumerable.Repeat("In the beginning God created", 1 + i % 4)))).ToArray();
-        var sampling = SamplingParams.Greedy(48) with { IgnoreEos = true };
+        GenerationRequest Request(int i) => requests switch
+        {
+            "mixed" when i % 2 == 1 => new($"r{i}", prompts[i], SamplingParams.Greedy(24) with { IgnoreEos = true }) { Policy = KvPolicy.Parse("swa:0.5") },
+            "sampled" => new($"r{i}", prompts[i], new SamplingParams { Temperature = 0.8, TopP = 0.9, MaxTokens = 48, Seed = i, IgnoreEos = true }),
+            _ => new($"r{i}", prompts[i], SamplingParams.Greedy(48) with { IgnoreEos = true }),
+        };
         async Task<(List<GenerationEvent>[] Events, long Preemptions)> Run(DecodeStepKind kind)
         {
             await using var engine = new InferenceEngine(model, new EngineOptions { KvCapacityTokens = capacity, MaxBatchSize = 8, DecodeStep = kind });
-            var events = await Task.WhenAll(prompts.Select((p, i) => engine.GenerateAsync(new GenerationRequest($"r{i}", p, sampling)).ToListAsync().AsTask()));
+            var events = await Task.WhenAll(prompts.Select((_, i) => engine.GenerateAsync(Request(i)).ToListAsync().AsTask()));
             if (kind == DecodeStepKind.Graph && engine.Stats.DecodeStep != "cuda-graph") throw new InvalidOperationException("the graph step was not used");
             return (events, engine.Stats.Preemptions);
         }
@@ -146,7 +155,7 @@ public static class NativeCheckCommand
                 else delta = Math.Max(delta, Math.Abs(e.Logprob - g.Logprob));
             }
         const double tolerance = 1e-4;
-        return new StepCase(Path.GetFileName(folder), "fp32", batch, capacity, tokens, mismatches, delta, tolerance, graph.Preemptions,
+        return new StepCase(Path.GetFileName(folder), "fp32", requests, batch, capacity, tokens, mismatches, delta, tolerance, graph.Preemptions,
             mismatches == 0 && delta <= tolerance);
     }
 }

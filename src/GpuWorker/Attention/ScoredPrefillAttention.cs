@@ -21,7 +21,7 @@ public sealed class ScoredPrefillAttention(KvCache cache, AttentionBatch batch, 
         if (policy.NeedsWindowScores)
         {
             var grouped = scores.WindowGroups == 1 ? weights.sum(1, keepdim: true) : weights;
-            var columns = (arange(length - rows, length, device: query.device) % scores.Ring).view(1, rows);
+            var columns = (arange(length - rows, length, device: query.device) % Scalars.Of((long)scores.Ring)).view(1, rows);
             scores.RecordWindow(layer, batch.ReadSlots, columns, grouped);
         }
         if (policy.NeedsCumulativeScores)
@@ -37,8 +37,8 @@ public sealed class ScoredPrefillAttention(KvCache cache, AttentionBatch batch, 
         var k = keys.permute(0, 2, 1, 3).to(ScalarType.Float32);                             // [1, KvH, L, D]
         long kvHeads = k.shape[1], group = heads / kvHeads;
         var q = query[.., .., (int)(t - rows)..].to(ScalarType.Float32).reshape(1, kvHeads, group * rows, d);
-        var logits = q.matmul(k.transpose(2, 3)).view(1, kvHeads, group, rows, -1) / Math.Sqrt(d);
+        var logits = q.matmul(k.transpose(2, 3)).view(1, kvHeads, group, rows, -1) / Scalars.Of(Math.Sqrt(d));
         var mask = batch.Mask[.., .., (int)(t - rows)..].unsqueeze(2);                       // [1, 1, 1, rows, L]
-        return logits.masked_fill(mask.logical_not(), float.NegativeInfinity).softmax(-1).sum(2);
+        return logits.masked_fill(mask.logical_not(), Scalars.NegativeInfinity).softmax(-1).sum(2);
     }
 }

@@ -19,15 +19,15 @@ public sealed class SparseAttention(KvCache cache, AttentionBatch batch, SparseS
         var selected = TokenSelector.Select(layer, step, scores, batch.ReadSlots).expand(b, kvHeads, l);
         // compact the selection: indices [B, KvH, M] of selected positions first; `attend` marks real ones
         var (flags, indices) = selected.to(ScalarType.Float32).topk(step.MaxSelected, dim: -1);
-        var attend = flags > 0.5f;
+        var attend = flags.gt(Scalars.Of(0.5f));
         var slots = batch.ReadSlots.unsqueeze(1).expand(b, kvHeads, l).gather(2, indices);
-        var slotHeads = slots * kvHeads + arange(kvHeads, device: query.device).view(1, kvHeads, 1);
+        var slotHeads = slots * Scalars.Of(kvHeads) + arange(kvHeads, device: query.device).view(1, kvHeads, 1);
         var (k, v) = cache.GatherPerHead(layer, slotHeads);                                 // [B, KvH, M, D]
 
         long group = heads / kvHeads;
         var q = query.reshape(b, kvHeads, group, d).to(ScalarType.Float32);
-        var logits = q.matmul(k.to(ScalarType.Float32).transpose(2, 3)) / Math.Sqrt(d);      // [B, KvH, G, M]
-        var weights = logits.masked_fill(attend.unsqueeze(2).logical_not(), float.NegativeInfinity).softmax(-1);
+        var logits = q.matmul(k.to(ScalarType.Float32).transpose(2, 3)) / Scalars.Of(Math.Sqrt(d));      // [B, KvH, G, M]
+        var weights = logits.masked_fill(attend.unsqueeze(2).logical_not(), Scalars.NegativeInfinity).softmax(-1);
         var output = weights.matmul(v.to(ScalarType.Float32)).to(query.dtype).reshape(b, 1, heads * d);
 
         if (scores is not null) Record(layer, weights.sum(2), indices, selected, b, kvHeads, l);

@@ -33,8 +33,8 @@ public sealed class TokenScores : IDisposable
     /// <summary>Fresh tokens start with no history, no cumulative weight, alive.</summary>
     public void Reset(int layer, Tensor slots)
     {
-        if (HasWindow) _history[layer].index_fill_(0, slots, 0);
-        if (HasCumulative) { _cumulative[layer].index_fill_(0, slots, 0); _alive[layer].index_fill_(0, slots, true); }
+        if (HasWindow) _history[layer].index_fill_(0, slots, Scalars.Of(0L));
+        if (HasCumulative) { _cumulative[layer].index_fill_(0, slots, Scalars.Of(0L)); _alive[layer].index_fill_(0, slots, Scalars.Of(true)); }
     }
 
     /// <summary>S = the weight each position got over the steps whose ring columns have weight 1 in
@@ -54,7 +54,7 @@ public sealed class TokenScores : IDisposable
         using var scope = NewDisposeScope();
         long b = readSlots.shape[0], l = readSlots.shape[1], q = columns.shape[1], g = WindowGroups;
         var groups = arange(g, device: readSlots.device).view(1, g, 1, 1);
-        var index = (readSlots.view(b, 1, 1, l) * g + groups) * Ring + columns.view(b, 1, q, 1);
+        var index = (readSlots.view(b, 1, 1, l) * Scalars.Of(g) + groups) * Scalars.Of((long)Ring) + columns.view(b, 1, q, 1);
         _history[layer].view(-1).index_copy_(0, index.reshape(-1), rows.reshape(-1));
     }
 
@@ -74,8 +74,8 @@ public sealed class TokenScores : IDisposable
         using var scope = NewDisposeScope();
         long b = readSlots.shape[0], l = readSlots.shape[1];
         var heads = arange(KvHeads, device: readSlots.device).view(1, KvHeads, 1);
-        var index = (readSlots.view(b, 1, l) * KvHeads + heads).reshape(-1);
-        _cumulative[layer].view(-1).index_add_(0, index, weights.reshape(-1), 1);
+        var index = (readSlots.view(b, 1, l) * Scalars.Of((long)KvHeads) + heads).reshape(-1);
+        _cumulative[layer].view(-1).index_add_(0, index, weights.reshape(-1), Scalars.Of(1L));
         _alive[layer].view(-1).index_copy_(0, index, alive.reshape(-1));
     }
 

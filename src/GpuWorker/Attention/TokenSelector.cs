@@ -10,8 +10,8 @@ public static class TokenSelector
     /// on; the query is at step n - 1); 1 for rows that rank by sum.</summary>
     private static Tensor PresentSteps(SparseStep step, Tensor positions)
     {
-        var existed = (step.Lengths - 1 - positions).unsqueeze(1).to(ScalarType.Float32);
-        return minimum(existed, step.MeanWindow!).clamp_min(1);
+        var existed = (step.Lengths - Scalars.Of(1L) - positions).unsqueeze(1).to(ScalarType.Float32);
+        return minimum(existed, step.MeanWindow!).clamp_min(Scalars.Of(1.0));
     }
 
     /// <summary>Returns a bool mask [B, G, L] of the positions to attend (G = KV heads when selection is per head, else 1).
@@ -24,7 +24,7 @@ public static class TokenSelector
         var positions = arange(l, device: device).view(1, l);
         var valid = positions < step.Lengths;
         var budget = step.Layer(layer);
-        var recent = positions.unsqueeze(1) >= (step.Lengths.unsqueeze(1) - budget.Recent);               // [B, H, L]
+        var recent = positions.unsqueeze(1) >= (step.Lengths.unsqueeze(1) - Scalars.Of((long)budget.Recent));               // [B, H, L]
         var fixedPart = (recent | (positions < step.Sinks).unsqueeze(1)) & valid.unsqueeze(1);
         if (budget.MaxGlobal == 0) return fixedPart.MoveToOuterDisposeScope();
 
@@ -44,7 +44,7 @@ public static class TokenSelector
             ranking = where(step.IsH2O, cumulative, ranking);
             candidates = candidates & (alive | step.IsH2O.logical_not());
         }
-        ranking = ranking.masked_fill(candidates.logical_not(), float.NegativeInfinity);
+        ranking = ranking.masked_fill(candidates.logical_not(), Scalars.NegativeInfinity);
         int take = (int)Math.Min(budget.MaxGlobal, l);
         var (values, indices) = ranking.topk(take, dim: -1);
         var rank = arange(take, device: device).view(1, 1, take);

@@ -79,7 +79,7 @@ public static class Sampler
         var penalty = tensor(penalties, [rows.Count, 1], device: logits.device);
         var subset = logits.index_select(0, rowIndex);
         var old = subset.gather(1, seen);
-        subset.scatter_(1, seen, where(old.gt(0), old / penalty, old * penalty));
+        subset.scatter_(1, seen, where(old.gt(Scalars.Of(0.0)), old / penalty, old * penalty));
         return logits.index_copy(0, rowIndex, subset);
     }
 
@@ -108,15 +108,15 @@ public static class Sampler
         var rank = arange(vocab, device: device).unsqueeze(0);
         var inTopK = rank.lt(topK);
         // softmax with temperature, unnormalised (the max is the first column); ranks past top-k get no mass
-        var probs = ((sorted - sorted.narrow(1, 0, 1)) / temperature).exp().masked_fill(inTopK.logical_not(), 0);
+        var probs = ((sorted - sorted.narrow(1, 0, 1)) / temperature).exp().masked_fill(inTopK.logical_not(), Scalars.Of(0.0));
         var cumulative = probs.cumsum(1);
         var before = cat([zeros(rows, 1, device: device), cumulative.narrow(1, 0, vocab - 1)], 1);
         // top-p: keep the smallest prefix whose mass reaches TopP, i.e. a rank while the mass before it is below; always the first
-        var keep = inTopK.logical_and(before.lt(topP * cumulative.narrow(1, vocab - 1, 1))).logical_or(rank.eq(0));
-        var kept = probs.masked_fill(keep.logical_not(), 0).cumsum(1);
+        var keep = inTopK.logical_and(before.lt(topP * cumulative.narrow(1, vocab - 1, 1))).logical_or(rank.eq(Scalars.Of(0L)));
+        var kept = probs.masked_fill(keep.logical_not(), Scalars.Of(0.0)).cumsum(1);
         // the first rank whose cumulative kept mass reaches u * mass (clamped to the last kept rank)
         var target = uniform * kept.narrow(1, vocab - 1, 1);
-        var position = kept.lt(target).sum(1).minimum(keep.sum(1) - 1);
+        var position = kept.lt(target).sum(1).minimum(keep.sum(1) - Scalars.Of(1L));
         return order.gather(1, position.unsqueeze(1)).squeeze(1);
     }
 }

@@ -16,7 +16,7 @@ public sealed class AttentionProbe(Action<int, Tensor, Tensor> observe) : IAtten
         var k = key.to(ScalarType.Float32).unsqueeze(2);
         var v = value.to(ScalarType.Float32);
         var future = ones(t, t, ScalarType.Bool, query.device).triu(1);
-        var weights = (q.matmul(k.transpose(-1, -2)) / Math.Sqrt(d)).masked_fill(future, float.NegativeInfinity).softmax(-1);
+        var weights = (q.matmul(k.transpose(-1, -2)) / Scalars.Of(Math.Sqrt(d))).masked_fill(future, Scalars.NegativeInfinity).softmax(-1);
         observe(layer, weights, v);
         var output = weights.matmul(v.unsqueeze(2)).reshape(b, heads, t, d).to(query.dtype);
         return output.transpose(1, 2).reshape(b, t, heads * d).MoveToOuterDisposeScope();

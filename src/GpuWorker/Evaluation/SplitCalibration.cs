@@ -109,14 +109,14 @@ public static class SplitCalibration
                 int maxGlobal = budgets.Max(x => x.Global);
                 if (maxGlobal > 0)
                 {
-                    var ranking = scores.masked_fill((positions < firstRecent).logical_not(), float.NegativeInfinity);
+                    var ranking = scores.masked_fill((positions < firstRecent).logical_not(), Scalars.NegativeInfinity);
                     var (top, index) = ranking.topk(maxGlobal, dim: -1);
                     var globals = tensor(budgets.Select(x => (long)x.Global).ToArray(), device: device).view(t, 1);
                     var keep = (arange(maxGlobal, device: device).view(1, maxGlobal) < globals) & top.isfinite();
                     selected = selected | zeros_like(selected).scatter(-1, index, keep);
                 }
                 var kept = weights * selected.unsqueeze(2);
-                var sparse = kept.matmul(v) / kept.sum(-1, keepdim: true).clamp_min(1e-30);
+                var sparse = kept.matmul(v) / kept.sum(-1, keepdim: true).clamp_min(Scalars.Of(1e-30));
                 var sums = (sparse - dense).square().sum([0, 2, 3, 4]).to(ScalarType.Float64).cpu().data<double>().ToArray();
                 for (int h = 0; h < sums.Length; h++)
                 {

@@ -29,9 +29,9 @@ internal sealed class BlockLocations : IDisposable
     public Tensor ToVirtual(Tensor logicalSlots)
     {
         Flush();
-        using var blocks = logicalSlots.floor_divide(_blockSize);
+        using var blocks = logicalSlots.floor_divide(Scalars.Of((long)_blockSize));
         using var bases = _device.index_select(0, blocks);
-        using var offsets = logicalSlots.remainder(_blockSize);
+        using var offsets = logicalSlots.remainder(Scalars.Of((long)_blockSize));
         return bases + offsets;
     }
 

@@ -68,8 +68,8 @@ internal sealed class Int8KvLayerStore : IKvLayerStore
     {
         var blocks = rows.to(ScalarType.Float32).view(-1, blockSize, rows.shape[1], rows.shape[2]);
         var min = blocks.amin([1L], keepdim: true);
-        var scale = (blocks.amax([1L], keepdim: true) - min).clamp_min(1e-6) / 255;
-        var quantized = ((blocks - min) / scale).round().clamp(0, 255).to(ScalarType.Byte);
+        var scale = (blocks.amax([1L], keepdim: true) - min).clamp_min(Scalars.Of(1e-6)) / Scalars.Of(255.0);
+        var quantized = ((blocks - min) / scale).round().clamp(Scalars.Of(0.0), Scalars.Of(255.0)).to(ScalarType.Byte);
         return (quantized.view(rows.shape), scale.squeeze(1).to(ScalarType.Float16), min.squeeze(1).to(ScalarType.Float16));
     }
 
@@ -86,10 +86,10 @@ internal sealed class Int8KvLayerStore : IKvLayerStore
     public (Tensor Keys, Tensor Values) Gather(Tensor slots)
     {
         using var scope = NewDisposeScope();
-        var blocks = slots.floor_divide(_blockSize);
+        var blocks = slots.floor_divide(Scalars.Of((long)_blockSize));
         var residualRows = _residual.RowsOf(slots, _blockSize);
-        var inResidual = (residualRows >= 0).view(-1, 1, 1);
-        var safeRows = residualRows.clamp_min(0);
+        var inResidual = residualRows.ge(Scalars.Of(0L)).view(-1, 1, 1);
+        var safeRows = residualRows.clamp_min(Scalars.Of(0L));
         var keys = where(inResidual, _keyResidual.index_select(0, safeRows), Dequantize(_keyCodes.index_select(0, slots), _keyScale, _keyMin, blocks));
         var values = where(inResidual, _valueResidual.index_select(0, safeRows), Dequantize(_valueCodes.index_select(0, slots), _valueScale, _valueMin, blocks));
         return (keys.MoveToOuterDisposeScope(), values.MoveToOuterDisposeScope());
@@ -99,12 +99,12 @@ internal sealed class Int8KvLayerStore : IKvLayerStore
     {
         using var scope = NewDisposeScope();
         long kvHeads = _keyCodes.shape[1], d = _keyCodes.shape[2];
-        var slots = slotHeads.floor_divide(kvHeads);
-        var heads = slotHeads.remainder(kvHeads);
-        var blockHeads = slots.floor_divide(_blockSize) * kvHeads + heads;
+        var slots = slotHeads.floor_divide(Scalars.Of(kvHeads));
+        var heads = slotHeads.remainder(Scalars.Of(kvHeads));
+        var blockHeads = slots.floor_divide(Scalars.Of((long)_blockSize)) * Scalars.Of(kvHeads) + heads;
         var residualRows = _residual.RowsOf(slots, _blockSize);
-        var inResidual = (residualRows >= 0).view(-1, 1);
-        var residualHeads = residualRows.clamp_min(0) * kvHeads + heads;
+        var inResidual = residualRows.ge(Scalars.Of(0L)).view(-1, 1);
+        var residualHeads = residualRows.clamp_min(Scalars.Of(0L)) * Scalars.Of(kvHeads) + heads;
         Tensor Read(Tensor codes, Tensor scale, Tensor min, Tensor residual) => where(inResidual,
             residual.view(-1, d).index_select(0, residualHeads),
             Dequantize(codes.view(-1, d).index_select(0, slotHeads), scale.view(-1, d), min.view(-1, d), blockHeads));

@@ -45,8 +45,8 @@ public sealed class ResidualBlocks : IDisposable
     public Tensor RowsOf(Tensor slots, int blockSize)
     {
         using var scope = NewDisposeScope();
-        var index = _deviceMap.index_select(0, slots.floor_divide(blockSize));
-        return where(index >= 0, index * blockSize + slots.remainder(blockSize), index).MoveToOuterDisposeScope();
+        var index = _deviceMap.index_select(0, slots.floor_divide(Scalars.Of((long)blockSize)));
+        return where(index.ge(Scalars.Of(0L)), index * Scalars.Of((long)blockSize) + slots.remainder(Scalars.Of((long)blockSize)), index).MoveToOuterDisposeScope();
     }
 
     private void SetOnDevice(IReadOnlyList<int> blocks, long[] values)

@@ -31,18 +31,18 @@ internal sealed class TieredReader(IKvLayerStore[] gpu, IKvLayerStore[] cpu, Blo
     public (Tensor Keys, Tensor Values) Read(int layer, Tensor index, bool perHead, bool anyOnCpu)
     {
         using var scope = NewDisposeScope();
-        var slot = perHead ? index.floor_divide(kvHeads) : index;
-        var head = perHead ? index.remainder(kvHeads) : null;
+        var slot = perHead ? index.floor_divide(Scalars.Of((long)kvHeads)) : index;
+        var head = perHead ? index.remainder(Scalars.Of((long)kvHeads)) : null;
         var where = locations.ToVirtual(slot);
-        Tensor Rows(Tensor slots) => perHead ? slots * kvHeads + head! : slots;
+        Tensor Rows(Tensor slots) => perHead ? slots * Scalars.Of((long)kvHeads) + head! : slots;
         Tensor PerRow(Tensor mask) => perHead ? mask.view(-1, 1) : mask.view(-1, 1, 1);
 
-        var onGpu = where < gpuSlots;
-        var (keys, values) = Gather(gpu[layer], Rows(where.masked_fill(onGpu.logical_not(), 0)), perHead);
+        var onGpu = where.lt(Scalars.Of(gpuSlots));
+        var (keys, values) = Gather(gpu[layer], Rows(where.masked_fill(onGpu.logical_not(), Scalars.Of(0L))), perHead);
         if (_recomputedLayer == layer)
         {
-            var recomputed = where >= gpuSlots + cpuSlots;
-            var rows = Rows((where - (gpuSlots + cpuSlots)).masked_fill(recomputed.logical_not(), 0));
+            var recomputed = where.ge(Scalars.Of(gpuSlots + cpuSlots));
+            var rows = Rows((where - Scalars.Of(gpuSlots + cpuSlots)).masked_fill(recomputed.logical_not(), Scalars.Of(0L)));
             var (rk, rv) = Gather(_recomputedKeys!, _recomputedValues!, rows, perHead);
             keys = keys.where(PerRow(recomputed).logical_not(), rk);
             values = values.where(PerRow(recomputed).logical_not(), rv);

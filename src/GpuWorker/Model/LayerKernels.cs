@@ -32,9 +32,7 @@ public abstract class LayerKernels
             using var scope = NewDisposeScope();
             bool widen = x.dtype != ScalarType.Float32;
             var x32 = widen ? x.to(ScalarType.Float32) : x;
-            // an explicit Scalar kept alive across the call (an implicit temporary may be finalised mid-call)
-            using TorchSharp.Scalar epsilon = eps;
-            var normed = x32 * rsqrt(x32.square().mean([-1L], keepdim: true).add_(epsilon));
+            var normed = x32 * rsqrt(x32.square().mean([-1L], keepdim: true).add_(Scalars.Of(eps)));
             return (weight * (widen ? normed.to(x.dtype) : normed)).MoveToOuterDisposeScope();
         }
 

@@ -56,7 +56,7 @@ public sealed class OptModel : TransformerModel
     {
         long b = tokens.shape[0], t = tokens.shape[1];
         var tokenEmbeds = _embedding.index_select(0, tokens.reshape(-1)).view(b, t, -1);
-        var positionEmbeds = _positions.index_select(0, (positions + ModelConfig.OptPositionOffset).reshape(-1)).view(b, t, -1);
+        var positionEmbeds = _positions.index_select(0, (positions + Scalars.Of((long)ModelConfig.OptPositionOffset)).reshape(-1)).view(b, t, -1);
         return tokenEmbeds + positionEmbeds;
     }
 
