@@ -24,7 +24,7 @@ public static class TokenSelector
         var positions = arange(l, device: device).view(1, l);
         var valid = positions < step.Lengths;
         var budget = step.Layer(layer);
-        var recent = positions.unsqueeze(1) >= (step.Lengths.unsqueeze(1) - Scalars.Of((long)budget.Recent));               // [B, H, L]
+        var recent = positions.unsqueeze(1) >= (step.Lengths.unsqueeze(1) - budget.Recent);               // [B, H, L]
         var fixedPart = (recent | (positions < step.Sinks).unsqueeze(1)) & valid.unsqueeze(1);
         if (budget.MaxGlobal == 0) return fixedPart.MoveToOuterDisposeScope();
 
