@@ -44,7 +44,7 @@ public sealed class GraphDecodeStep : IDecodeStep
         return bucket.Logits.narrow(0, 0, sequences.Count);
     }
 
-    private Captured Capture(int size)
+    private void Capture(int size)
     {
         var inputs = _inputs.View(size);
         // all rows padding (scratch block); one eager run first, so lazy initialisations happen outside the capture
@@ -54,9 +54,7 @@ public sealed class GraphDecodeStep : IDecodeStep
         Tensor? logits = null;
         graph.Capture(() => logits = RunModel(inputs), _poolOwner);
         _poolOwner ??= graph;
-        var captured = new Captured(graph, logits!, inputs);
-        _captured[size] = captured;
-        return captured;
+        _captured[size] = new Captured(graph, logits!, inputs);
     }
 
     private Tensor RunModel(DecodeInputs.Bucket inputs)
