@@ -28,7 +28,8 @@ public sealed class DecodeInputs : IDisposable
         _maxBlocks = maxBlocks;
         long total = 4L * maxBatch + (long)maxBatch * maxBlocks;
         using var host = zeros(total, ScalarType.Int64);
-        _host = host.pin_memory();
+        // page-locked for a CUDA device, so the per-step copy is one asynchronous DMA transfer
+        _host = device.type == TorchSharp.DeviceType.CUDA ? host.pin_memory() : host.clone();
         _device = zeros(total, ScalarType.Int64, device);
         _tableRows = new (SequenceKv?, int, int)[maxBatch];
     }
