@@ -52,6 +52,7 @@ public sealed class SparseStep : IDisposable
     public sealed record LayerBudget(Tensor Recent, Tensor Global, int MaxGlobal, int MaxSelected);
 
     private readonly LayerBudget[] _layers;
+    private Tensor? _counts;
 
     /// <summary>One entry for all layers unless a row's split is learned per layer.</summary>
     private LayerBudget[] LayerBudgets(AttentionBatch batch, TokenScores? scores, Device device)
@@ -62,19 +63,25 @@ public sealed class SparseStep : IDisposable
         int heads = learned.Count == 0 ? 1 : scores!.KvHeads;
         if (learned.Any(f => f!.Length != layers || f.Any(h => h.Length != heads)))
             throw new InvalidOperationException($"a learned split must give {layers} layers x {heads} KV heads");
-        var result = new LayerBudget[layers];
+        // every layer's recent and global counts in one host array, uploaded once per step: [layers, 2, rows, heads]
+        var counts = new long[layers * 2 * rows * heads];
+        var bounds = new (int MaxGlobal, int MaxSelected)[layers];
         for (int layer = 0; layer < layers; layer++)
         {
-            var budgets = new SelectionBudget[rows * heads];
+            int maxGlobal = 0, maxSelected = 0;
             for (int b = 0; b < rows; b++)
             for (int h = 0; h < heads; h++)
-                budgets[b * heads + h] = SelectionBudget.For(Policies[b], batch.StartPositions[b] + batch.QueryLength, layer, h);
-            result[layer] = new LayerBudget(
-                tensor(budgets.Select(x => (long)x.Recent).ToArray(), device: device).view(rows, heads, 1),
-                tensor(budgets.Select(x => (long)x.Global).ToArray(), device: device).view(rows, heads, 1),
-                budgets.Max(x => x.Global), budgets.Max(x => x.MaxSelected));
+            {
+                var budget = SelectionBudget.For(Policies[b], batch.StartPositions[b] + batch.QueryLength, layer, h);
+                counts[((layer * 2) * rows + b) * heads + h] = budget.Recent;
+                counts[((layer * 2 + 1) * rows + b) * heads + h] = budget.Global;
+                (maxGlobal, maxSelected) = (Math.Max(maxGlobal, budget.Global), Math.Max(maxSelected, budget.MaxSelected));
+            }
+            bounds[layer] = (maxGlobal, maxSelected);
         }
-        return result;
+        _counts = tensor(counts, [layers, 2, rows, heads, 1], device: device);
+        return Enumerable.Range(0, layers).Select(layer => new LayerBudget(_counts[layer, 0], _counts[layer, 1], bounds[layer].MaxGlobal,
+            bounds[layer].MaxSelected)).ToArray();
     }
 
     /// <summary>The budget of <paramref name="layer"/>.</summary>
@@ -106,5 +113,6 @@ public sealed class SparseStep : IDisposable
     {
         foreach (var t in new[] { Lengths, Sinks, IsH2O, PerHeadWindow, ColumnWeights, Columns, MeanWindow }) t?.Dispose();
         foreach (var layer in _layers) { layer.Recent.Dispose(); layer.Global.Dispose(); }
+        _counts?.Dispose();
     }
 }
