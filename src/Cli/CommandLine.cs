@@ -54,7 +54,7 @@ public sealed class CommandLine
         var text = String(name);
         if (text is null) return fallback;
         try { return parse(text); }
-        catch (FormatException) { throw new ArgumentException($"--{name}: '{text}' is not a valid {typeof(T).Name}"); }
+        catch (Exception e) when (e is FormatException or OverflowException) { throw new ArgumentException($"--{name}: '{text}' is not a valid {typeof(T).Name}"); }
     }
 
     /// <summary>Call after reading all options: a typo must not be silently ignored.</summary>

@@ -21,5 +21,5 @@ public sealed record SequenceRequest
     [Id(12)] public string? KvPolicy { get; init; }
 
     /// <summary>KV slots the sequence may need at most: the placement director reserves them on the chosen silo.</summary>
-    public int KvTokensNeeded => PromptTokens.Length + MaxTokens;
+    public int KvTokensNeeded => (int)Math.Min(int.MaxValue, (long)PromptTokens.Length + MaxTokens); // no wrap before validation
 }

@@ -33,6 +33,9 @@ public sealed class InProcessCluster : IAsyncDisposable
 
     public Generation.GenerationClient Client() => new(_channel);
 
+    /// <summary>For calls the generated client cannot make, e.g. hand-encoded request bytes.</summary>
+    public CallInvoker CallInvoker() => _channel.CreateCallInvoker();
+
     public static CallOptions WithKey(string key, CancellationToken cancellationToken = default) =>
         new(new Metadata { { "authorization", $"Bearer {key}" } }, cancellationToken: cancellationToken);
 

@@ -17,12 +17,24 @@ public static class EvalCommand
     public sealed record Row(string Model, string Text, int Windows, int Window, string Policy, double Sparsity, bool Int8,
         double Ppl, double PplIncreasePercent, double? ReferencePpl, double? ReferenceDeltaPercent, double? GreedyAgreement, long KvPoolBytes);
 
+    /// <summary>Before loading the model: a zero or negative count would otherwise surface as an index error mid-run.</summary>
+    private static void CheckOptions(int window, int batch, int maxWindows, int agreementPrompts, int agreementTokens, int promptTokens)
+    {
+        foreach (var (name, value) in new[] { ("window", window), ("batch", batch), ("max-windows", maxWindows),
+            ("agreement-prompts", agreementPrompts), ("agreement-tokens", agreementTokens), ("agreement-prompt-len", promptTokens) })
+            if (value <= 0) throw new ArgumentException($"--{name} must be > 0, got {value}");
+        // each agreement prompt and its continuation are cut from one window
+        if (agreementTokens >= window) throw new ArgumentException($"--agreement-tokens ({agreementTokens}) must be below --window ({window})");
+    }
+
     public static async Task<int> RunAsync(CommandLine args)
     {
         var texts = args.Strings("text", "");
         if (texts.Count == 0) throw new ArgumentException("--text FILE[,FILE...] is required");
         var policies = args.Strings("policies", "local,streaming,h2o,swa");
-        var sparsities = args.String("sparsity", "0.5,0.7,0.8,0.9").Split(',').Select(s => double.Parse(s, CultureInfo.InvariantCulture)).ToList();
+        var sparsities = args.String("sparsity", "0.5,0.7,0.8,0.9").Split(',').Select(s =>
+            double.TryParse(s, CultureInfo.InvariantCulture, out var v) && v >= 0 && v <= KvPolicy.MaxSparsity ? v
+                : throw new ArgumentException($"--sparsity: '{s}' is not a number in [0, {KvPolicy.MaxSparsity}]")).ToList();
         var int8Modes = args.String("int8", "off") switch
         {
             "off" => new[] { false }, "on" => [true], "both" => [false, true],
@@ -31,6 +43,7 @@ public static class EvalCommand
         int window = args.Int("window", 1024), batch = args.Int("batch", 32), maxWindows = args.Int("max-windows", int.MaxValue);
         int agreementPrompts = args.Int("agreement-prompts", 8), agreementTokens = args.Int("agreement-tokens", 64);
         int promptTokens = args.Int("agreement-prompt-len", 64);
+        CheckOptions(window, batch, maxWindows, agreementPrompts, agreementTokens, promptTokens);
         var referencePath = args.String("reference");
         var outDir = args.String("out", "eval-out");
         // the split that "learned" policies take (alisa calibrate writes it next to the checkpoint)

@@ -12,6 +12,10 @@ public static partial class GenerateRequestValidator
 {
     public static readonly string[] KvPolicies = ["dense", "local", "streaming", "h2o", "swa"];
 
+    // The engine's limits (SamplingParams, KvPolicy); the gateway checks them too so a bad value costs no session.
+    public const double MinTemperature = 1e-4, MaxTemperature = 100, MaxRepetitionPenalty = 100, MaxKvSparsity = 0.99;
+    public const int MaxTopK = 1 << 20, MaxStopStrings = 16, MaxStopLength = 256, MaxSinks = 1 << 20;
+
     /// <summary>Everything but the prompt tokens (text is tokenized after admission).</summary>
     public static SequenceRequest ValidateShape(GenerateRequest request)
     {
@@ -27,12 +31,16 @@ public static partial class GenerateRequestValidator
         double temperature = p.HasTemperature ? p.Temperature : 1.0, topP = p.HasTopP ? p.TopP : 1.0;
         double penalty = p.HasRepetitionPenalty ? p.RepetitionPenalty : 1.0;
         int maxTokens = p.HasMaxTokens ? p.MaxTokens : 64;
-        if (double.IsNaN(temperature) || temperature < 0) throw Invalid("sampling_params.temperature", $"must be >= 0, got {Format(temperature)}");
+        if (temperature != 0 && !(temperature >= MinTemperature && temperature <= MaxTemperature))
+            throw Invalid("sampling_params.temperature", $"must be 0 (greedy) or in [{Format(MinTemperature)}, {Format(MaxTemperature)}], got {Format(temperature)}");
         if (double.IsNaN(topP) || topP <= 0 || topP > 1) throw Invalid("sampling_params.top_p", $"must be in (0, 1], got {Format(topP)}");
-        if (p.TopK < 0) throw Invalid("sampling_params.top_k", $"must be >= 0 (0 = off), got {p.TopK}");
+        if (p.TopK < 0 || p.TopK > MaxTopK) throw Invalid("sampling_params.top_k", $"must be in [0, {MaxTopK}] (0 = off), got {p.TopK}");
         if (maxTokens <= 0) throw Invalid("sampling_params.max_tokens", $"must be > 0, got {maxTokens}");
-        if (double.IsNaN(penalty) || penalty <= 0) throw Invalid("sampling_params.repetition_penalty", $"must be > 0, got {Format(penalty)}");
+        if (!(penalty > 0 && penalty <= MaxRepetitionPenalty))
+            throw Invalid("sampling_params.repetition_penalty", $"must be in (0, {Format(MaxRepetitionPenalty)}], got {Format(penalty)}");
+        if (p.Stop.Count > MaxStopStrings) throw Invalid("sampling_params.stop", $"at most {MaxStopStrings} stop strings, got {p.Stop.Count}");
         if (p.Stop.Any(string.IsNullOrEmpty)) throw Invalid("sampling_params.stop", "stop strings must not be empty");
+        if (p.Stop.Any(s => s.Length > MaxStopLength)) throw Invalid("sampling_params.stop", $"stop strings must be at most {MaxStopLength} characters");
         if (p.StopTokenIds.Any(t => t < 0)) throw Invalid("sampling_params.stop_token_ids", "token ids must be >= 0");
         return new SequenceRequest
         {
@@ -50,7 +58,7 @@ public static partial class GenerateRequestValidator
             throw Invalid(field, $"token id {token} is outside the vocabulary [0, {model.VocabSize})");
         foreach (var token in request.StopTokenIds.Where(t => t >= model.VocabSize).Take(1))
             throw Invalid("sampling_params.stop_token_ids", $"token id {token} is outside the vocabulary [0, {model.VocabSize})");
-        if (prompt.Length + request.MaxTokens > model.MaxContextLength)
+        if ((long)prompt.Length + request.MaxTokens > model.MaxContextLength)
             throw Invalid("sampling_params.max_tokens", $"prompt ({prompt.Length} tokens) + max_tokens ({request.MaxTokens}) exceeds the model's context of {model.MaxContextLength}");
     }
 
@@ -59,19 +67,43 @@ public static partial class GenerateRequestValidator
     {
         if (request.KvPolicy.Length == 0)
             return request.HasKvSparsity ? throw Invalid("kv_policy", "kv_sparsity needs a sparse kv_policy (local, streaming, h2o, swa)") : null;
+        // error messages quote the policy, so bound it (a huge status detail would break the trailers)
+        if (request.KvPolicy.Length > 256) throw Invalid("kv_policy", $"at most 256 characters, got {request.KvPolicy.Length}");
         var parts = request.KvPolicy.Trim().ToLowerInvariant().Split(':').ToList();
         if (!KvPolicies.Contains(parts[0])) throw Invalid("kv_policy", $"unknown KV policy '{parts[0]}' ({string.Join(", ", KvPolicies)})");
-        bool hasInlineSparsity = parts.Count > 1 && double.TryParse(parts[1], CultureInfo.InvariantCulture, out _);
+        double inline = 0;
+        bool hasInlineSparsity = parts.Count > 1 && double.TryParse(parts[1], CultureInfo.InvariantCulture, out inline);
+        if (hasInlineSparsity) CheckSparsity("kv_policy", inline);
+        CheckOptions(request.KvPolicy, parts.Skip(hasInlineSparsity ? 2 : 1));
         if (request.HasKvSparsity)
         {
             var sparsity = request.KvSparsity;
-            if (double.IsNaN(sparsity) || sparsity < 0 || sparsity >= 1) throw Invalid("kv_sparsity", $"must be in [0, 1), got {Format(sparsity)}");
+            CheckSparsity("kv_sparsity", sparsity);
             if (parts[0] == "dense" && sparsity > 0) throw Invalid("kv_sparsity", "the dense policy keeps every token; choose a sparse kv_policy");
             if (hasInlineSparsity) throw Invalid("kv_sparsity", $"kv_policy '{request.KvPolicy}' already gives a sparsity");
             if (parts[0] != "dense") parts.Insert(1, Format(sparsity));
         }
-        else if (parts[0] != "dense" && !hasInlineSparsity) throw Invalid("kv_sparsity", $"the {parts[0]} policy needs a KV sparsity in [0, 1)");
+        else if (parts[0] != "dense" && !hasInlineSparsity) throw Invalid("kv_sparsity", $"the {parts[0]} policy needs a KV sparsity in [0, {Format(MaxKvSparsity)}]");
         return string.Join(':', parts);
+    }
+
+    private static void CheckSparsity(string field, double sparsity)
+    {
+        if (!(sparsity >= 0 && sparsity <= MaxKvSparsity)) throw Invalid(field, $"KV sparsity must be in [0, {Format(MaxKvSparsity)}], got {Format(sparsity)}");
+    }
+
+    /// <summary>Numeric SWA options; unknown options are left to the worker, which knows the full set.</summary>
+    private static void CheckOptions(string text, IEnumerable<string> options)
+    {
+        foreach (var option in options)
+        {
+            if (option.StartsWith("sinks=", StringComparison.Ordinal)
+                && !(int.TryParse(option[6..], NumberStyles.Integer, CultureInfo.InvariantCulture, out var sinks) && sinks >= 0 && sinks <= MaxSinks))
+                throw Invalid("kv_policy", $"'{text}': sinks must be an integer in [0, {MaxSinks}]");
+            if (option.StartsWith("local=", StringComparison.Ordinal)
+                && !(double.TryParse(option[6..], NumberStyles.Float, CultureInfo.InvariantCulture, out var local) && local > 0 && local <= 1))
+                throw Invalid("kv_policy", $"'{text}': local must be a number in (0, 1]");
+        }
     }
 
     public static RpcException Invalid(string field, string message) => new(new Status(StatusCode.InvalidArgument, $"{field}: {message}"));

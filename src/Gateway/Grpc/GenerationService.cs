@@ -12,9 +12,15 @@ namespace AlisaCluster.Gateway.Grpc;
 
 /// <summary>alisa.v1.Generation: validate, admit, tokenize, record the session, then stream (with resume) from the
 /// worker silos. The call's cancellation (client gone) cancels the sequence on its silo, which frees its KV.</summary>
+[BindServiceMethod(typeof(GenerationService), nameof(BindService))]
 public sealed class GenerationService(ModelCatalog models, SequenceStreamer streamer, SessionTracker sessions, InFlightLimiter limiter,
     ClusterLoadMonitor monitor) : Generation.GenerationBase
 {
+    /// <summary>Found by Grpc.AspNetCore through the attribute: the generated binding, with strict request parsing.
+    /// The parameter is the generated base because gRPC only binds methods that override that type's.</summary>
+    public static void BindService(ServiceBinderBase binder, Generation.GenerationBase? service) =>
+        Generation.BindService(new StrictRequestBinder(binder), service);
+
     public override async Task Generate(GenerateRequest request, IServerStreamWriter<GenerateResponse> responseStream, ServerCallContext context)
     {
         var cancelled = context.CancellationToken;

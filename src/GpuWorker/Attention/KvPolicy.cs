@@ -67,8 +67,10 @@ public sealed record KvPolicy(KvPolicyKind Kind, double Sparsity = 0)
             var (key, value) = option.Split('=') is [var k, var v] ? (k, v) : (option, "");
             policy = (key, kind) switch
             {
-                ("sinks", KvPolicyKind.Swa) => policy with { Sinks = int.Parse(value, CultureInfo.InvariantCulture) },
-                ("local", KvPolicyKind.Swa) => policy with { LocalFraction = double.Parse(value, CultureInfo.InvariantCulture) },
+                ("sinks", KvPolicyKind.Swa) => policy with { Sinks = int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var sinks)
+                    ? sinks : throw new ArgumentException($"'{text}': sinks must be an integer in [0, {MaxSinks}], got '{value}'", "kv_policy") },
+                ("local", KvPolicyKind.Swa) => policy with { LocalFraction = double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var local)
+                    ? local : throw new ArgumentException($"'{text}': local must be a number in (0, 1], got '{value}'", "kv_policy") },
                 ("per-head", KvPolicyKind.Swa) => policy with { PerKvHead = true },
                 ("mean", KvPolicyKind.Swa) => policy with { MeanScores = true },
                 ("learned", KvPolicyKind.Swa) => policy with
@@ -83,12 +85,16 @@ public sealed record KvPolicy(KvPolicyKind Kind, double Sparsity = 0)
         return policy;
     }
 
+    /// <summary>Above this a policy keeps (almost) nothing; the gateway applies the same cap.</summary>
+    public const double MaxSparsity = 0.99;
+    public const int MaxSinks = 1 << 20;
+
     public void Validate()
     {
-        if (double.IsNaN(Sparsity) || Sparsity < 0 || Sparsity >= 1)
-            throw new ArgumentException($"KV sparsity must be in [0, 1), got {Sparsity}", "kv_sparsity");
-        if (LocalFraction <= 0 || LocalFraction > 1) throw new ArgumentException($"local fraction must be in (0, 1], got {LocalFraction}", "kv_policy");
-        if (Sinks < 0) throw new ArgumentException($"sinks must be >= 0, got {Sinks}", "kv_policy");
+        if (!(Sparsity >= 0 && Sparsity <= MaxSparsity))
+            throw new ArgumentException($"KV sparsity must be in [0, {MaxSparsity}], got {Sparsity}", "kv_sparsity");
+        if (!(LocalFraction > 0 && LocalFraction <= 1)) throw new ArgumentException($"local fraction must be in (0, 1], got {LocalFraction}", "kv_policy");
+        if (Sinks < 0 || Sinks > MaxSinks) throw new ArgumentException($"sinks must be in [0, {MaxSinks}], got {Sinks}", "kv_policy");
         // the split differs between KV heads, so the selection must too
         if (RecentFractions is not null && (Kind != KvPolicyKind.Swa || !PerKvHead))
             throw new ArgumentException("a learned split needs per-KV-head SWA (swa:S:per-head:learned)", "kv_policy");

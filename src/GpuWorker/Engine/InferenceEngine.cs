@@ -130,7 +130,8 @@ public sealed class InferenceEngine : IAsyncDisposable
         var vocab = _model.Config.VocabSize;
         if (request.PromptTokens.Concat(request.ResumeTokens).Any(t => t < 0 || t >= vocab))
             throw new ArgumentException($"token ids must be in [0, {vocab})", "prompt_token_ids");
-        int total = request.PromptTokens.Count + request.Sampling.MaxTokens;
+        // long: max_tokens near int.MaxValue must not wrap past the check
+        long total = (long)request.PromptTokens.Count + request.Sampling.MaxTokens;
         if (total > MaxModelLength)
             throw new ArgumentException($"prompt ({request.PromptTokens.Count} tokens) + max_tokens ({request.Sampling.MaxTokens}) exceeds the context of {MaxModelLength}", "max_tokens");
     }

@@ -23,14 +23,23 @@ public sealed record SamplingParams
 
     public static SamplingParams Greedy(int maxTokens) => new() { Temperature = 0, MaxTokens = maxTokens };
 
+    // Limits shared with the gateway's GenerateRequestValidator: beyond them a value is a mistake or an attack
+    // (overflowing sorts, megabyte stop scans), never a useful setting.
+    public const double MinTemperature = 1e-4, MaxTemperature = 100, MaxRepetitionPenalty = 100;
+    public const int MaxTopK = 1 << 20, MaxStopStrings = 16, MaxStopLength = 256;
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first bad field.</summary>
     public void Validate()
     {
-        if (double.IsNaN(Temperature) || Temperature < 0) throw new ArgumentException($"temperature must be >= 0, got {Temperature}", "temperature");
+        if (Temperature != 0 && !(Temperature >= MinTemperature && Temperature <= MaxTemperature))
+            throw new ArgumentException($"temperature must be 0 (greedy) or in [{MinTemperature}, {MaxTemperature}], got {Temperature}", "temperature");
         if (double.IsNaN(TopP) || TopP <= 0 || TopP > 1) throw new ArgumentException($"top_p must be in (0, 1], got {TopP}", "top_p");
-        if (TopK < 0) throw new ArgumentException($"top_k must be >= 0 (0 = off), got {TopK}", "top_k");
-        if (double.IsNaN(RepetitionPenalty) || RepetitionPenalty <= 0) throw new ArgumentException($"repetition_penalty must be > 0, got {RepetitionPenalty}", "repetition_penalty");
+        if (TopK < 0 || TopK > MaxTopK) throw new ArgumentException($"top_k must be in [0, {MaxTopK}] (0 = off), got {TopK}", "top_k");
+        if (!(RepetitionPenalty > 0 && RepetitionPenalty <= MaxRepetitionPenalty))
+            throw new ArgumentException($"repetition_penalty must be in (0, {MaxRepetitionPenalty}], got {RepetitionPenalty}", "repetition_penalty");
         if (MaxTokens <= 0) throw new ArgumentException($"max_tokens must be > 0, got {MaxTokens}", "max_tokens");
+        if (Stop.Count > MaxStopStrings) throw new ArgumentException($"stop takes at most {MaxStopStrings} strings, got {Stop.Count}", "stop");
         if (Stop.Any(string.IsNullOrEmpty)) throw new ArgumentException("stop strings must not be empty", "stop");
+        if (Stop.Any(s => s.Length > MaxStopLength)) throw new ArgumentException($"stop strings must be at most {MaxStopLength} characters", "stop");
     }
 }

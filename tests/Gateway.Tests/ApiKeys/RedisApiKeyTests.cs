@@ -29,6 +29,23 @@ public sealed class RedisApiKeyTests
         Assert.Equal([$"alisa:apikey:{ApiKeyRecord.Hash("s3cret")}"], stored);
     }
 
+    [Theory]
+    [InlineData("lots")]
+    [InlineData("99999999999")]
+    [InlineData("-3")]
+    [InlineData("")]
+    public async Task Unreadable_max_in_flight_falls_back_to_the_gateway_default(string stored)
+    {
+        await using var redis = await RedisServer.StartAsync();
+        await using var connection = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString);
+        await connection.GetDatabase().HashSetAsync($"alisa:apikey:{ApiKeyRecord.Hash("typo")}",
+            [new HashEntry("name", "carol"), new HashEntry("max_in_flight", stored)]);
+        var store = new RedisApiKeyStore(connection);
+        // 0 = the gateway's MaxInFlightPerKey (InFlightLimiter), instead of an exception failing every call UNKNOWN
+        Assert.Equal(new ApiKeyRecord("carol", 0), await store.FindAsync("typo", CancellationToken.None));
+        Assert.Equal(new ApiKeyRecord("carol", 0), await store.FindAsync("typo", CancellationToken.None));
+    }
+
     [Fact]
     public async Task Gateway_with_redis_keys_rejects_an_unknown_key_and_serves_a_stored_one()
     {

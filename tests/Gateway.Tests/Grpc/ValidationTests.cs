@@ -1,5 +1,6 @@
 using AlisaCluster.Gateway.Sessions;
 using AlisaCluster.Protos;
+using Google.Protobuf;
 using Grpc.Core;
 using Microsoft.Extensions.DependencyInjection;
 using static AlisaCluster.ClusterTesting.InProcessCluster;
@@ -34,6 +35,22 @@ public sealed class ValidationTests(DevClusterFixture fixture)
         { "dense with sparsity", "kv_sparsity" },
         { "unknown swa option (checked by the worker)", "kv_policy" },
         { "bad request id", "request_id" },
+        { "kv sinks overflow", "kv_policy" },
+        { "kv sinks negative", "kv_policy" },
+        { "kv local > 1", "kv_policy" },
+        { "kv local not a number", "kv_policy" },
+        { "kv_sparsity 0.999999", "kv_sparsity" },
+        { "inline sparsity 0.999999", "kv_policy" },
+        { "kv_policy 1 MB", "kv_policy" },
+        { "max_tokens int.MaxValue", "sampling_params.max_tokens" },
+        { "temperature 1e30", "sampling_params.temperature" },
+        { "temperature +inf", "sampling_params.temperature" },
+        { "temperature 1e-300", "sampling_params.temperature" },
+        { "temperature NaN", "sampling_params.temperature" },
+        { "repetition_penalty +inf", "sampling_params.repetition_penalty" },
+        { "top_k int.MaxValue", "sampling_params.top_k" },
+        { "100k stop strings", "sampling_params.stop" },
+        { "1 MB stop string", "sampling_params.stop" },
     };
 
     [Theory]
@@ -47,7 +64,7 @@ public sealed class ValidationTests(DevClusterFixture fixture)
             using var call = fixture.Cluster.Client().Generate(request, WithKey(DevClusterFixture.TesterKey));
             await foreach (var _ in call.ResponseStream.ReadAllAsync()) { }
         });
-        Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+        Assert.True(error.StatusCode == StatusCode.InvalidArgument, $"{error.StatusCode}: {error.Status.Detail}");
         Assert.StartsWith(field + ":", error.Status.Detail);
         var sessions = fixture.Cluster.Gateway.GetRequiredService<ISessionStore>();
         var session = await sessions.GetAsync(requestId, CancellationToken.None);
@@ -58,6 +75,36 @@ public sealed class ValidationTests(DevClusterFixture fixture)
             Assert.Empty(session.GeneratedTokens);
         }
         else Assert.Null(session);
+    }
+
+    [Fact]
+    public async Task Temperature_message_names_the_range()
+    {
+        var error = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            using var call = fixture.Cluster.Client().Generate(Bad("temperature 1e30", "range-" + Guid.NewGuid().ToString("N")), WithKey(DevClusterFixture.TesterKey));
+            await foreach (var _ in call.ResponseStream.ReadAllAsync()) { }
+        });
+        Assert.Contains("[0.0001, 100]", error.Status.Detail);
+    }
+
+    /// <summary>A C# client cannot send invalid UTF-8 in a string field, so the request is encoded by hand: valid
+    /// bytes for a 4-byte text, then the text overwritten with bytes that are not UTF-8.</summary>
+    [Fact]
+    public async Task Invalid_utf8_text_is_invalid_argument()
+    {
+        var bytes = new GenerateRequest { Text = "AAAA", SamplingParams = new Protos.SamplingParams { MaxTokens = 4 } }.ToByteArray();
+        int at = bytes.AsSpan().IndexOf("AAAA"u8);
+        new byte[] { 0xC3, 0x28, 0xFF, 0xFE }.CopyTo(bytes, at);
+        var raw = Marshallers.Create(b => b, b => b);
+        var method = new Method<byte[], byte[]>(MethodType.ServerStreaming, "alisa.v1.Generation", "Generate", raw, raw);
+        var error = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            using var call = fixture.Cluster.CallInvoker().AsyncServerStreamingCall(method, null, WithKey(DevClusterFixture.TesterKey), bytes);
+            await foreach (var _ in call.ResponseStream.ReadAllAsync()) { }
+        });
+        Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+        Assert.StartsWith("text:", error.Status.Detail);
     }
 
     [Fact]
@@ -96,6 +143,22 @@ public sealed class ValidationTests(DevClusterFixture fixture)
             case "dense with sparsity": request.KvPolicy = "dense"; request.KvSparsity = 0.5; break;
             case "unknown swa option (checked by the worker)": request.KvPolicy = "swa:sinks=4:bogus"; request.KvSparsity = 0.8; break;
             case "bad request id": request.RequestId = "no spaces allowed"; break;
+            case "kv sinks overflow": request.KvPolicy = "swa:0.8:sinks=99999999999"; break;
+            case "kv sinks negative": request.KvPolicy = "swa:sinks=-4"; request.KvSparsity = 0.8; break;
+            case "kv local > 1": request.KvPolicy = "swa:0.8:local=2"; break;
+            case "kv local not a number": request.KvPolicy = "swa:0.8:local=1e999"; break;
+            case "kv_sparsity 0.999999": request.KvPolicy = "swa"; request.KvSparsity = 0.999999; break;
+            case "inline sparsity 0.999999": request.KvPolicy = "h2o:0.999999"; break;
+            case "kv_policy 1 MB": request.KvPolicy = "swa:0.8:" + new string('x', 1 << 20); break;
+            case "max_tokens int.MaxValue": sampling.MaxTokens = int.MaxValue; break;
+            case "temperature 1e30": sampling.Temperature = 1e30; break;
+            case "temperature +inf": sampling.Temperature = double.PositiveInfinity; break;
+            case "temperature 1e-300": sampling.Temperature = 1e-300; break;
+            case "temperature NaN": sampling.Temperature = double.NaN; break;
+            case "repetition_penalty +inf": sampling.RepetitionPenalty = double.PositiveInfinity; break;
+            case "top_k int.MaxValue": sampling.TopK = int.MaxValue; break;
+            case "100k stop strings": sampling.Stop.AddRange(Enumerable.Repeat("x", 100_000)); break;
+            case "1 MB stop string": sampling.Stop.Add(new string('x', 1 << 20)); break;
             default: throw new ArgumentException(name);
         }
         return request;

@@ -162,6 +162,7 @@ public sealed class InferenceEngineTests(TinyModels models)
     [InlineData(1.0, 1.5, 16, "top_p")]
     [InlineData(1.0, 1.0, 0, "max_tokens")]
     [InlineData(1.0, 1.0, 5000, "max_tokens")]
+    [InlineData(1.0, 1.0, int.MaxValue, "max_tokens")] // prompt + max_tokens must not wrap past the context check
     public async Task BadRequestsAreRejectedNamingTheField(double temperature, double topP, int maxTokens, string field)
     {
         await using var engine = new InferenceEngine(models.Get("tiny-llama"), new EngineOptions());
