@@ -12,7 +12,8 @@ public static partial class GenerateRequestValidator
 {
     public static readonly string[] KvPolicies = ["dense", "local", "streaming", "h2o", "swa"];
 
-    // The engine's limits (SamplingParams, KvPolicy); the gateway checks them too so a bad value costs no session.
+    // The engine's limits (SamplingParams, KvPolicy; RequestLimitsTests keeps the copies equal); the gateway checks
+    // them too so a bad value costs no session.
     public const double MinTemperature = 1e-4, MaxTemperature = 100, MaxRepetitionPenalty = 100, MaxKvSparsity = 0.99;
     public const int MaxTopK = 1 << 20, MaxStopStrings = 16, MaxStopLength = 256, MaxSinks = 1 << 20;
 

@@ -163,7 +163,7 @@ public sealed partial class KvCache : IDisposable
     public bool SupportsInPlaceReads => !IsTiered && _gpu.All(l => l is NativeKvLayerStore);
 
     /// <summary>One layer's pool [slots, kv heads, head dim] (K, V); see <see cref="SupportsInPlaceReads"/>.</summary>
-    public (Tensor Keys, Tensor Values) PoolOf(int layer) => SupportsInPlaceReads && _gpu[layer] is NativeKvLayerStore store
+    public (Tensor Keys, Tensor Values) PoolOf(int layer) => !IsTiered && _gpu[layer] is NativeKvLayerStore store
         ? (store.Keys, store.Values)
         : throw new InvalidOperationException("in-place KV reads need an untiered pool in the model's dtype");
 
