@@ -38,27 +38,47 @@ ALISA_API int alisa_event_elapsed_ms(void* start, void* end, float* milliseconds
 ALISA_API void alisa_event_destroy(void* event);
 
 // Decode attention over the paged KV pool (one new query token per sequence), reading K/V in place by block table.
-//   out         [B, H, D]        dtype of the pool (written)
-//   query       [B, H, D]        (any tensor of B*H*D elements in that order; copied if not contiguous)
-//   key_pool    [S, KvH, D]      fp16 / bf16 / fp32, contiguous; slot = block * block_size + offset
-//   value_pool  [S, KvH, D]
-//   block_table [B, M] int64     pool blocks of each sequence's positions 0, bs, 2bs, ...
-//   lengths     [B] int64        keys each sequence attends to (positions 0 .. length-1; >= 1)
-// H = KvH * G (GQA: query head h reads KV head h / G, as transformers' repeat_kv). D in {64, 128}, G in 1..8.
-// Softmax scale `scale` (1/sqrt(D) for SDPA semantics). Shapes and lengths are read on the device, so the call can be
-// captured in a CUDA graph and replayed while lengths grow. Reference: PagedDecodeAttentionReference (C#).
-ALISA_API int alisa_paged_decode_attention(void* out, void* query, void* key_pool, void* value_pool, void* block_table,
-                                           void* lengths, int block_size, float scale);
+// Dense attention and every sparse KV policy run through it; a policy only chooses the attended positions.
+//   out          [B, H, D]        query dtype (written)
+//   query        [B, H, D]        (any tensor of B*H*D elements in that order; copied if not contiguous)
+//   key_pool     [S, KvH, D]      the query's dtype, or uint8 INT8 codes; slot = block * block_size + offset
+//   value_pool   [S, KvH, D]
+//   key_params   [S, KvH, 2] fp16 INT8 only (else null): per row (scale, min), value = code * scale + min
+//   value_params [S, KvH, 2] fp16
+//   cpu_*        the same for the CPU tier (page-locked host tensors, read through their device mapping), or null
+//   gpu_blocks   block-table entries >= gpu_blocks address the CPU tier's block (entry - gpu_blocks)
+//   block_table  [B, M] int64     blocks of each sequence's positions 0, bs, 2bs, ...
+//   lengths      [B] int64        cached positions (the new one included; >= 1)
+//   segments     [B, SG, 3] int32 or null (= every position): per selection group (SG = 1 or KvH) sinks, listed,
+//                recent_start; the attended positions are [0, sinks), positions[b, sg, :listed], [recent_start, length)
+//   positions    [B, SG, max] int32
+//   logits       [B, H, n] fp32 or null: each attended entry's scaled logit in that order; lse [B, H] fp32
+// H = KvH * G (GQA: query head h reads KV head h / G). D in {64, 128}, G in 1..8. Softmax scale `scale`. Everything that
+// varies per step is read on the device (graph-capturable). Reference: PagedDecodeAttentionReference (C#).
+ALISA_API int alisa_paged_decode_attention(void* out, void* query, void* key_pool, void* value_pool, void* key_params,
+                                           void* value_params, void* cpu_key_pool, void* cpu_value_pool,
+                                           void* cpu_key_params, void* cpu_value_params, int64_t gpu_blocks,
+                                           void* block_table, void* lengths, void* segments, void* positions,
+                                           void* logits, void* lse, int block_size, float scale);
+
+// The attention weight of each attended entry summed over its KV head's query group, from the logits and lse of
+// alisa_paged_decode_attention (same lengths/segments/positions): weights [B, KvH, n] fp32 and the entries' positions
+// [B, KvH, n] int64 (past a row's entries: weight 0, position 0).
+ALISA_API int alisa_attention_weights(void* weights, void* positions_out, void* logits, void* lse, void* lengths,
+                                      void* segments, void* positions);
 
 // Fused layer kernels (see each .cu file for the math): replace the TorchSharp op sequences named beside them.
 //   rms_norm      out [rows, hidden] = RMSNorm(x [rows, hidden]) * weight [hidden]          (8 ops -> 1)
 //   rotary        x [B, heads, T, D] (any strides) rotated in place by cos/sin [B, T, D]     (5 ops -> 1)
 //   silu_and_mul  out [rows, I] = silu(gate_up[:, :I]) * gate_up[:, I:]                       (2 ops -> 1)
 //   kv_write      pools [S, KvH, D] at slots [B*T] <- key/value [B, KvH, T, D] (any strides)  (4 ops -> 1)
+//   kv_write_int8 the same rows quantised per (token, KV head): codes [S, KvH, D] uint8, params [S, KvH, 2] fp16
 ALISA_API int alisa_rms_norm(void* out, void* x, void* weight, float eps);
 ALISA_API int alisa_rotary(void* x, void* cos, void* sin);
 ALISA_API int alisa_silu_and_mul(void* out, void* gate_up);
 ALISA_API int alisa_kv_write(void* key_pool, void* value_pool, void* key, void* value, void* slots);
+ALISA_API int alisa_kv_write_int8(void* key_codes, void* value_codes, void* key_params, void* value_params, void* key,
+                                  void* value, void* slots);
 
 #ifdef __cplusplus
 }

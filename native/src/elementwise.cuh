@@ -41,4 +41,20 @@ struct KvWriteArgs {
 };
 const char* launch_kv_write(const KvWriteArgs& args, cudaStream_t stream);
 
+// kv_write_int8.cu: the same rows quantised per (token, KV head) into code pools [S, KvH, D] uint8 and parameter
+// pools [S, KvH, 2] fp16 (scale, min).
+struct KvWriteInt8Args {
+  ElementType type;
+  void* key_codes;
+  void* value_codes;
+  void* key_params;
+  void* value_params;
+  const void* key;
+  const void* value;
+  const int64_t* slots;
+  int64_t batch, kv_heads, tokens, head_dim;
+  int64_t stride_b, stride_h, stride_t;
+};
+const char* launch_kv_write_int8(const KvWriteInt8Args& args, cudaStream_t stream);
+
 }  // namespace alisa

@@ -108,4 +108,35 @@ int alisa_kv_write(void* key_pool_handle, void* value_pool_handle, void* key_han
   });
 }
 
+int alisa_kv_write_int8(void* key_codes_handle, void* value_codes_handle, void* key_params_handle, void* value_params_handle,
+                        void* key_handle, void* value_handle, void* slots_handle) {
+  return alisa::guarded([&] {
+    const auto &key_codes = tensor(key_codes_handle), &value_codes = tensor(value_codes_handle);
+    const auto &key_params = tensor(key_params_handle), &value_params = tensor(value_params_handle);
+    const auto &key = tensor(key_handle), &value = tensor(value_handle), &slots = tensor(slots_handle);
+    alisa::KvWriteInt8Args args{};
+    args.type = storage_type(key, "kv_write_int8");
+    same(key, value, "kv_write_int8");
+    TORCH_CHECK(key.dim() == 4 && key.sizes() == value.sizes() && key.strides() == value.strides() && key.stride(3) == 1,
+                "kv_write_int8: key/value must be [B, KvH, T, D] with equal strides and a contiguous last dim, got ", key.sizes(),
+                " ", key.strides(), " and ", value.sizes(), " ", value.strides());
+    args.batch = key.size(0); args.kv_heads = key.size(1); args.tokens = key.size(2); args.head_dim = key.size(3);
+    for (const at::Tensor* codes : {&key_codes, &value_codes})
+      TORCH_CHECK(codes->scalar_type() == at::kByte && codes->is_contiguous() && codes->device() == key.device() && codes->dim() == 3 &&
+                  codes->size(1) == args.kv_heads && codes->size(2) == args.head_dim && codes->sizes() == key_codes.sizes(),
+                  "kv_write_int8: code pools must be contiguous uint8 [S, ", args.kv_heads, ", ", args.head_dim, "] on the key's device");
+    for (const at::Tensor* params : {&key_params, &value_params})
+      TORCH_CHECK(params->scalar_type() == at::kHalf && params->is_contiguous() && params->device() == key.device() &&
+                  params->dim() == 3 && params->size(0) == key_codes.size(0) && params->size(1) == args.kv_heads && params->size(2) == 2,
+                  "kv_write_int8: parameter pools must be contiguous fp16 [S, KvH, 2]");
+    TORCH_CHECK(slots.scalar_type() == at::kLong && slots.is_contiguous() && slots.device() == key.device() &&
+                slots.numel() == args.batch * args.tokens, "kv_write_int8: slots must be contiguous int64 [B*T] on the pool's device");
+    args.key_codes = key_codes.data_ptr(); args.value_codes = value_codes.data_ptr();
+    args.key_params = key_params.data_ptr(); args.value_params = value_params.data_ptr();
+    args.key = key.data_ptr(); args.value = value.data_ptr(); args.slots = slots.data_ptr<int64_t>();
+    args.stride_b = key.stride(0); args.stride_h = key.stride(1); args.stride_t = key.stride(2);
+    launched(alisa::launch_kv_write_int8(args, at::cuda::getCurrentCUDAStream()), "kv_write_int8");
+  });
+}
+
 }  // extern "C"

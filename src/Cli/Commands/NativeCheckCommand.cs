@@ -1,6 +1,7 @@
 using System.Text.Json;
 using AlisaCluster.GpuWorker.Attention;
 using AlisaCluster.GpuWorker.Engine;
+using AlisaCluster.GpuWorker.Kv;
 using AlisaCluster.GpuWorker.Model;
 using AlisaCluster.GpuWorker.Native;
 using Spectre.Console;
@@ -9,7 +10,8 @@ using static TorchSharp.torch;
 namespace AlisaCluster.Cli.Commands;
 
 /// <summary>alisa native-check: on a CUDA machine with the native library, compares (1) the paged decode attention
-/// kernel with its CPU reference over dtypes, GQA shapes, splits and ragged lengths, and (2) the CUDA-graph decode
+/// kernel with its CPU reference over dtypes, GQA shapes, splits, ragged lengths, selections, INT8 and a CPU tier,
+/// (2) the fused layer kernels with the TorchSharp ops they replace, and (3) the CUDA-graph decode
 /// step with the eager step on the bundled models (greedy tokens identical, logprobs within a tolerance), batches
 /// that hit several buckets and a pool small enough to preempt. Prints JSON lines; exit code 1 on any mismatch.</summary>
 public static class NativeCheckCommand
@@ -50,36 +52,84 @@ public static class NativeCheckCommand
         return passed ? 0 : 1;
     }
 
+    /// <summary>The attention kernel against its CPU reference: dtypes, GQA shapes, ragged lengths, splits, and the
+    /// sparse variants: a per-KV-head selection (sinks, listed positions, recent range) with its logits and weights,
+    /// INT8 rows, and rows split between the GPU pool and a page-locked CPU tier.</summary>
     private static IEnumerable<KernelCase> KernelCases()
     {
         var random = new Random(1);
+        var device = new Device("cuda");
         foreach (var (dtype, tolerance) in new[] { (ScalarType.Float32, 1e-4), (ScalarType.Float16, 4e-3), (ScalarType.BFloat16, 3e-2) })
             foreach (var (batch, heads, kvHeads, d) in new[] { (1, 4, 2, 64), (3, 32, 32, 128), (5, 32, 8, 128), (64, 4, 2, 64), (2, 12, 2, 128) })
+                foreach (var variant in new[] { "dense", "selected", "int8", "int8+cpu-tier" })
+                {
+                    if (dtype != ScalarType.Float16 && variant != "dense") continue; // the sparse variants in the serving dtype
+                    const int blockSize = 16;
+                    var lengths = Enumerable.Range(0, batch).Select(b => new[] { 1, 17, 300, 1000, 33, 64 }[(b + heads) % 6]).ToArray();
+                    int maxBlocks = lengths.Max() / blockSize + 1;
+                    int blocks = lengths.Sum(n => n / blockSize + 1) + 1;
+                    using var scope = NewDisposeScope();
+                    var keys = randn([blocks * blockSize, kvHeads, d], dtype, device);
+                    var values = randn([blocks * blockSize, kvHeads, d], dtype, device);
+                    var query = randn([batch, heads, d], dtype, device);
+                    // every sequence gets its own blocks in a shuffled order (block 0 stays scratch)
+                    var order = Enumerable.Range(1, blocks - 1).OrderBy(_ => random.Next()).ToArray();
+                    var table = new long[batch * maxBlocks];
+                    int next = 0;
+                    for (int b = 0; b < batch; b++)
+                        for (int i = 0; i <= lengths[b] / blockSize; i++) table[b * maxBlocks + i] = order[next++];
+                    KvPoolTensors gpu = new(keys, values);
+                    KvPoolTensors? cpu = null;
+                    long gpuBlocks = 0;
+                    if (variant.StartsWith("int8"))
+                    {
+                        var (kc, kp) = Int8KvLayerStore.Quantize(keys);
+                        var (vc, vp) = Int8KvLayerStore.Quantize(values);
+                        gpu = new KvPoolTensors(kc, vc, kp, vp);
+                    }
+                    if (variant.EndsWith("cpu-tier"))
+                    {
+                        // the upper half of the blocks as a page-locked CPU tier: block ids >= half address it
+                        gpuBlocks = blocks / 2;
+                        Tensor Host(Tensor t) => t.narrow(0, gpuBlocks * blockSize, (blocks - gpuBlocks) * blockSize).cpu().pin_memory();
+                        cpu = new KvPoolTensors(Host(gpu.Keys), Host(gpu.Values), Host(gpu.KeyParams!), Host(gpu.ValueParams!));
+                    }
+                    var selection = variant == "dense" ? null : RandomSelection(random, lengths, kvHeads, device);
+                    var blockTable = tensor(table, [batch, maxBlocks], device: device);
+                    var lengthTensor = tensor(lengths.Select(n => (long)n).ToArray(), device: device);
+                    float scale = (float)(1 / Math.Sqrt(d));
+                    var expected = PagedDecodeAttentionReference.Run(query, gpu, blockTable, lengthTensor, blockSize, scale, cpu, gpuBlocks, selection);
+                    var actual = empty([batch, heads, d], dtype, device);
+                    var logits = full([batch, heads, expected.Logits.shape[2]], float.NaN, ScalarType.Float32, device);
+                    var lse = empty([batch, heads], ScalarType.Float32, device);
+                    PagedDecodeAttentionKernel.Run(actual, query, gpu, blockTable, lengthTensor, blockSize, scale, cpu, gpuBlocks, selection, logits, lse);
+                    var weights = empty([batch, kvHeads, expected.Logits.shape[2]], ScalarType.Float32, device);
+                    var positions = empty([batch, kvHeads, expected.Logits.shape[2]], ScalarType.Int64, device);
+                    PagedDecodeAttentionKernel.Weights(weights, positions, logits, lse, lengthTensor, selection);
+                    var (expectedWeights, expectedPositions) = PagedDecodeAttentionReference.Weights(expected, lengthTensor, kvHeads, selection);
+                    double Max(Tensor a, Tensor e) => (a.to(ScalarType.Float32, CPU) - e).abs().nan_to_num(0).max().item<float>();
+                    double error = Math.Max(Max(actual, expected.Output), Math.Max(Max(lse, expected.Lse), Max(weights, expectedWeights)));
+                    bool samePositions = positions.cpu().equal(expectedPositions).item<bool>();
+                    yield return new KernelCase($"{dtype} {variant}", batch, heads, kvHeads, d, lengths, error, tolerance, error <= tolerance && samePositions);
+                }
+    }
+
+    /// <summary>Per (sequence, KV head): up to 4 sinks, a random set of listed middle positions, a recent range.</summary>
+    private static AttentionSelection RandomSelection(Random random, int[] lengths, int kvHeads, Device device)
+    {
+        const int most = 64;
+        var segments = new int[lengths.Length * kvHeads * 3];
+        var listed = new int[lengths.Length * kvHeads * most];
+        for (int b = 0; b < lengths.Length; b++)
+            for (int h = 0; h < kvHeads; h++)
             {
-                const int blockSize = 16;
-                var lengths = Enumerable.Range(0, batch).Select(b => new[] { 1, 17, 300, 1000, 33, 64 }[(b + heads) % 6]).ToArray();
-                int maxBlocks = lengths.Max() / blockSize + 1;
-                int blocks = lengths.Sum(n => n / blockSize + 1) + 1;
-                using var scope = NewDisposeScope();
-                var device = new Device("cuda");
-                var keys = randn([blocks * blockSize, kvHeads, d], dtype, device);
-                var values = randn([blocks * blockSize, kvHeads, d], dtype, device);
-                var query = randn([batch, heads, d], dtype, device);
-                // every sequence gets its own blocks in a shuffled order (block 0 stays scratch)
-                var order = Enumerable.Range(1, blocks - 1).OrderBy(_ => random.Next()).ToArray();
-                var table = new long[batch * maxBlocks];
-                int next = 0;
-                for (int b = 0; b < batch; b++)
-                    for (int i = 0; i <= lengths[b] / blockSize; i++) table[b * maxBlocks + i] = order[next++];
-                var blockTable = tensor(table, [batch, maxBlocks], device: device);
-                var lengthTensor = tensor(lengths.Select(n => (long)n).ToArray(), device: device);
-                float scale = (float)(1 / Math.Sqrt(d));
-                var actual = empty([batch, heads, d], dtype, device);
-                PagedDecodeAttentionKernel.Run(actual, query, keys, values, blockTable, lengthTensor, blockSize, scale);
-                var expected = PagedDecodeAttentionReference.Run(query, keys, values, blockTable, lengthTensor, blockSize, scale);
-                double error = (actual.to(ScalarType.Float32, CPU) - expected).abs().max().item<float>();
-                yield return new KernelCase(dtype.ToString(), batch, heads, kvHeads, d, lengths, error, tolerance, error <= tolerance);
+                int n = lengths[b], recent = Math.Max(0, n - 1 - random.Next(Math.Max(1, n / 4))), sinks = Math.Min(random.Next(5), recent);
+                var middle = Enumerable.Range(sinks, recent - sinks).OrderBy(_ => random.Next()).Take(random.Next(most + 1)).ToArray();
+                int at = (b * kvHeads + h) * 3;
+                (segments[at], segments[at + 1], segments[at + 2]) = (sinks, middle.Length, recent);
+                for (int i = 0; i < middle.Length; i++) listed[(b * kvHeads + h) * most + i] = middle[i];
             }
+        return new AttentionSelection(tensor(segments, [lengths.Length, kvHeads, 3], device: device), tensor(listed, [lengths.Length, kvHeads, most], device: device));
     }
 
     /// <summary>The fused layer kernels against the TorchSharp ops they replace (on the same device).</summary>
@@ -120,6 +170,18 @@ public static class NativeCheckCommand
                 keyRows.index_copy_(0, slots, key.permute(0, 2, 1, 3).reshape(-1, kvHeads, d));
                 valueRows.index_copy_(0, slots, value.permute(0, 2, 1, 3).reshape(-1, kvHeads, d));
                 yield return Case("kv_write", Math.Max(Error(keyPool, keyRows), Error(valuePool, valueRows)), 0);
+
+                // INT8 rows: the same codes and parameters as the store's TorchSharp quantisation
+                var int8 = new KvPoolTensors(zeros([4 * rows, kvHeads, d], ScalarType.Byte, device), zeros([4 * rows, kvHeads, d], ScalarType.Byte, device),
+                    zeros([4 * rows, kvHeads, 2], ScalarType.Float16, device), zeros([4 * rows, kvHeads, 2], ScalarType.Float16, device));
+                KvWriteKernel.RunInt8(int8, key, value, slots);
+                var (keyCodes, keyParams) = Int8KvLayerStore.Quantize(keyRows.index_select(0, slots));
+                var (valueCodes, valueParams) = Int8KvLayerStore.Quantize(valueRows.index_select(0, slots));
+                long codeMismatches = int8.Keys.index_select(0, slots).ne(keyCodes).sum().item<long>() + int8.Values.index_select(0, slots).ne(valueCodes).sum().item<long>();
+                double paramError = Math.Max(Error(int8.KeyParams!.index_select(0, slots), keyParams), Error(int8.ValueParams!.index_select(0, slots), valueParams));
+                // a code may differ by one where fp rounding sits on a .5 boundary; count them relative to all codes
+                double int8Error = Math.Max(paramError, (double)codeMismatches / (2 * rows * kvHeads * d));
+                yield return new FusedCase("kv_write_int8", name, shape, int8Error, 1e-3, int8Error <= 1e-3);
             }
     }
 

@@ -39,11 +39,8 @@ public sealed class AttentionBatch : IDisposable
     /// <summary>Per sequence: positions cached before this step (the first new token's position).</summary>
     public IReadOnlyList<int> StartPositions { get; }
 
-    private readonly KvCache _cache;
-
     public AttentionBatch(KvCache cache, IReadOnlyList<SequenceKv> sequences, int queryLength, Device device)
     {
-        _cache = cache;
         Sequences = sequences;
         QueryLength = queryLength;
         int batch = sequences.Count;
@@ -76,15 +73,19 @@ public sealed class AttentionBatch : IDisposable
         Positions = tensor(positions, [batch, queryLength], device: device);
     }
 
+    private KernelBlockTable? _kernelTable;
+
+    /// <summary>The block table and lengths the attention kernel reads, built on first use and kept for all layers.</summary>
+    internal KernelBlockTable KernelTable(KvCache cache) => _kernelTable ??= KernelBlockTable.For(cache, this);
+
     /// <summary>Called after the forward: the new tokens are now part of each sequence's cache.</summary>
     public void CommitLengths()
     {
-        _cache.CompleteWrite(Write);
         foreach (var seq in Sequences) seq.Length += QueryLength;
     }
 
     public void Dispose()
     {
-        Write.Dispose(); WriteSlots.Dispose(); ReadSlots.Dispose(); Mask.Dispose(); Positions.Dispose(); _groupedMask?.Dispose();
+        Write.Dispose(); WriteSlots.Dispose(); ReadSlots.Dispose(); Mask.Dispose(); Positions.Dispose(); _groupedMask?.Dispose(); _kernelTable?.Dispose();
     }
 }

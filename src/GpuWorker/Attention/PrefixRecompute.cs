@@ -45,7 +45,9 @@ public sealed class PrefixRecompute : IAttention, IDisposable
         long r = query.shape[0], heads = query.shape[1], m = query.shape[2], d = query.shape[3], kvHeads = key.shape[1];
         _cache.SetRecomputed(layer, Rows(key).contiguous().DetachFromDisposeScope(), Rows(value).contiguous().DetachFromDisposeScope()); // owned by the cache
         if (_groupedMask is null && heads != kvHeads) _groupedMask = _mask.repeat(1, 1, heads / kvHeads, 1).DetachFromDisposeScope();
-        var output = PagedAttention.GroupedSdpa(query, key, value, _groupedMask ?? _mask);
+        // the prefix attends to its K/V as stored (INT8: rounded), as its original prefill did through the cache
+        var (k, v) = _cache.Format == KvStorageFormat.Int8 ? (Int8KvLayerStore.RoundTrip(key), Int8KvLayerStore.RoundTrip(value)) : (key, value);
+        var output = PagedAttention.GroupedSdpa(query, k, v, _groupedMask ?? _mask);
         return output.transpose(1, 2).reshape(r, m, heads * d).MoveToOuterDisposeScope();
     }
 

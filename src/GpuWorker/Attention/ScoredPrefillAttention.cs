@@ -22,7 +22,10 @@ public sealed class ScoredPrefillAttention(KvCache cache, AttentionBatch batch, 
         {
             var grouped = scores.WindowGroups == 1 ? weights.sum(1, keepdim: true) : weights;
             var columns = (arange(length - rows, length, device: query.device) % Scalars.Of((long)scores.Ring)).view(1, rows);
-            scores.RecordWindow(layer, batch.ReadSlots, columns, grouped);
+            scores.ClearWindow(layer, batch.ReadSlots); // an earlier chunk's rows are not in the first decode window
+            using var index = scores.IndexOf(batch.ReadSlots, columns);
+            scores.RecordWindow(layer, index, grouped);
+            batch.Sequences[0].ScoreFloor = length - rows;
         }
         if (policy.NeedsCumulativeScores)
             scores.RecordCumulative(layer, batch.ReadSlots, weights.sum(2), ones_like(weights[.., .., 0], ScalarType.Bool));

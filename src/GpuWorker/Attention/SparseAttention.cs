@@ -3,9 +3,10 @@ using static TorchSharp.torch;
 
 namespace AlisaCluster.GpuWorker.Attention;
 
-/// <summary>Decode attention under a KV policy (ALISA SWA, H2O, StreamingLLM, local): select tokens per sequence
-/// (and per KV head where the policy says so), gather only their K/V into a dense tensor, attend in fp32, and record
-/// the weights the policy ranks tokens by. Unselected tokens stay in the cache (except H2O's evictions).</summary>
+/// <summary>Decode attention under a KV policy (ALISA SWA, H2O, StreamingLLM, local) in TorchSharp ops, on any device
+/// and tier layout: select tokens per sequence (and per KV head where the policy says so), gather only their K/V into
+/// a dense tensor, attend in fp32, and record the weights the policy ranks tokens by. The reference of
+/// <see cref="KernelAttention"/>, which does the same in one native kernel.</summary>
 public sealed class SparseAttention(KvCache cache, AttentionBatch batch, SparseStep step, TokenScores? scores) : IAttention
 {
     public Tensor Forward(int layer, Tensor query, Tensor key, Tensor value)
@@ -14,11 +15,13 @@ public sealed class SparseAttention(KvCache cache, AttentionBatch batch, SparseS
         using var scope = NewDisposeScope();
         long b = query.shape[0], heads = query.shape[1], d = query.shape[3], kvHeads = key.shape[1], l = batch.KeyLength;
         cache.Write(layer, batch.Write, key.reshape(b, kvHeads, d), value.reshape(b, kvHeads, d));
-        scores?.Reset(layer, batch.WriteSlots);
+        ScoreKeeping.Prepare(scores, step, layer, batch);
 
-        var selected = TokenSelector.Select(layer, step, scores, batch.ReadSlots).expand(b, kvHeads, l);
+        using var selection = TokenSelector.Select(layer, step, scores, batch.ReadSlots);
+        var selected = selection.ToMask(l).expand(b, kvHeads, l);
         // compact the selection: indices [B, KvH, M] of selected positions first; `attend` marks real ones
-        var (flags, indices) = selected.to(ScalarType.Float32).topk(step.MaxSelected, dim: -1);
+        int most = step.Layer(layer).MaxEntries;
+        var (flags, indices) = selected.to(ScalarType.Float32).topk(Math.Min(most, (int)l), dim: -1);
         var attend = flags.gt(Scalars.Of(0.5f));
         var slots = batch.ReadSlots.unsqueeze(1).expand(b, kvHeads, l).gather(2, indices);
         var slotHeads = slots * Scalars.Of(kvHeads) + arange(kvHeads, device: query.device).view(1, kvHeads, 1);
@@ -30,19 +33,34 @@ public sealed class SparseAttention(KvCache cache, AttentionBatch batch, SparseS
         var weights = logits.masked_fill(attend.unsqueeze(2).logical_not(), Scalars.NegativeInfinity).softmax(-1);
         var output = weights.matmul(v.to(ScalarType.Float32)).to(query.dtype).reshape(b, 1, heads * d);
 
-        if (scores is not null) Record(layer, weights.sum(2), indices, selected, b, kvHeads, l);
+        if (scores is not null)
+        {
+            var perPosition = zeros([b, kvHeads, l], ScalarType.Float32, query.device).scatter_add(2, indices, weights.sum(2));
+            ScoreKeeping.Record(scores, step, layer, batch, perPosition, selected);
+        }
         return output.MoveToOuterDisposeScope();
     }
+}
 
-    /// <summary>Scatters the weights [B, KvH, M] back to positions and stores them where the policies need them.</summary>
-    private void Record(int layer, Tensor weights, Tensor indices, Tensor selected, long b, long kvHeads, long l)
+/// <summary>The score upkeep around a sparse decode step's attention, shared by both implementations.</summary>
+public static class ScoreKeeping
+{
+    /// <summary>Before selecting: fresh tokens start with empty scores; SWA's window sums drop the steps that left.</summary>
+    public static void Prepare(TokenScores? scores, SparseStep? step, int layer, AttentionBatch batch)
     {
-        var perPosition = zeros([b, kvHeads, l], ScalarType.Float32, weights.device).scatter_add(2, indices, weights);
+        scores?.Reset(layer, batch.WriteSlots);
+        if (step is { UsesWindow: true }) scores!.Slide(layer, step.Window!);
+    }
+
+    /// <summary>Stores this step's weights per position [B, KvH, L] where the policies need them (H2O: with the
+    /// selection [B, KvH, L], which tokens stay alive).</summary>
+    public static void Record(TokenScores scores, SparseStep step, int layer, AttentionBatch batch, Tensor perPosition, Tensor? selected)
+    {
         if (step.UsesWindow)
         {
-            var rows = scores!.WindowGroups == 1 ? perPosition.sum(1, keepdim: true) : perPosition;
-            scores.RecordWindow(layer, batch.ReadSlots, step.Columns!, rows.unsqueeze(2));
+            var rows = scores.WindowGroups == 1 ? perPosition.sum(1, keepdim: true) : perPosition;
+            scores.RecordWindow(layer, step.Window!, rows.unsqueeze(2));
         }
-        if (step.UsesCumulative) scores!.RecordCumulative(layer, batch.ReadSlots, perPosition, selected);
+        if (step.UsesCumulative) scores.RecordCumulative(layer, batch.ReadSlots, perPosition, selected!);
     }
 }

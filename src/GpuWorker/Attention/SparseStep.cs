@@ -2,9 +2,10 @@ using static TorchSharp.torch;
 
 namespace AlisaCluster.GpuWorker.Attention;
 
-/// <summary>The per-step, per-sequence inputs of sparse selection, computed once on the host for all layers:
-/// each row's budget (per layer and KV head where a policy's split is learned), which ring columns form its score
-/// window, and where its new scores go.</summary>
+/// <summary>The per-step, per-sequence inputs of sparse selection, computed once on the host for all layers and
+/// uploaded together: each row's segments (sinks, global budget, start of the recent window; per layer and KV head
+/// where a policy's split is learned), and for SWA's windowed scores the ring column this step writes and the columns
+/// that leave the window now (each sequence's ScoreFloor moves past them).</summary>
 public sealed class SparseStep : IDisposable
 {
     public SparseStep(AttentionBatch batch, TokenScores? scores, Device device)
@@ -21,9 +22,7 @@ public sealed class SparseStep : IDisposable
             throw new InvalidOperationException("per-KV-head SWA needs a per-head window score store");
 
         Lengths = tensor(Budgets.Select(b => (long)b.Length).ToArray(), device: device).view(rows, 1);
-        Sinks = tensor(Budgets.Select(b => (long)b.Sinks).ToArray(), device: device).view(rows, 1);
-        _layers = LayerBudgets(batch, scores, device);
-        MaxSelected = _layers.Max(l => l.MaxSelected);
+        _layers = LayerSelections(batch, PerHead ? scores!.KvHeads : 1, device);
         IsH2O = tensor(Policies.Select(p => p.NeedsCumulativeScores).ToArray(), device: device).view(rows, 1, 1);
         PerHeadWindow = tensor(Policies.Select(p => p.NeedsWindowScores && p.PerKvHead).ToArray(), device: device).view(rows, 1, 1);
         if (Policies.Any(p => p.NeedsWindowScores && p.MeanScores))
@@ -34,58 +33,69 @@ public sealed class SparseStep : IDisposable
         }
         if (UsesWindow)
         {
-            int ring = scores!.Ring;
-            var weights = new float[rows * ring];
-            for (int b = 0; b < rows; b++)
-            {
-                int step = Budgets[b].Length - 1; // the query's position
-                if (Budgets[b].ScoreWindow >= ring) throw new InvalidOperationException($"score window {Budgets[b].ScoreWindow} exceeds the ring of {ring}");
-                for (int s = Math.Max(0, step - Budgets[b].ScoreWindow); s < step; s++) weights[b * ring + s % ring] = 1;
-            }
-            ColumnWeights = tensor(weights, [rows, ring], device: device);
-            Columns = tensor(Budgets.Select(b => (long)((b.Length - 1) % ring)).ToArray(), [rows, 1], device: device);
+            var (columns, leaving) = WindowColumns(batch, scores!.Ring, device);
+            using (columns) using (leaving) Window = scores.IndexOf(batch.ReadSlots, columns, leaving);
         }
     }
 
-    /// <summary>Recent and global counts of one layer, [B, H, 1] (H = KV heads where a learned split differs between
-    /// heads, else 1); MaxSelected bounds any row's selection.</summary>
-    public sealed record LayerBudget(Tensor Recent, Tensor Global, int MaxGlobal, int MaxSelected);
+    /// <summary>One layer's selection inputs: Segments [B, SG, 3] int32 = (sinks, global budget, recent start), SG = KV
+    /// heads when selection is per head, else 1; MaxGlobal bounds any row's global count, MaxEntries its attended entries.</summary>
+    public sealed record LayerSelection(Tensor Segments, int MaxGlobal, int MaxEntries);
 
-    private readonly LayerBudget[] _layers;
-    private Tensor? _counts;
+    private readonly LayerSelection[] _layers;
 
     /// <summary>One entry for all layers unless a row's split is learned per layer.</summary>
-    private LayerBudget[] LayerBudgets(AttentionBatch batch, TokenScores? scores, Device device)
+    private LayerSelection[] LayerSelections(AttentionBatch batch, int groups, Device device)
     {
         int rows = Policies.Length;
         var learned = Policies.Where(p => p.NeedsWindowScores).Select(p => p.RecentFractions).Where(f => f is not null).ToList();
         int layers = learned.Count == 0 ? 1 : learned.Max(f => f!.Length);
-        int heads = learned.Count == 0 ? 1 : scores!.KvHeads;
-        if (learned.Any(f => f!.Length != layers || f.Any(h => h.Length != heads)))
-            throw new InvalidOperationException($"a learned split must give {layers} layers x {heads} KV heads");
-        // every layer's recent and global counts in one host array, uploaded once per step: [layers, 2, rows, heads]
-        var counts = new long[layers * 2 * rows * heads];
-        var bounds = new (int MaxGlobal, int MaxSelected)[layers];
+        if (learned.Any(f => f!.Length != layers || f.Any(h => h.Length != groups)))
+            throw new InvalidOperationException($"a learned split must give {layers} layers x {groups} KV heads");
+        var segments = new int[layers * rows * groups * 3];
+        var bounds = new (int MaxGlobal, int MaxEntries)[layers];
         for (int layer = 0; layer < layers; layer++)
-        {
-            int maxGlobal = 0, maxSelected = 0;
             for (int b = 0; b < rows; b++)
-            for (int h = 0; h < heads; h++)
-            {
-                var budget = SelectionBudget.For(Policies[b], batch.StartPositions[b] + batch.QueryLength, layer, h);
-                counts[((layer * 2) * rows + b) * heads + h] = budget.Recent;
-                counts[((layer * 2 + 1) * rows + b) * heads + h] = budget.Global;
-                (maxGlobal, maxSelected) = (Math.Max(maxGlobal, budget.Global), Math.Max(maxSelected, budget.MaxSelected));
-            }
-            bounds[layer] = (maxGlobal, maxSelected);
-        }
-        _counts = tensor(counts, [layers, 2, rows, heads, 1], device: device);
-        return Enumerable.Range(0, layers).Select(layer => new LayerBudget(_counts[layer, 0], _counts[layer, 1], bounds[layer].MaxGlobal,
-            bounds[layer].MaxSelected)).ToArray();
+                for (int h = 0; h < groups; h++)
+                {
+                    var budget = SelectionBudget.For(Policies[b], batch.StartPositions[b] + batch.QueryLength, layer, h);
+                    int recentStart = budget.Length - budget.Recent, sinks = Math.Min(budget.Sinks, recentStart);
+                    int at = ((layer * rows + b) * groups + h) * 3;
+                    (segments[at], segments[at + 1], segments[at + 2]) = (sinks, budget.Global, recentStart);
+                    bounds[layer] = (Math.Max(bounds[layer].MaxGlobal, budget.Global), Math.Max(bounds[layer].MaxEntries, sinks + budget.Global + budget.Recent));
+                }
+        _segments = tensor(segments, [layers, rows, groups, 3], device: device);
+        return Enumerable.Range(0, layers).Select(layer => new LayerSelection(_segments[layer], bounds[layer].MaxGlobal, bounds[layer].MaxEntries)).ToArray();
     }
 
-    /// <summary>The budget of <paramref name="layer"/>.</summary>
-    public LayerBudget Layer(int layer)
+    private Tensor? _segments;
+
+    /// <summary>The ring column of this step [B, 1], and [B, J] the columns of steps that left each row's window since its
+    /// last step (-1 pads), moving each sequence's ScoreFloor to its window's first step.</summary>
+    private (Tensor Columns, Tensor Leaving) WindowColumns(AttentionBatch batch, int ring, Device device)
+    {
+        int rows = Policies.Length;
+        var leaving = new List<int>[rows];
+        for (int b = 0; b < rows; b++)
+        {
+            int step = Budgets[b].Length - 1; // the query's position
+            if (Policies[b].NeedsWindowScores && Budgets[b].ScoreWindow >= ring)
+                throw new InvalidOperationException($"score window {Budgets[b].ScoreWindow} exceeds the ring of {ring}");
+            var sequence = batch.Sequences[b];
+            int first = Math.Max(0, step - Budgets[b].ScoreWindow);
+            leaving[b] = Policies[b].NeedsWindowScores ? Enumerable.Range(sequence.ScoreFloor, Math.Max(0, first - sequence.ScoreFloor)).Select(s => s % ring).ToList() : [];
+            if (Policies[b].NeedsWindowScores) sequence.ScoreFloor = Math.Max(sequence.ScoreFloor, first);
+        }
+        int width = leaving.Max(l => l.Count);
+        var columns = new long[rows * width];
+        for (int b = 0; b < rows; b++)
+            for (int j = 0; j < width; j++) columns[b * width + j] = j < leaving[b].Count ? leaving[b][j] : -1;
+        return (tensor(Budgets.Select(b => (long)((b.Length - 1) % ring)).ToArray(), [rows, 1], device: device),
+            tensor(columns, [rows, width], device: device));
+    }
+
+    /// <summary>The selection inputs of <paramref name="layer"/>.</summary>
+    public LayerSelection Layer(int layer)
     {
         if (_layers.Length == 1) return _layers[0];
         return layer < _layers.Length ? _layers[layer] : throw new InvalidOperationException($"the learned split has {_layers.Length} layers, the model more");
@@ -94,25 +104,24 @@ public sealed class SparseStep : IDisposable
     /// <summary>Per row: the budget of layer 0 (length, sinks and score window are the same in every layer).</summary>
     public SelectionBudget[] Budgets { get; }
     public KvPolicy[] Policies { get; }
-    public int MaxSelected { get; }
     public bool UsesWindow { get; }
     public bool UsesCumulative { get; }
     /// <summary>Selection differs between KV heads (H2O, per-head SWA); otherwise one selection per layer.</summary>
     public bool PerHead { get; }
+    /// <summary>[B, 1] cached positions of each row, the new token included.</summary>
     public Tensor Lengths { get; }
-    public Tensor Sinks { get; }
     public Tensor IsH2O { get; }
     /// <summary>[B, 1, 1] rows whose SWA selection is per KV head (the others share one selection per layer).</summary>
     public Tensor PerHeadWindow { get; }
-    public Tensor? ColumnWeights { get; }
     /// <summary>[B, 1, 1] score window of rows that rank by mean weight (1 for rows that rank by sum).</summary>
     public Tensor? MeanWindow { get; }
-    public Tensor? Columns { get; }
+    /// <summary>SWA: this step's place in the window stores (its ring column, the columns leaving the window).</summary>
+    public TokenScores.WindowIndex? Window { get; }
 
     public void Dispose()
     {
-        foreach (var t in new[] { Lengths, Sinks, IsH2O, PerHeadWindow, ColumnWeights, Columns, MeanWindow }) t?.Dispose();
-        foreach (var layer in _layers) { layer.Recent.Dispose(); layer.Global.Dispose(); }
-        _counts?.Dispose();
+        foreach (var t in new[] { Lengths, IsH2O, PerHeadWindow, MeanWindow, _segments }) t?.Dispose();
+        Window?.Dispose();
+        foreach (var layer in _layers) layer.Segments.Dispose();
     }
 }

@@ -4,12 +4,14 @@ namespace AlisaCluster.GpuWorker.Attention;
 
 /// <summary>Per-token attention statistics that sparse policies rank tokens by, stored per KV-pool slot (so they live
 /// and die with the token's KV):
-/// - window history for SWA: [slots, groups, ring], the weight a token got at each of the last `ring` steps
-///   (column = step mod ring; groups = 1 for one selection per layer, KV heads for per-head selection);
+/// - SWA's windowed sums [slots, groups] (the weight each token got over the score window), kept incrementally: each
+///   step adds its weights and subtracts the steps that left the window, which it reads from a history ring
+///   [slots, groups, ring] (column = step mod ring); groups = 1 for one selection per layer, KV heads per head;
 /// - cumulative weight and alive flags for H2O: [slots, KV heads].</summary>
 public sealed class TokenScores : IDisposable
 {
     private readonly Tensor[] _history;
+    private readonly Tensor[] _sums;
     private readonly Tensor[] _cumulative;
     private readonly Tensor[] _alive;
 
@@ -19,6 +21,7 @@ public sealed class TokenScores : IDisposable
         WindowGroups = perHeadWindow ? kvHeads : 1;
         KvHeads = kvHeads;
         _history = ring > 0 ? Enumerable.Range(0, layers).Select(_ => zeros([slots, WindowGroups, ring], ScalarType.Float32, device)).ToArray() : [];
+        _sums = ring > 0 ? Enumerable.Range(0, layers).Select(_ => zeros([slots, WindowGroups], ScalarType.Float32, device)).ToArray() : [];
         _cumulative = cumulative ? Enumerable.Range(0, layers).Select(_ => zeros([slots, kvHeads], ScalarType.Float32, device)).ToArray() : [];
         _alive = cumulative ? Enumerable.Range(0, layers).Select(_ => ones([slots, kvHeads], ScalarType.Bool, device)).ToArray() : [];
     }
@@ -27,35 +30,72 @@ public sealed class TokenScores : IDisposable
     public int WindowGroups { get; }
     public int KvHeads { get; }
     public bool HasWindow => _history.Length > 0;
-    public long Bytes => _history.Concat(_cumulative).Concat(_alive).Sum(t => t.numel() * t.element_size());
+    public long Bytes => _history.Concat(_sums).Concat(_cumulative).Concat(_alive).Sum(t => t.numel() * t.element_size());
     public bool HasCumulative => _cumulative.Length > 0;
 
-    /// <summary>Fresh tokens start with no history, no cumulative weight, alive.</summary>
+    /// <summary>Fresh tokens start with no history, no window sum, no cumulative weight, alive.</summary>
     public void Reset(int layer, Tensor slots)
     {
-        if (HasWindow) _history[layer].index_fill_(0, slots, Scalars.Of(0L));
+        if (HasWindow) { _history[layer].index_fill_(0, slots, Scalars.Of(0L)); _sums[layer].index_fill_(0, slots, Scalars.Of(0L)); }
         if (HasCumulative) { _cumulative[layer].index_fill_(0, slots, Scalars.Of(0L)); _alive[layer].index_fill_(0, slots, Scalars.Of(true)); }
     }
 
-    /// <summary>S = the weight each position got over the steps whose ring columns have weight 1 in
-    /// <paramref name="columnWeights"/> [B, ring]. Returns [B, groups, L] for read slots [B, L].</summary>
-    public Tensor WindowSum(int layer, Tensor readSlots, Tensor columnWeights)
+    /// <summary>Where a step's read slots [B, L] sit in the window stores, worked out once for all layers: Sums
+    /// [B, groups, L] (slot * groups + group), Written [B, groups, Q, L] the history entries of the step columns [B, Q],
+    /// and per leaving column j [B, J] (-1 pads) the history entries Leaving[j] and which rows have one (Present[j]).</summary>
+    public sealed record WindowIndex(Tensor Sums, Tensor Written, Tensor[] Leaving, Tensor[] Present) : IDisposable
     {
-        using var scope = NewDisposeScope();
-        long b = readSlots.shape[0], l = readSlots.shape[1];
-        var history = _history[layer].index_select(0, readSlots.reshape(-1)).view(b, l, WindowGroups, Ring);
-        var sums = history.matmul(columnWeights.view(b, 1, Ring, 1)).view(b, l, WindowGroups);
-        return sums.permute(0, 2, 1).MoveToOuterDisposeScope();
+        public void Dispose() { Sums.Dispose(); Written.Dispose(); foreach (var t in Leaving.Concat(Present)) t.Dispose(); }
     }
 
-    /// <summary>Writes rows [B, groups, Q, L] of weights into ring columns [B, Q] of each position's history.</summary>
-    public void RecordWindow(int layer, Tensor readSlots, Tensor columns, Tensor rows)
+    public WindowIndex IndexOf(Tensor readSlots, Tensor columns, Tensor? leavingColumns = null)
     {
         using var scope = NewDisposeScope();
-        long b = readSlots.shape[0], l = readSlots.shape[1], q = columns.shape[1], g = WindowGroups;
-        var groups = arange(g, device: readSlots.device).view(1, g, 1, 1);
-        var index = (readSlots.view(b, 1, 1, l) * Scalars.Of(g) + groups) * Scalars.Of((long)Ring) + columns.view(b, 1, q, 1);
-        _history[layer].view(-1).index_copy_(0, index.reshape(-1), rows.reshape(-1));
+        long b = readSlots.shape[0], l = readSlots.shape[1], g = WindowGroups;
+        var sums = readSlots.view(b, 1, l) * Scalars.Of(g) + arange(g, device: readSlots.device).view(1, g, 1);
+        var ring = sums * Scalars.Of((long)Ring);
+        var written = ring.unsqueeze(2) + columns.view(b, 1, columns.shape[1], 1);
+        long j = leavingColumns?.shape[1] ?? 0;
+        var leaving = new Tensor[j];
+        var present = new Tensor[j];
+        for (long i = 0; i < j; i++)
+        {
+            var column = leavingColumns!.narrow(1, i, 1).view(b, 1, 1);
+            leaving[i] = (ring + column.clamp_min(Scalars.Of(0L))).view(-1).MoveToOuterDisposeScope();
+            present[i] = column.ge(Scalars.Of(0L)).expand(b, g, l).reshape(-1).to(ScalarType.Float32).MoveToOuterDisposeScope();
+        }
+        return new WindowIndex(sums.view(-1).MoveToOuterDisposeScope(), written.reshape(-1).MoveToOuterDisposeScope(), leaving, present);
+    }
+
+    /// <summary>The windowed sums [B, groups, L] of the step's read slots.</summary>
+    public Tensor WindowSum(int layer, WindowIndex index, long batch) =>
+        _sums[layer].view(-1).index_select(0, index.Sums).view(batch, WindowGroups, -1);
+
+    /// <summary>Subtracts from the sums the steps that left the window (the index's leaving columns).</summary>
+    public void Slide(int layer, WindowIndex index)
+    {
+        for (int j = 0; j < index.Leaving.Length; j++)
+        {
+            using var leaving = _history[layer].view(-1).index_select(0, index.Leaving[j]);
+            using var present = leaving * index.Present[j];
+            _sums[layer].view(-1).index_add_(0, index.Sums, present, Scalars.Of(-1L));
+        }
+    }
+
+    /// <summary>Zeroes the window sums of read slots [B, L] (a prefill then records its window afresh).</summary>
+    public void ClearWindow(int layer, Tensor readSlots)
+    {
+        using var flat = readSlots.reshape(-1);
+        _sums[layer].index_fill_(0, flat, Scalars.Of(0L));
+    }
+
+    /// <summary>Writes rows [B, groups, Q, L] of weights into the index's step columns of each position's history and
+    /// adds them to its windowed sum.</summary>
+    public void RecordWindow(int layer, WindowIndex index, Tensor rows)
+    {
+        _history[layer].view(-1).index_copy_(0, index.Written, rows.reshape(-1));
+        using var total = rows.sum(2);
+        _sums[layer].view(-1).index_add_(0, index.Sums, total.reshape(-1), Scalars.Of(1L));
     }
 
     /// <summary>Cumulative weights [B, KV heads, L] and alive flags of the read slots.</summary>
@@ -81,6 +121,6 @@ public sealed class TokenScores : IDisposable
 
     public void Dispose()
     {
-        foreach (var t in _history.Concat(_cumulative).Concat(_alive)) t.Dispose();
+        foreach (var t in _history.Concat(_sums).Concat(_cumulative).Concat(_alive)) t.Dispose();
     }
 }

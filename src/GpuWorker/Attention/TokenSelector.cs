@@ -2,8 +2,36 @@ using static TorchSharp.torch;
 
 namespace AlisaCluster.GpuWorker.Attention;
 
+/// <summary>One layer's selection for a batch, in the form the attention kernel reads: per (sequence, selection group)
+/// Segments [B, SG, 3] int32 = (sinks, listed, recent start), i.e. positions [0, sinks), the first `listed` entries of
+/// Listed [B, SG, K] int64, and [recent start, length).</summary>
+public sealed record TokenSelection(Tensor Segments, Tensor? Listed, Tensor Lengths) : IDisposable
+{
+    /// <summary>The same selection as a bool mask [B, SG, L].</summary>
+    public Tensor ToMask(long keyLength)
+    {
+        using var scope = NewDisposeScope();
+        var positions = arange(keyLength, device: Segments.device).view(1, 1, keyLength);
+        var parts = Segments.to(ScalarType.Int64);
+        var sinks = parts.narrow(2, 0, 1);
+        var recent = positions >= parts.narrow(2, 2, 1) & positions < Lengths.unsqueeze(1);
+        var mask = (positions < sinks) | recent;
+        if (Listed is not null)
+        {
+            var rank = arange(Listed.shape[2], device: Segments.device).view(1, 1, -1);
+            var global = zeros([Segments.shape[0], Segments.shape[1], keyLength], ScalarType.Bool, Segments.device)
+                .scatter(2, Listed, rank < parts.narrow(2, 1, 1));
+            mask = mask | global;
+        }
+        return mask.MoveToOuterDisposeScope();
+    }
+
+    public void Dispose() { Segments.Dispose(); Listed?.Dispose(); }
+}
+
 /// <summary>Builds each sequence's selection for one layer at one decode step: recent window, sink tokens, and the
-/// top-scoring older tokens (SWA: windowed attention sum; H2O: cumulative sum among the not-yet-evicted).</summary>
+/// top-scoring older tokens (SWA: windowed attention sum; H2O: cumulative sum among the not-yet-evicted), on the
+/// device: one top-k per layer with the largest budget in the batch; each row keeps its own count.</summary>
 public static class TokenSelector
 {
     /// <summary>[B, 1, L]: at how many steps of its score window each position existed (position j exists from step j
@@ -14,42 +42,39 @@ public static class TokenSelector
         return minimum(existed, step.MeanWindow!).clamp_min(Scalars.Of(1.0));
     }
 
-    /// <summary>Returns a bool mask [B, G, L] of the positions to attend (G = KV heads when selection is per head, else 1).
-    /// The layer picks its recent/global counts (they differ by layer and KV head only under a learned split).</summary>
-    public static Tensor Select(int layer, SparseStep step, TokenScores? scores, Tensor readSlots)
+    /// <summary>The layer picks its segments (they differ by layer and KV head only under a learned split).</summary>
+    public static TokenSelection Select(int layer, SparseStep step, TokenScores? scores, Tensor readSlots)
     {
         using var scope = NewDisposeScope();
         long b = readSlots.shape[0], l = readSlots.shape[1];
         var device = readSlots.device;
-        var positions = arange(l, device: device).view(1, l);
-        var valid = positions < step.Lengths;
-        var budget = step.Layer(layer);
-        var recent = positions.unsqueeze(1) >= (step.Lengths.unsqueeze(1) - budget.Recent);               // [B, H, L]
-        var fixedPart = (recent | (positions < step.Sinks).unsqueeze(1)) & valid.unsqueeze(1);
-        if (budget.MaxGlobal == 0) return fixedPart.MoveToOuterDisposeScope();
+        var inputs = step.Layer(layer);
+        if (inputs.MaxGlobal == 0)
+            return new TokenSelection(inputs.Segments.clone().MoveToOuterDisposeScope(), null, step.Lengths.alias().MoveToOuterDisposeScope());
 
-        long groups = step.PerHead ? scores!.KvHeads : 1;
-        var candidates = (valid.unsqueeze(1) & fixedPart.logical_not()).expand(b, groups, l);
+        long groups = inputs.Segments.shape[1];
+        var positions = arange(l, device: device).view(1, 1, l);
+        var parts = inputs.Segments.to(ScalarType.Int64);
+        var candidates = (positions >= parts.narrow(2, 0, 1)) & (positions < parts.narrow(2, 2, 1));      // [B, SG, L]
         var ranking = zeros([b, groups, l], ScalarType.Float32, device);
         if (step.UsesWindow)
         {
-            var window = scores!.WindowSum(layer, readSlots, step.ColumnWeights!);       // [B, 1 or KvH, L]
-            var shared = window.shape[1] == 1 ? window : window.sum(1, keepdim: true);     // one selection per layer
+            var window = scores!.WindowSum(layer, step.Window!, b);                            // [B, 1 or KvH, L]
+            var shared = window.shape[1] == 1 ? window : window.sum(1, keepdim: true);        // one selection per layer
             window = groups == 1 ? shared : where(step.PerHeadWindow, window.expand(b, groups, l), shared.expand(b, groups, l));
-            ranking = step.MeanWindow is null ? window : window / PresentSteps(step, positions);
+            ranking = step.MeanWindow is null ? window : window / PresentSteps(step, positions.view(1, l));
         }
+        var count = parts.narrow(2, 1, 1);
         if (step.UsesCumulative)
         {
-            var (cumulative, alive) = scores!.CumulativeOf(layer, readSlots);              // [B, KvH, L]
+            var (cumulative, alive) = scores!.CumulativeOf(layer, readSlots);                  // [B, KvH, L]
             ranking = where(step.IsH2O, cumulative, ranking);
             candidates = candidates & (alive | step.IsH2O.logical_not());
+            count = minimum(count, candidates.sum([-1L], keepdim: true));                     // H2O's evicted tokens are gone
         }
         ranking = ranking.masked_fill(candidates.logical_not(), Scalars.NegativeInfinity);
-        int take = (int)Math.Min(budget.MaxGlobal, l);
-        var (values, indices) = ranking.topk(take, dim: -1);
-        var rank = arange(take, device: device).view(1, 1, take);
-        var keep = (rank < budget.Global) & values.isfinite();
-        var global = zeros([b, groups, l], ScalarType.Bool, device).scatter(2, indices, keep);
-        return (global | fixedPart).MoveToOuterDisposeScope();
+        var (_, listed) = ranking.topk((int)Math.Min(inputs.MaxGlobal, l), dim: -1);
+        var segments = cat([parts.narrow(2, 0, 1), count, parts.narrow(2, 2, 1)], 2).to(ScalarType.Int32);
+        return new TokenSelection(segments.MoveToOuterDisposeScope(), listed.MoveToOuterDisposeScope(), step.Lengths.alias().MoveToOuterDisposeScope());
     }
 }

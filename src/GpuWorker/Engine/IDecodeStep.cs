@@ -39,7 +39,7 @@ public static class DecodeSteps
         var c = runner.Model.Config;
         if (runner.Model.Device.type != TorchSharp.DeviceType.CUDA) return $"the model is on {runner.Model.Device}, not a CUDA device";
         if (!AlisaNative.IsAvailable) return AlisaNative.Detail;
-        if (!runner.Cache.SupportsInPlaceReads) return "the KV cache is tiered or INT8 (the kernel reads native-dtype GPU pools)";
+        if (!runner.Cache.SupportsInPlaceReads) return "the KV cache is tiered (the graph step reads the GPU pool only)";
         return PagedDecodeAttentionKernel.Unsupported(c.NumHeads, c.NumKvHeads, c.HeadDim);
     }
 }

@@ -42,7 +42,7 @@ public sealed class InferenceEngine : IAsyncDisposable
             throw new ArgumentException("a KV tier plan needs a CPU tier or recompute capacity (CpuKvCapacityTokens, RecomputeCapacityTokens)", nameof(options));
         var tiers = new KvTiers(options.CpuKvCapacityTokens / options.BlockSize, options.RecomputeCapacityTokens / options.BlockSize);
         _cache = new KvCache(c.NumLayers, c.NumKvHeads, c.HeadDim, blocks, options.BlockSize, model.Model.DType, model.Model.Device,
-            options.KvFormat, options.MaxBatchSize, tiers);
+            options.KvFormat, tiers);
         _scores = options.EnableScoredPolicies ? CreateScores(c, options) : null;
         _runner = new ModelRunner(model.Model, _cache, _scores);
         _decodeStep = DecodeSteps.Create(options.DecodeStep, _runner, options.MaxBatchSize, MaxModelLength);

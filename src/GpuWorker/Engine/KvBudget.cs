@@ -11,14 +11,12 @@ public static class KvBudget
     /// <summary>Room kept for activations, logits and allocator slack.</summary>
     public const long ReserveBytes = 1L << 30;
 
-    /// <summary>Device bytes one cached token costs over all layers: K/V (codes, or values), INT8 block parameters
-    /// amortized over the block, and the per-token scores that sparse policies keep.</summary>
+    /// <summary>Device bytes one cached token costs over all layers: K/V (values, or INT8 codes and row parameters) and
+    /// the per-token scores that sparse policies keep.</summary>
     public static double BytesPerToken(ModelConfig c, KvStorageFormat format, int elementSize, int blockSize, int scoreRing, bool h2o)
     {
-        double channels = 2.0 * c.NumKvHeads * c.HeadDim;                 // K and V
-        double kv = format == KvStorageFormat.Int8 ? channels * (1 + 2.0 * 2 / blockSize) : channels * elementSize;
         double scores = scoreRing * 4.0 + (h2o ? c.NumKvHeads * 5.0 : 0);
-        return c.NumLayers * (kv + scores);
+        return KvCache.KvBytesPerToken(c.NumLayers, c.NumKvHeads, c.HeadDim, format, elementSize) + c.NumLayers * scores;
     }
 
     public static int TokensFor(long budgetBytes, long parameterBytes, double bytesPerToken)

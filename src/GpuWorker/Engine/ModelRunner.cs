@@ -30,6 +30,7 @@ public sealed class ModelRunner(TransformerModel model, KvCache cache, TokenScor
 
     private IAttention ChooseAttention(AttentionBatch batch, SparseStep? sparseStep)
     {
+        if (KernelAttention.CanServe(Cache, batch, Model.Config, Model.Device)) return new KernelAttention(Cache, batch, sparseStep, scores);
         if (sparseStep is not null) return new SparseAttention(Cache, batch, sparseStep, scores);
         var policy = batch.Sequences[0].Policy;
         if (batch.QueryLength > 1 && (policy.NeedsWindowScores || policy.NeedsCumulativeScores))

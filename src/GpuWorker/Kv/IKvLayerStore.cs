@@ -19,6 +19,9 @@ internal interface IKvLayerStore : IDisposable
     void CopyBlocksTo(IKvLayerStore target, long[] sourceBlocks, long[] targetBlocks);
 
     long Bytes { get; }
+
+    /// <summary>The pool tensors themselves, for kernels that read rows in place.</summary>
+    Native.KvPoolTensors Tensors { get; }
 }
 
 /// <summary>Pool tensors: zero-filled, and page-locked on the host when they back a GPU's CPU tier (copies from pinned
@@ -55,9 +58,7 @@ internal sealed class NativeKvLayerStore(long slots, int kvHeads, int headDim, i
     private readonly Tensor _values = PoolTensor.Zeros([slots, kvHeads, headDim], dtype, device, pinned);
 
     public long Bytes => 2 * _keys.numel() * _keys.element_size();
-    /// <summary>The pool itself, for kernels that read K/V in place.</summary>
-    public Tensor Keys => _keys;
-    public Tensor Values => _values;
+    public Native.KvPoolTensors Tensors => new(_keys, _values);
 
     public void Write(WritePlan plan, Tensor keys, Tensor values)
     {

@@ -1,142 +1,107 @@
+using AlisaCluster.GpuWorker.Native;
 using static TorchSharp.torch;
 
 namespace AlisaCluster.GpuWorker.Kv;
 
-/// <summary>One layer's K/V as INT8: uint8 codes per slot, and per block a channel-wise (kv head x head dim) scale and
-/// minimum, i.e. asymmetric min/max quantization over the block's tokens. Rows of not-yet-full blocks live in the
-/// shared full-precision residual and are quantized when their block fills.</summary>
-internal sealed class Int8KvLayerStore : IKvLayerStore
+/// <summary>One layer's K/V as INT8, quantised per row (one token and KV head) when written: uint8 codes [slots, KvH, D]
+/// and the row's (scale, min) as fp16 [slots, KvH, 2] (asymmetric min/max: value = code * scale + min). A row needs
+/// D + 4 bytes instead of 2D (0.52x fp16 at D = 128), is complete as soon as it is written (no full-precision residual
+/// while a block fills), and a kernel reads it with its parameters in one place. On a CUDA device with the native
+/// library the write is one kernel (kv_write_int8.cu), whose reference is <see cref="Quantize"/>.</summary>
+public sealed class Int8KvLayerStore : IKvLayerStore
 {
-    private readonly Tensor _keyCodes, _valueCodes;         // [slots, KvH, D] uint8
-    private readonly Tensor _keyScale, _keyMin, _valueScale, _valueMin; // [blocks, KvH, D] fp16
-    private readonly Tensor _keyResidual, _valueResidual;   // [residual blocks * block size, KvH, D] model dtype
-    private readonly ResidualBlocks _residual;
+    private readonly Tensor _keyCodes, _valueCodes;   // [slots, KvH, D] uint8
+    private readonly Tensor _keyParams, _valueParams; // [slots, KvH, 2] fp16: scale, min
     private readonly int _blockSize;
     private readonly ScalarType _dtype;
+    private readonly bool _nativeWrites;
 
-    public Int8KvLayerStore(long slots, int kvHeads, int headDim, int blockSize, ResidualBlocks residual, ScalarType dtype, Device device,
-        bool pinned = false)
+    internal Int8KvLayerStore(long slots, int kvHeads, int headDim, int blockSize, ScalarType dtype, Device device, bool pinned = false)
     {
         _blockSize = blockSize;
-        _residual = residual;
         _dtype = dtype;
-        long blocks = slots / blockSize;
         _keyCodes = PoolTensor.Zeros([slots, kvHeads, headDim], ScalarType.Byte, device, pinned);
         _valueCodes = PoolTensor.Zeros([slots, kvHeads, headDim], ScalarType.Byte, device, pinned);
-        _keyScale = PoolTensor.Zeros([blocks, kvHeads, headDim], ScalarType.Float16, device, pinned);
-        _keyMin = PoolTensor.Zeros([blocks, kvHeads, headDim], ScalarType.Float16, device, pinned);
-        _valueScale = PoolTensor.Zeros([blocks, kvHeads, headDim], ScalarType.Float16, device, pinned);
-        _valueMin = PoolTensor.Zeros([blocks, kvHeads, headDim], ScalarType.Float16, device, pinned);
-        _keyResidual = zeros([residual.Capacity * blockSize, kvHeads, headDim], dtype, device);
-        _valueResidual = zeros([residual.Capacity * blockSize, kvHeads, headDim], dtype, device);
+        _keyParams = PoolTensor.Zeros([slots, kvHeads, 2], ScalarType.Float16, device, pinned);
+        _valueParams = PoolTensor.Zeros([slots, kvHeads, 2], ScalarType.Float16, device, pinned);
+        _nativeWrites = device.type == TorchSharp.DeviceType.CUDA && AlisaNative.IsAvailable;
     }
 
-    public long Bytes => new[] { _keyCodes, _valueCodes, _keyScale, _keyMin, _valueScale, _valueMin, _keyResidual, _valueResidual }
-        .Sum(t => t.numel() * t.element_size());
+    public long Bytes => new[] { _keyCodes, _valueCodes, _keyParams, _valueParams }.Sum(t => t.numel() * t.element_size());
+    public KvPoolTensors Tensors => new(_keyCodes, _valueCodes, _keyParams, _valueParams);
 
     public void Write(WritePlan plan, Tensor keys, Tensor values)
     {
+        if (_nativeWrites)
+        {
+            using var keyRows = keys.unsqueeze(2); // [n, KvH, 1, D]: n sequences of one token
+            using var valueRows = values.unsqueeze(2);
+            KvWriteKernel.RunInt8(Tensors, keyRows, valueRows, plan.Slots);
+            return;
+        }
         using var scope = NewDisposeScope();
-        if (plan.ResidualSources is not null)
+        foreach (var (rows, codes, parameters) in new[] { (keys, _keyCodes, _keyParams), (values, _valueCodes, _valueParams) })
         {
-            _keyResidual.index_copy_(0, plan.ResidualTargets!, keys.index_select(0, plan.ResidualSources));
-            _valueResidual.index_copy_(0, plan.ResidualTargets!, values.index_select(0, plan.ResidualSources));
-        }
-        if (plan.Direct is { } direct)
-        {
-            Quantize(keys.index_select(0, direct.SourceRows), direct, _keyCodes, _keyScale, _keyMin);
-            Quantize(values.index_select(0, direct.SourceRows), direct, _valueCodes, _valueScale, _valueMin);
-        }
-        if (plan.FromResidual is { } completed)
-        {
-            Quantize(_keyResidual.index_select(0, completed.SourceRows), completed, _keyCodes, _keyScale, _keyMin);
-            Quantize(_valueResidual.index_select(0, completed.SourceRows), completed, _valueCodes, _valueScale, _valueMin);
+            var (quantized, rowParams) = Quantize(rows);
+            codes.index_copy_(0, plan.Slots, quantized);
+            parameters.index_copy_(0, plan.Slots, rowParams);
         }
     }
 
-    /// <summary>rows [m * block size, KvH, D] -> per block and channel: min, scale = (max - min) / 255, codes.</summary>
-    private void Quantize(Tensor rows, WritePlan.QuantizeGroup group, Tensor codes, Tensor scales, Tensor minimums)
-    {
-        var (quantized, scale, min) = QuantizeBlocks(rows, _blockSize);
-        codes.index_copy_(0, group.BlockSlots, quantized);
-        scales.index_copy_(0, group.Blocks, scale);
-        minimums.index_copy_(0, group.Blocks, min);
-    }
-
-    /// <summary>rows [m * block size, KvH, D] -> codes [same shape] and fp16 scale and minimum [m, KvH, D].</summary>
-    private static (Tensor Codes, Tensor Scale, Tensor Min) QuantizeBlocks(Tensor rows, int blockSize)
-    {
-        var blocks = rows.to(ScalarType.Float32).view(-1, blockSize, rows.shape[1], rows.shape[2]);
-        var min = blocks.amin([1L], keepdim: true);
-        var scale = (blocks.amax([1L], keepdim: true) - min).clamp_min(Scalars.Of(1e-6)) / Scalars.Of(255.0);
-        var quantized = ((blocks - min) / scale).round().clamp(Scalars.Of(0.0), Scalars.Of(255.0)).to(ScalarType.Byte);
-        return (quantized.view(rows.shape), scale.squeeze(1).to(ScalarType.Float16), min.squeeze(1).to(ScalarType.Float16));
-    }
-
-    /// <summary>What whole blocks of rows read back as once stored: recomputed K/V then match the cache they stand in for.</summary>
-    public static Tensor RoundTrip(Tensor rows, int blockSize)
+    /// <summary>rows [..., D] -> codes [..., D] uint8 and (scale, min) [..., 2] fp16 per row.</summary>
+    public static (Tensor Codes, Tensor Params) Quantize(Tensor rows)
     {
         using var scope = NewDisposeScope();
-        var (codes, scale, min) = QuantizeBlocks(rows, blockSize);
-        var blocks = codes.to(ScalarType.Float32).view(-1, blockSize, rows.shape[1], rows.shape[2]);
-        var values = blocks * scale.to(ScalarType.Float32).unsqueeze(1) + min.to(ScalarType.Float32).unsqueeze(1);
-        return values.view(rows.shape).to(rows.dtype).MoveToOuterDisposeScope();
+        var x = rows.to(ScalarType.Float32);
+        var min = x.amin([-1L], keepdim: true);
+        var scale = (x.amax([-1L], keepdim: true) - min).clamp_min(Scalars.Of(1e-6)) / Scalars.Of(255.0);
+        var codes = ((x - min) / scale).round().clamp(Scalars.Of(0.0), Scalars.Of(255.0)).to(ScalarType.Byte);
+        var parameters = cat([scale, min], -1).to(ScalarType.Float16);
+        return (codes.MoveToOuterDisposeScope(), parameters.MoveToOuterDisposeScope());
+    }
+
+    private static Tensor Dequantize(Tensor codes, Tensor parameters, ScalarType dtype)
+    {
+        using var scope = NewDisposeScope();
+        var p = parameters.to(ScalarType.Float32);
+        return (codes.to(ScalarType.Float32) * p.narrow(-1, 0, 1) + p.narrow(-1, 1, 1)).to(dtype).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>What rows read back as once stored: recomputed K/V then match the cache they stand in for.</summary>
+    public static Tensor RoundTrip(Tensor rows)
+    {
+        var (codes, parameters) = Quantize(rows);
+        using (codes) using (parameters) return Dequantize(codes, parameters, rows.dtype);
     }
 
     public (Tensor Keys, Tensor Values) Gather(Tensor slots)
     {
         using var scope = NewDisposeScope();
-        var blocks = slots.floor_divide(Scalars.Of((long)_blockSize));
-        var residualRows = _residual.RowsOf(slots, _blockSize);
-        var inResidual = residualRows.ge(Scalars.Of(0L)).view(-1, 1, 1);
-        var safeRows = residualRows.clamp_min(Scalars.Of(0L));
-        var keys = where(inResidual, _keyResidual.index_select(0, safeRows), Dequantize(_keyCodes.index_select(0, slots), _keyScale, _keyMin, blocks));
-        var values = where(inResidual, _valueResidual.index_select(0, safeRows), Dequantize(_valueCodes.index_select(0, slots), _valueScale, _valueMin, blocks));
+        var keys = Dequantize(_keyCodes.index_select(0, slots), _keyParams.index_select(0, slots), _dtype);
+        var values = Dequantize(_valueCodes.index_select(0, slots), _valueParams.index_select(0, slots), _dtype);
         return (keys.MoveToOuterDisposeScope(), values.MoveToOuterDisposeScope());
     }
 
     public (Tensor Keys, Tensor Values) GatherPerHead(Tensor slotHeads)
     {
         using var scope = NewDisposeScope();
-        long kvHeads = _keyCodes.shape[1], d = _keyCodes.shape[2];
-        var slots = slotHeads.floor_divide(Scalars.Of(kvHeads));
-        var heads = slotHeads.remainder(Scalars.Of(kvHeads));
-        var blockHeads = slots.floor_divide(Scalars.Of((long)_blockSize)) * Scalars.Of(kvHeads) + heads;
-        var residualRows = _residual.RowsOf(slots, _blockSize);
-        var inResidual = residualRows.ge(Scalars.Of(0L)).view(-1, 1);
-        var residualHeads = residualRows.clamp_min(Scalars.Of(0L)) * Scalars.Of(kvHeads) + heads;
-        Tensor Read(Tensor codes, Tensor scale, Tensor min, Tensor residual) => where(inResidual,
-            residual.view(-1, d).index_select(0, residualHeads),
-            Dequantize(codes.view(-1, d).index_select(0, slotHeads), scale.view(-1, d), min.view(-1, d), blockHeads));
-        var keys = Read(_keyCodes, _keyScale, _keyMin, _keyResidual);
-        var values = Read(_valueCodes, _valueScale, _valueMin, _valueResidual);
-        return (keys.MoveToOuterDisposeScope(), values.MoveToOuterDisposeScope());
+        long d = _keyCodes.shape[2];
+        Tensor Read(Tensor codes, Tensor parameters) =>
+            Dequantize(codes.view(-1, d).index_select(0, slotHeads), parameters.view(-1, 2).index_select(0, slotHeads), _dtype);
+        return (Read(_keyCodes, _keyParams).MoveToOuterDisposeScope(), Read(_valueCodes, _valueParams).MoveToOuterDisposeScope());
     }
 
-    public void CopyBlocksTo(IKvLayerStore target, long[] sourceBlocks, long[] targetBlocks)
+    void IKvLayerStore.CopyBlocksTo(IKvLayerStore target, long[] sourceBlocks, long[] targetBlocks)
     {
         var to = (Int8KvLayerStore)target;
-        foreach (var block in sourceBlocks)
-            if (_residual.TryGet((int)block, out _)) throw new InvalidOperationException($"INT8 KV block {block} is still being filled; only whole blocks move");
         using var fromRows = PoolTensor.BlockRows(sourceBlocks, _blockSize, _keyCodes.device);
         using var intoRows = PoolTensor.BlockRows(targetBlocks, _blockSize, to._keyCodes.device);
-        using var fromBlocks = tensor(sourceBlocks, device: _keyCodes.device);
-        using var intoBlocks = tensor(targetBlocks, device: to._keyCodes.device);
-        PoolTensor.CopyRows(_keyCodes, fromRows, to._keyCodes, intoRows);
-        PoolTensor.CopyRows(_valueCodes, fromRows, to._valueCodes, intoRows);
-        foreach (var (source, into) in new[] { (_keyScale, to._keyScale), (_keyMin, to._keyMin), (_valueScale, to._valueScale), (_valueMin, to._valueMin) })
-            PoolTensor.CopyRows(source, fromBlocks, into, intoBlocks);
-    }
-
-    private Tensor Dequantize(Tensor codes, Tensor scales, Tensor minimums, Tensor rows)
-    {
-        var scale = scales.index_select(0, rows).to(ScalarType.Float32);
-        var min = minimums.index_select(0, rows).to(ScalarType.Float32);
-        return (codes.to(ScalarType.Float32) * scale + min).to(_dtype);
+        foreach (var (source, into) in new[] { (_keyCodes, to._keyCodes), (_valueCodes, to._valueCodes), (_keyParams, to._keyParams), (_valueParams, to._valueParams) })
+            PoolTensor.CopyRows(source, fromRows, into, intoRows);
     }
 
     public void Dispose()
     {
-        foreach (var t in new[] { _keyCodes, _valueCodes, _keyScale, _keyMin, _valueScale, _valueMin, _keyResidual, _valueResidual }) t.Dispose();
+        foreach (var t in new[] { _keyCodes, _valueCodes, _keyParams, _valueParams }) t.Dispose();
     }
 }

@@ -69,8 +69,8 @@ public sealed partial class KvCache
         if (Format == KvStorageFormat.Int8)
         {
             using (keys) using (values)
-                _reader!.SetRecomputed(layer, Int8KvLayerStore.RoundTrip(keys, BlockSize).DetachFromDisposeScope(),
-                    Int8KvLayerStore.RoundTrip(values, BlockSize).DetachFromDisposeScope());
+                _reader!.SetRecomputed(layer, Int8KvLayerStore.RoundTrip(keys).DetachFromDisposeScope(),
+                    Int8KvLayerStore.RoundTrip(values).DetachFromDisposeScope());
         }
         else _reader!.SetRecomputed(layer, keys, values);
     }

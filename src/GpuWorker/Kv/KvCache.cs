@@ -17,22 +17,20 @@ public sealed partial class KvCache : IDisposable
     private readonly int[] _gpuOf, _cpuOf;            // physical block of each logical block (tiered only)
     private readonly BlockLocations? _locations;      // null when untiered: logical block == GPU block
     private readonly TieredReader? _reader;
-    private readonly ResidualBlocks? _residual;
     private readonly Device _device;
     private readonly long _gpuSlots, _cpuSlots;
 
     public KvCache(int layers, int kvHeads, int headDim, int blockCount, int blockSize, ScalarType dtype, Device device,
-        KvStorageFormat format = KvStorageFormat.Native, int maxSequences = 64, KvTiers? tiers = null)
+        KvStorageFormat format = KvStorageFormat.Native, KvTiers? tiers = null)
     {
         BlockSize = blockSize;
         Format = format;
         _device = device;
         _gpuBlocks = new BlockAllocator(blockCount);
         long gpuSlots = _gpuSlots = (long)(blockCount + 1) * blockSize;
-        if (format == KvStorageFormat.Int8) _residual = new ResidualBlocks(maxSequences + 2, blockCount + 1, device);
-        _gpu = CreateStores(layers, gpuSlots, kvHeads, headDim, blockSize, dtype, device, _residual, pinned: false);
+        _gpu = CreateStores(layers, gpuSlots, kvHeads, headDim, blockSize, format, dtype, device, pinned: false);
         KvHeads = kvHeads;
-        BytesPerToken = 2L * layers * kvHeads * headDim * (format == KvStorageFormat.Int8 ? 1 : ElementSize(dtype));
+        BytesPerToken = KvBytesPerToken(layers, kvHeads, headDim, format, ElementSize(dtype));
         FetchBytesPerToken = 2L * layers * kvHeads * headDim * ElementSize(dtype);
         if (tiers is { } t && (t.CpuBlocks > 0 || t.DroppedBlocks > 0))
         {
@@ -41,9 +39,8 @@ public sealed partial class KvCache : IDisposable
             if (t.CpuBlocks > 0)
             {
                 _cpuBlocks = new BlockAllocator(t.CpuBlocks);
-                var residual = format == KvStorageFormat.Int8 ? new ResidualBlocks(1, t.CpuBlocks + 1, CPU) : null; // never used: only whole blocks move
-                _cpu = CreateStores(layers, (long)(t.CpuBlocks + 1) * blockSize, kvHeads, headDim, blockSize, dtype, CPU, residual, pinned: device.type == TorchSharp.DeviceType.CUDA);
-                CpuResidual = residual;
+                _cpu = CreateStores(layers, (long)(t.CpuBlocks + 1) * blockSize, kvHeads, headDim, blockSize, format, dtype, CPU,
+                    pinned: device.type == TorchSharp.DeviceType.CUDA);
             }
             else _cpu = [];
             _gpuOf = new int[logicalBlocks + 1];
@@ -62,13 +59,15 @@ public sealed partial class KvCache : IDisposable
         }
     }
 
-    private static IKvLayerStore[] CreateStores(int layers, long slots, int kvHeads, int headDim, int blockSize, ScalarType dtype,
-        Device device, ResidualBlocks? residual, bool pinned) =>
-        Enumerable.Range(0, layers).Select(_ => residual is not null
-            ? (IKvLayerStore)new Int8KvLayerStore(slots, kvHeads, headDim, blockSize, residual, dtype, device, pinned)
+    private static IKvLayerStore[] CreateStores(int layers, long slots, int kvHeads, int headDim, int blockSize, KvStorageFormat format,
+        ScalarType dtype, Device device, bool pinned) =>
+        Enumerable.Range(0, layers).Select(_ => format == KvStorageFormat.Int8
+            ? (IKvLayerStore)new Int8KvLayerStore(slots, kvHeads, headDim, blockSize, dtype, device, pinned)
             : new NativeKvLayerStore(slots, kvHeads, headDim, blockSize, dtype, device, pinned)).ToArray();
 
-    private ResidualBlocks? CpuResidual { get; }
+    /// <summary>Bytes of K and V per cached token over all layers: INT8 rows carry D codes and a 4-byte (scale, min).</summary>
+    public static long KvBytesPerToken(int layers, int kvHeads, int headDim, KvStorageFormat format, int elementSize) =>
+        2L * layers * kvHeads * (format == KvStorageFormat.Int8 ? headDim + 4 : (long)headDim * elementSize);
 
     public int BlockSize { get; }
     public KvStorageFormat Format { get; }
@@ -81,7 +80,7 @@ public sealed partial class KvCache : IDisposable
     public int UsedBlocks => _gpuBlocks.UsedBlocks;
     public int CpuTotalBlocks => _cpuBlocks?.BlockCount ?? 0;
     public int CpuUsedBlocks => _cpuBlocks?.UsedBlocks ?? 0;
-    /// <summary>Bytes of K/V codes or values per cached token over all layers (INT8 scales and residuals not included).</summary>
+    /// <summary>Bytes of K/V per cached token over all layers (INT8: codes and row parameters).</summary>
     public long BytesPerToken { get; }
     /// <summary>Bytes per token that a read from the CPU tier moves to the GPU (dequantized there on the host).</summary>
     public long FetchBytesPerToken { get; }
@@ -112,9 +111,7 @@ public sealed partial class KvCache : IDisposable
     /// <summary>Returns every block of the sequence, on every tier, at once.</summary>
     public void Release(SequenceKv sequence)
     {
-        var gpu = sequence.Blocks.Skip(sequence.OffloadedBlocks).Select(GpuBlockOf).ToList();
-        _residual?.Release(gpu);
-        _gpuBlocks.Free(gpu);
+        _gpuBlocks.Free(sequence.Blocks.Skip(sequence.OffloadedBlocks).Select(GpuBlockOf).ToList());
         if (IsTiered)
         {
             _cpuBlocks?.Free(sequence.Blocks.Skip(sequence.DroppedBlocks).Take(sequence.OffloadedBlocks - sequence.DroppedBlocks).Select(b => _cpuOf[b]));
@@ -122,7 +119,7 @@ public sealed partial class KvCache : IDisposable
         }
         sequence.Blocks.Clear();
         sequence.Generation++;
-        sequence.Length = 0;
+        sequence.Length = sequence.ScoreFloor = 0;
         sequence.OffloadedBlocks = sequence.DroppedBlocks = 0;
     }
 
@@ -130,11 +127,8 @@ public sealed partial class KvCache : IDisposable
     public WritePlan PlanWrite(long[] logicalSlots)
     {
         var slots = IsTiered ? logicalSlots.Select(s => (long)GpuBlockOf((int)(s / BlockSize)) * BlockSize + s % BlockSize).ToArray() : logicalSlots;
-        return _residual is null ? new WritePlan { Slots = tensor(slots, device: _device) } : Int8WritePlanner.Plan(slots, BlockSize, _residual, _device);
+        return new WritePlan { Slots = tensor(slots, device: _device) };
     }
-
-    /// <summary>After all layers wrote: residual blocks that were quantized are free again.</summary>
-    public void CompleteWrite(WritePlan plan) => _residual?.Release(plan.CompletedBlocks);
 
     /// <summary>Stores K/V rows [n, kv heads, head dim] of one layer where the plan says.</summary>
     public void Write(int layer, WritePlan plan, Tensor keys, Tensor values) => _gpu[layer].Write(plan, keys, values);
@@ -158,14 +152,27 @@ public sealed partial class KvCache : IDisposable
         using (k) using (v) return (k.view(shape), v.view(shape));
     }
 
-    /// <summary>True when every K/V row lives in the GPU pool in the model's dtype at its logical slot (native format,
-    /// no CPU tier), so a kernel can read it in place through block tables.</summary>
-    public bool SupportsInPlaceReads => !IsTiered && _gpu.All(l => l is NativeKvLayerStore);
+    /// <summary>True when every K/V row lives in the GPU pool at its logical slot (no CPU tier), so a kernel can read it
+    /// in place through block tables.</summary>
+    public bool SupportsInPlaceReads => !IsTiered;
 
-    /// <summary>One layer's pool [slots, kv heads, head dim] (K, V); see <see cref="SupportsInPlaceReads"/>.</summary>
-    public (Tensor Keys, Tensor Values) PoolOf(int layer) => !IsTiered && _gpu[layer] is NativeKvLayerStore store
-        ? (store.Keys, store.Values)
-        : throw new InvalidOperationException("in-place KV reads need an untiered pool in the model's dtype");
+    /// <summary>One layer's GPU pool as the kernel reads it (K/V rows, INT8 parameters).</summary>
+    public Native.KvPoolTensors PoolOf(int layer) => _gpu[layer].Tensors;
+
+    /// <summary>One layer's CPU tier (page-locked on a CUDA machine), or null without one.</summary>
+    public Native.KvPoolTensors? CpuPoolOf(int layer) => _cpu.Length > 0 ? _cpu[layer].Tensors : null;
+
+    /// <summary>Blocks of the GPU pool (the scratch block included): kernel block ids at or above it are CPU blocks.</summary>
+    public long GpuPoolBlocks => _gpuSlots / BlockSize;
+
+    /// <summary>Where a logical block's rows are for the kernel: its GPU block, or GpuPoolBlocks + its CPU block; null
+    /// while it is dropped (phase III, rebuilt by recomputation, which the kernel does not read).</summary>
+    public long? KernelBlockOf(int logicalBlock)
+    {
+        if (!IsTiered) return logicalBlock;
+        long where = _locations![logicalBlock];
+        return where < _gpuSlots ? where / BlockSize : where < _gpuSlots + _cpuSlots ? GpuPoolBlocks + (where - _gpuSlots) / BlockSize : null;
+    }
 
     private int GpuBlockOf(int logicalBlock) => IsTiered ? _gpuOf[logicalBlock] : logicalBlock;
 
@@ -184,8 +191,6 @@ public sealed partial class KvCache : IDisposable
     public void Dispose()
     {
         foreach (var layer in _gpu.Concat(_cpu)) layer.Dispose();
-        _residual?.Dispose();
-        CpuResidual?.Dispose();
         _locations?.Dispose();
         _reader?.Dispose();
     }

@@ -31,6 +31,10 @@ public sealed class SequenceKv(int blockSize)
     /// <summary>The token ids the cached positions were computed from (needed to recompute dropped K/V).</summary>
     public IReadOnlyList<int>? Tokens { get; set; }
 
+    /// <summary>SWA: the first step whose weights the windowed score sums still hold (steps before it have been
+    /// subtracted, or were never added).</summary>
+    public int ScoreFloor { get; internal set; }
+
     /// <summary>Which cached tokens this sequence's decode steps attend to.</summary>
     public Attention.KvPolicy Policy { get; set; } = Attention.KvPolicy.Dense;
 

@@ -11,7 +11,7 @@ namespace AlisaCluster.GpuWorker.Native;
 public static partial class AlisaNative
 {
     private const string Library = "alisa_native";
-    private const int AbiVersion = 1;
+    private const int AbiVersion = 2;
     private static readonly Lazy<(bool Loaded, string Detail)> State = new(Load);
 
     /// <summary>True when the library was found, loaded and speaks this ABI.</summary>
@@ -64,9 +64,17 @@ public static partial class AlisaNative
     [LibraryImport(Library)] internal static partial void alisa_event_destroy(IntPtr cudaEvent);
     [LibraryImport(Library)]
     internal static partial int alisa_paged_decode_attention(IntPtr output, IntPtr query, IntPtr keyPool, IntPtr valuePool,
-        IntPtr blockTable, IntPtr lengths, int blockSize, float scale);
+        IntPtr keyParams, IntPtr valueParams, IntPtr cpuKeyPool, IntPtr cpuValuePool, IntPtr cpuKeyParams, IntPtr cpuValueParams,
+        long gpuBlocks, IntPtr blockTable, IntPtr lengths, IntPtr segments, IntPtr positions, IntPtr logits, IntPtr lse, int blockSize,
+        float scale);
+    [LibraryImport(Library)]
+    internal static partial int alisa_attention_weights(IntPtr weights, IntPtr positions, IntPtr logits, IntPtr lse, IntPtr lengths,
+        IntPtr segments, IntPtr listed);
     [LibraryImport(Library)] internal static partial int alisa_rms_norm(IntPtr output, IntPtr x, IntPtr weight, float eps);
     [LibraryImport(Library)] internal static partial int alisa_rotary(IntPtr x, IntPtr cos, IntPtr sin);
     [LibraryImport(Library)] internal static partial int alisa_silu_and_mul(IntPtr output, IntPtr gateUp);
     [LibraryImport(Library)] internal static partial int alisa_kv_write(IntPtr keyPool, IntPtr valuePool, IntPtr key, IntPtr value, IntPtr slots);
+    [LibraryImport(Library)]
+    internal static partial int alisa_kv_write_int8(IntPtr keyCodes, IntPtr valueCodes, IntPtr keyParams, IntPtr valueParams, IntPtr key,
+        IntPtr value, IntPtr slots);
 }

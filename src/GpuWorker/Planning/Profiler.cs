@@ -23,7 +23,7 @@ public static class Profiler
         int longest = Math.Max(32, Math.Min(maxLength, kvTokens / 2));
         int shortest = Math.Max(16, longest / 4);
         int wide = Math.Clamp(kvTokens / (longest + 32), 1, maxBatch);
-        using var cache = new KvCache(c.NumLayers, c.NumKvHeads, c.HeadDim, kvTokens / 16 + 2, 16, model.DType, model.Device, format, maxBatch + 2);
+        using var cache = new KvCache(c.NumLayers, c.NumKvHeads, c.HeadDim, kvTokens / 16 + 2, 16, model.DType, model.Device, format);
         using var scores = policy.IsDense ? null : new TokenScores(c.NumLayers, cache.SlotCount, c.NumKvHeads,
             KvBudget.ScoreRing(policy.Sparsity, maxLength), policy.PerKvHead, policy.NeedsCumulativeScores, model.Device);
         var runner = new ModelRunner(model, cache, scores);

@@ -39,7 +39,8 @@ public sealed class LearnedSelectionTests : IDisposable
             foreach (var (position, weight) in perHead[h]) row[(s * KvHeads + h) * l + position] = weight;
         using var rows = tensor(row, [b, KvHeads, 1, l]);
         using var columns = tensor(Enumerable.Repeat((long)(step % Ring), b).ToArray(), [b, 1]);
-        for (int layer = 0; layer < Layers; layer++) _scores.RecordWindow(layer, batch.ReadSlots, columns, rows);
+        using var index = _scores.IndexOf(batch.ReadSlots, columns);
+        for (int layer = 0; layer < Layers; layer++) _scores.RecordWindow(layer, index, rows);
     }
 
     private static int[] Selected(Tensor mask, int b, int h) =>
@@ -55,12 +56,12 @@ public sealed class LearnedSelectionTests : IDisposable
         RecordStep(batch, 9, [new() { [2] = 4f }, new() { [3] = 4f }]);
         RecordStep(batch, 10, [new() { [7] = 3f }, new() { [6] = 2f }]);
         using var step = new SparseStep(batch, _scores, CPU);
-        using (var layer0 = TokenSelector.Select(0, step, _scores, batch.ReadSlots))
+        using (var layer0 = SelectionMasks.Of(0, step, _scores, batch))
         {
             Assert.Equal([6, 7, 8, 9, 10, 11], Selected(layer0, 0, 0));                // share 1: the last b, like local
             Assert.Equal([1, 3, 4, 9, 10, 11], Selected(layer0, 0, 1));                // share 0.5: k recent + top 3
         }
-        using var layer1 = TokenSelector.Select(1, step, _scores, batch.ReadSlots);
+        using var layer1 = SelectionMasks.Of(1, step, _scores, batch);
         Assert.Equal([0, 2, 8, 9, 10, 11], Selected(layer1, 0, 0));                    // share 0.75: round(4.5) = 4 recent + 2
         Assert.Equal([1, 3, 8, 9, 10, 11], Selected(layer1, 0, 1));                    // share 0.625: round(3.75) = 4 recent + 2
     }
@@ -77,7 +78,7 @@ public sealed class LearnedSelectionTests : IDisposable
         using var step = new SparseStep(batch, _scores, CPU);
         for (int layer = 0; layer < Layers; layer++)
         {
-            using var mask = TokenSelector.Select(layer, step, _scores, batch.ReadSlots);
+            using var mask = SelectionMasks.Of(layer, step, _scores, batch);
             for (int b = 0; b < rows.Length; b++)
             for (int h = 0; h < KvHeads; h++)
             {
@@ -87,7 +88,7 @@ public sealed class LearnedSelectionTests : IDisposable
                 Assert.All(selected, p => Assert.True(p < n));                              // no padding position
                 Assert.Equal(Math.Min(n, budget.Recent + budget.Global), selected.Length);  // the whole budget, used once
                 Assert.Subset(selected.ToHashSet(), Enumerable.Range(n - budget.Recent, budget.Recent).ToHashSet());
-                Assert.True(selected.Length <= step.MaxSelected);
+                Assert.True(selected.Length <= step.Layer(layer).MaxEntries);
             }
         }
     }

@@ -39,7 +39,7 @@ public sealed class TokenSelectorTests : IDisposable
         foreach (var (position, weight) in weights) row[position] = weight;
         using var rows = tensor(row, [1, 1, 1, batch.KeyLength]);
         using var columns = tensor(new long[] { step % Ring }, [1, 1]);
-        _scores.RecordWindow(0, batch.ReadSlots, columns, rows);
+        using (var index = _scores.IndexOf(batch.ReadSlots, columns)) _scores.RecordWindow(0, index, rows);
     }
 
     [Fact]
@@ -52,7 +52,7 @@ public sealed class TokenSelectorTests : IDisposable
         RecordStep(batch, 9, new() { [5] = 0.2f, [7] = 0.3f, [4] = 0.1f });
         RecordStep(batch, 10, new() { [2] = 0.1f, [7] = 0.1f });
         using var step = new SparseStep(batch, _scores, CPU);
-        using var mask = TokenSelector.Select(0, step, _scores, batch.ReadSlots);
+        using var mask = SelectionMasks.Of(0, step, _scores, batch);
         Assert.Equal([2, 5, 7, 9, 10, 11], Selected(Row(mask, 0, 0)));
     }
 
@@ -62,7 +62,7 @@ public sealed class TokenSelectorTests : IDisposable
         var policy = new KvPolicy(KvPolicyKind.Swa, 0.7);
         using var batch = Batch(policy, 40, 9, 1);
         using var step = new SparseStep(batch, _scores, CPU);
-        using var mask = TokenSelector.Select(0, step, _scores, batch.ReadSlots);
+        using var mask = SelectionMasks.Of(0, step, _scores, batch);
         foreach (var (n, b) in new[] { (40, 0), (9, 1), (1, 2) })
         {
             var selected = Selected(Row(mask, b, 0));
@@ -80,11 +80,11 @@ public sealed class TokenSelectorTests : IDisposable
     {
         using (var batch = Batch(new KvPolicy(KvPolicyKind.Local, 0.8), 30))            // b = 6
         using (var step = new SparseStep(batch, _scores, CPU))
-        using (var mask = TokenSelector.Select(0, step, _scores, batch.ReadSlots))
+        using (var mask = SelectionMasks.Of(0, step, _scores, batch))
             Assert.Equal(Enumerable.Range(24, 6), Selected(Row(mask, 0, 0)));
         using (var batch = Batch(new KvPolicy(KvPolicyKind.Streaming, 0.8), 30))        // 4 sinks + last 2
         using (var step = new SparseStep(batch, _scores, CPU))
-        using (var mask = TokenSelector.Select(0, step, _scores, batch.ReadSlots))
+        using (var mask = SelectionMasks.Of(0, step, _scores, batch))
             Assert.Equal([0, 1, 2, 3, 28, 29], Selected(Row(mask, 0, 0)));
     }
 
@@ -103,7 +103,7 @@ public sealed class TokenSelectorTests : IDisposable
         using (var a = tensor(alive, [1, KvHeads, 12]))
             _scores.RecordCumulative(0, batch.ReadSlots, w, a);
         using var step = new SparseStep(batch, _scores, CPU);
-        using var mask = TokenSelector.Select(0, step, _scores, batch.ReadSlots);
+        using var mask = SelectionMasks.Of(0, step, _scores, batch);
         Assert.Equal([1, 4, 6, 9, 10, 11], Selected(Row(mask, 0, 0)));
         Assert.Equal([2, 3, 7, 9, 10, 11], Selected(Row(mask, 0, 1)));
     }

@@ -55,7 +55,7 @@ public sealed class TieredKvCacheTests(TinyModels models)
         out List<Tensor> logits, out List<int> phases)
     {
         var c = model.Config;
-        var cache = new KvCache(c.NumLayers, c.NumKvHeads, c.HeadDim, blockCount: 16, BlockSize, model.Model.DType, model.Model.Device, format, 4, tiers);
+        var cache = new KvCache(c.NumLayers, c.NumKvHeads, c.HeadDim, blockCount: 16, BlockSize, model.Model.DType, model.Model.Device, format, tiers);
         using var scores = new TokenScores(c.NumLayers, cache.SlotCount, c.NumKvHeads, KvBudget.ScoreRing(0.5, 256), policy.PerKvHead, false, CPU);
         var runner = new ModelRunner(model.Model, cache, scores);
         var kv = cache.CreateSequence();

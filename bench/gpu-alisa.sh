@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# ALISA on the GPU machine: the fused sparse attention kernel (selection, INT8 rows, CPU tier read in place) against
+# our dense engine and transformers, one device call per part:
+#   bash scripts/pack-gpu.sh                               # here: the CLI, self-contained, into .gpu/
+#   run command="bash bench/gpu-alisa.sh check" carry=[".gpu"]
+# Parts: check  = build native/, alisa native-check (kernel vs CPU reference incl. selections, INT8, CPU tier;
+#                 kv_write_int8; graph vs eager steps), a short ALISA smoke run;
+#        table  = the table for SHAPE (llama2-7b default, or opt-6.7b): 24 GiB budget, 128 + 512, batch
+#                 64 and 256: dense with preemption vs ALISA (SWA 80% + INT8, tiers as planned); whole card, batch 256,
+#                 1024 + 1024: dense vs ALISA;
+#        eval   = INT8 and SWA accuracy on CUDA (both models, both texts) against the independent reference.
+# fp16, random weights. JSON lines land in $OUT.
+set -uo pipefail
+[[ "${1:-}" == "--help" || "${1:-}" == "-h" ]] && { sed -n "2,13p" "$0" | sed "s/^# \{0,1\}//"; exit 0; }
+PART=${1:-check}
+OUT=${OUT:-/tmp/alisa-out}; mkdir -p "$OUT"
+rm -rf "${TMPDIR:-/tmp}/gpu-app"
+bash native/build.sh > "$OUT/native-build.log" 2>&1 || { tail -40 "$OUT/native-build.log"; exit 1; }
+tail -1 "$OUT/native-build.log"
+export ALISA_NATIVE_LIB=$PWD/native/build/libalisa_native.so
+alisa() { bash .gpu/run.sh "$@" 2>&1 | grep -v '%$'; }
+shape=${SHAPE:-llama2-7b}
+alisa_policy=(--policy swa:0.8 --int8)
+case "$PART" in
+  check)
+    alisa native-check --out "$OUT/native-check.jsonl" | grep -v '"Passed":true' | tail -8
+    alisa bench --dummy-weights $shape --dtype fp16 --device cuda --prompt-len 128 --gen-len 64 --batch 64 "${alisa_policy[@]}" \
+      --gpu-mem-gib 24 --out "$OUT/smoke.jsonl" | grep '^{'
+    ;;
+  table)
+    common=(--dummy-weights $shape --dtype fp16 --device cuda)
+    for batch in ${BATCHES:-64 256}; do
+      alisa bench "${common[@]}" --prompt-len 128 --gen-len 512 --batch $batch --gpu-mem-gib 24 --out "$OUT/table-$shape.jsonl" | grep '^{'
+      alisa bench "${common[@]}" --prompt-len 128 --gen-len 512 --batch $batch --gpu-mem-gib 24 --cpu-mem-gib 96 --kv-mode tiered \
+        "${alisa_policy[@]}" --out "$OUT/table-$shape.jsonl" | grep '^{'
+    done
+    [ "${SKIP_LONG:-0}" = 1 ] || for policy in dense alisa; do
+      extra=(); [ $policy = alisa ] && extra=("${alisa_policy[@]}")
+      alisa bench "${common[@]}" --prompt-len 1024 --gen-len 1024 --batch 256 "${extra[@]}" --out "$OUT/long-$shape.jsonl" | grep '^{'
+    done
+    ;;
+  eval)
+    for m in tiny-llama tiny-opt; do for text in kjv fortunes; do
+      alisa eval --model models/$m --text data/heldout-$text.txt --device cuda --dtype fp32 --policies swa,swa:per-head \
+        --sparsity 0.8 --int8 both --reference data/sparse-reference.jsonl --out /tmp/eval-$m-$text | tail -4
+      cat /tmp/eval-$m-$text/*.jsonl > "$OUT/eval-$m-$text.jsonl"
+    done; done ;;
+  *) echo "unknown part '$PART' (check, table, eval)"; exit 2 ;;
+esac

@@ -1,0 +1,82 @@
+using AlisaCluster.GpuWorker.Kv;
+using AlisaCluster.GpuWorker.Native;
+using static TorchSharp.torch;
+
+namespace AlisaCluster.GpuWorker.Attention;
+
+/// <summary>Decode attention by the native kernel for any KV policy, format and tier layout without dropped blocks:
+/// stores the new K/V rows (quantising them for INT8), selects on the device (<see cref="TokenSelector"/>), and the
+/// kernel reads just the selected rows in place, GPU-resident ones from the pool and CPU-tier ones over PCIe from
+/// page-locked memory (no gather, no host sync). For score-keeping policies it also returns each attended entry's
+/// weight, which <see cref="ScoreKeeping"/> records. <see cref="SparseAttention"/> is its TorchSharp reference.</summary>
+public sealed class KernelAttention(KvCache cache, AttentionBatch batch, SparseStep? step, TokenScores? scores) : IAttention
+{
+    private readonly KernelBlockTable _table = batch.KernelTable(cache);
+
+    /// <summary>Whether the kernel can serve this batch: CUDA, native library, a supported shape, no dropped blocks.</summary>
+    public static bool CanServe(KvCache cache, AttentionBatch batch, Model.ModelConfig config, Device device) =>
+        device.type == TorchSharp.DeviceType.CUDA && AlisaNative.IsAvailable && batch.QueryLength == 1
+        && PagedDecodeAttentionKernel.Unsupported(config.NumHeads, config.NumKvHeads, config.HeadDim) is null
+        && batch.Sequences.All(s => s.DroppedBlocks == 0);
+
+    public Tensor Forward(int layer, Tensor query, Tensor key, Tensor value)
+    {
+        using var scope = NewDisposeScope();
+        long b = query.shape[0], heads = query.shape[1], d = query.shape[3], kvHeads = key.shape[1], l = batch.KeyLength;
+        var pool = cache.PoolOf(layer);
+        if (pool.IsInt8) KvWriteKernel.RunInt8(pool, key, value, batch.Write.Slots);
+        else KvWriteKernel.Run(pool.Keys, pool.Values, key, value, batch.Write.Slots);
+        ScoreKeeping.Prepare(scores, step, layer, batch);
+
+        using var selection = step is null ? null : TokenSelector.Select(layer, step, scores, batch.ReadSlots);
+        var kernelSelection = selection is null ? null
+            : new AttentionSelection(selection.Segments, selection.Listed?.to(ScalarType.Int32) ?? zeros([b, selection.Segments.shape[1], 1], ScalarType.Int32, query.device));
+        int entries = step?.Layer(layer).MaxEntries ?? (int)l;
+        bool keepScores = scores is not null && step is not null;
+        var logits = keepScores ? empty([b, heads, entries], ScalarType.Float32, query.device) : null;
+        var lse = keepScores ? empty([b, heads], ScalarType.Float32, query.device) : null;
+        var output = empty([b, heads, d], query.dtype, query.device);
+        PagedDecodeAttentionKernel.Run(output, query, pool, _table.Blocks, _table.Lengths, cache.BlockSize, (float)(1 / Math.Sqrt(d)),
+            cache.CpuPoolOf(layer), cache.GpuPoolBlocks, kernelSelection, logits, lse);
+        if (keepScores)
+        {
+            var weights = empty([b, kvHeads, entries], ScalarType.Float32, query.device);
+            var positions = empty([b, kvHeads, entries], ScalarType.Int64, query.device);
+            PagedDecodeAttentionKernel.Weights(weights, positions, logits!, lse!, _table.Lengths, kernelSelection);
+            var perPosition = zeros([b, kvHeads, l], ScalarType.Float32, query.device).scatter_add(2, positions, weights);
+            ScoreKeeping.Record(scores!, step!, layer, batch, perPosition, step!.UsesCumulative ? selection!.ToMask(l).expand(b, kvHeads, l) : null);
+        }
+        return output.view(b, 1, heads * d).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>A decode batch's block table as the kernel reads it, [B, max blocks] int64 (GPU blocks, or the GPU pool's
+/// block count + CPU block), and lengths [B] int64; built once per step on the host and uploaded with one copy.</summary>
+internal sealed class KernelBlockTable : IDisposable
+{
+    public required Tensor Blocks { get; init; }
+    public required Tensor Lengths { get; init; }
+
+    public static KernelBlockTable For(KvCache cache, AttentionBatch batch)
+    {
+        var sequences = batch.Sequences;
+        int width = Math.Max(1, sequences.Max(s => s.Blocks.Count));
+        var host = new long[sequences.Count * (width + 1)];
+        for (int b = 0; b < sequences.Count; b++)
+        {
+            for (int i = 0; i < sequences[b].Blocks.Count; i++)
+                host[b * width + i] = cache.KernelBlockOf(sequences[b].Blocks[i])
+                    ?? throw new InvalidOperationException("the attention kernel does not read dropped (phase III) blocks");
+            host[sequences.Count * width + b] = batch.StartPositions[b] + batch.QueryLength;
+        }
+        var device = batch.ReadSlots.device;
+        using var all = tensor(host, device: device);
+        return new KernelBlockTable
+        {
+            Blocks = all.narrow(0, 0, sequences.Count * width).view(sequences.Count, width),
+            Lengths = all.narrow(0, sequences.Count * width, sequences.Count),
+        };
+    }
+
+    public void Dispose() { Blocks.Dispose(); Lengths.Dispose(); }
+}
