@@ -43,7 +43,8 @@ public static class NativeCheckCommand
         }
         foreach (var name in models)
             foreach (var (batch, capacity, requests) in new[] { (1, 4096, "greedy"), (3, 4096, "greedy"), (8, 4096, "greedy"), (8, 320, "greedy"),
-                         (8, 4096, "mixed"), (8, 4096, "sampled") })
+                         (8, 4096, "mixed"), (8, 4096, "sampled"),
+                         (8, 4096, "swa"), (8, 320, "swa"), (8, 4096, "swa-int8"), (8, 4096, "h2o") })
             {
                 var stepCase = await CompareSteps(Path.Combine(Path.GetDirectoryName(ModelOptions.DefaultModelFolder)!, name), batch, capacity, requests);
                 await Report(stepCase, stepCase.Passed);
@@ -109,7 +110,7 @@ public static class NativeCheckCommand
                     var (expectedWeights, expectedPositions) = PagedDecodeAttentionReference.Weights(expected, lengthTensor, kvHeads, selection);
                     double Max(Tensor a, Tensor e) => (a.to(ScalarType.Float32, CPU) - e).abs().nan_to_num(0).max().item<float>();
                     double error = Math.Max(Max(actual, expected.Output), Math.Max(Max(lse, expected.Lse), Max(weights, expectedWeights)));
-                    bool samePositions = positions.cpu().equal(expectedPositions).item<bool>();
+                    bool samePositions = positions.cpu().eq(expectedPositions).all().item<bool>();
                     yield return new KernelCase($"{dtype} {variant}", batch, heads, kvHeads, d, lengths, error, tolerance, error <= tolerance && samePositions);
                 }
     }
@@ -187,7 +188,8 @@ public static class NativeCheckCommand
 
     /// <summary>The same requests through an eager and a graph engine (fp32): "greedy"; "mixed" = every other request
     /// under SWA 50% and shorter (steps with it fall back to eager, then the graph takes over); "sampled" = seeded
-    /// temperature / top-p sampling.</summary>
+    /// temperature / top-p sampling; "swa", "swa-int8", "h2o" = every request under that policy at 50% (the sparse
+    /// graphs: selection and score upkeep on the device), INT8 KV for "swa-int8".</summary>
     private static async Task<StepCase> CompareSteps(string folder, int batch, int capacity, string requests)
     {
         using var model = LoadedModel.FromCheckpoint(folder, DeviceChoice.Parse("cuda", "fp32"));
@@ -196,11 +198,18 @@ public static class NativeCheckCommand
         {
             "mixed" when i % 2 == 1 => new($"r{i}", prompts[i], SamplingParams.Greedy(24) with { IgnoreEos = true }) { Policy = KvPolicy.Parse("swa:0.5") },
             "sampled" => new($"r{i}", prompts[i], new SamplingParams { Temperature = 0.8, TopP = 0.9, MaxTokens = 48, Seed = i, IgnoreEos = true }),
+            "swa" or "swa-int8" => new($"r{i}", prompts[i], SamplingParams.Greedy(48) with { IgnoreEos = true }) { Policy = KvPolicy.Parse("swa:0.5") },
+            "h2o" => new($"r{i}", prompts[i], SamplingParams.Greedy(48) with { IgnoreEos = true }) { Policy = KvPolicy.Parse("h2o:0.5") },
             _ => new($"r{i}", prompts[i], SamplingParams.Greedy(48) with { IgnoreEos = true }),
         };
         async Task<(List<GenerationEvent>[] Events, long Preemptions)> Run(DecodeStepKind kind)
         {
-            await using var engine = new InferenceEngine(model, new EngineOptions { KvCapacityTokens = capacity, MaxBatchSize = 8, DecodeStep = kind });
+            await using var engine = new InferenceEngine(model, new EngineOptions
+            {
+                KvCapacityTokens = capacity, MaxBatchSize = 8, DecodeStep = kind,
+                KvFormat = requests == "swa-int8" ? KvStorageFormat.Int8 : KvStorageFormat.Native,
+                DefaultPolicy = requests.StartsWith("swa") ? KvPolicy.Parse("swa:0.5") : KvPolicy.Dense,
+            });
             var events = await Task.WhenAll(prompts.Select((_, i) => engine.GenerateAsync(Request(i)).ToListAsync().AsTask()));
             if (kind == DecodeStepKind.Graph && engine.Stats.DecodeStep != "cuda-graph") throw new InvalidOperationException("the graph step was not used");
             return (events, engine.Stats.Preemptions);

@@ -75,8 +75,12 @@ public sealed class AttentionBatch : IDisposable
 
     private KernelBlockTable? _kernelTable;
 
-    /// <summary>The block table and lengths the attention kernel reads, built on first use and kept for all layers.</summary>
-    internal KernelBlockTable KernelTable(KvCache cache) => _kernelTable ??= KernelBlockTable.For(cache, this);
+    /// <summary>What the attention kernel reads, built on first use and kept for all layers.</summary>
+    public KernelStepInputs KernelInputs(KvCache cache)
+    {
+        _kernelTable ??= KernelBlockTable.For(cache, this);
+        return new KernelStepInputs(Write.Slots, WriteSlots, ReadSlots, _kernelTable.Blocks, _kernelTable.Lengths);
+    }
 
     /// <summary>Called after the forward: the new tokens are now part of each sequence's cache.</summary>
     public void CommitLengths()

@@ -9,10 +9,8 @@ namespace AlisaCluster.GpuWorker.Attention;
 /// kernel reads just the selected rows in place, GPU-resident ones from the pool and CPU-tier ones over PCIe from
 /// page-locked memory (no gather, no host sync). For score-keeping policies it also returns each attended entry's
 /// weight, which <see cref="ScoreKeeping"/> records. <see cref="SparseAttention"/> is its TorchSharp reference.</summary>
-public sealed class KernelAttention(KvCache cache, AttentionBatch batch, SparseStep? step, TokenScores? scores) : IAttention
+public sealed class KernelAttention(KvCache cache, KernelStepInputs inputs, SparseStep? step, TokenScores? scores) : IAttention
 {
-    private readonly KernelBlockTable _table = batch.KernelTable(cache);
-
     /// <summary>Whether the kernel can serve this batch: CUDA, native library, a supported shape, no dropped blocks.</summary>
     public static bool CanServe(KvCache cache, AttentionBatch batch, Model.ModelConfig config, Device device) =>
         device.type == TorchSharp.DeviceType.CUDA && AlisaNative.IsAvailable && batch.QueryLength == 1
@@ -22,13 +20,13 @@ public sealed class KernelAttention(KvCache cache, AttentionBatch batch, SparseS
     public Tensor Forward(int layer, Tensor query, Tensor key, Tensor value)
     {
         using var scope = NewDisposeScope();
-        long b = query.shape[0], heads = query.shape[1], d = query.shape[3], kvHeads = key.shape[1], l = batch.KeyLength;
+        long b = query.shape[0], heads = query.shape[1], d = query.shape[3], kvHeads = key.shape[1], l = inputs.KeyLength;
         var pool = cache.PoolOf(layer);
-        if (pool.IsInt8) KvWriteKernel.RunInt8(pool, key, value, batch.Write.Slots);
-        else KvWriteKernel.Run(pool.Keys, pool.Values, key, value, batch.Write.Slots);
-        ScoreKeeping.Prepare(scores, step, layer, batch);
+        if (pool.IsInt8) KvWriteKernel.RunInt8(pool, key, value, inputs.PoolWriteSlots);
+        else KvWriteKernel.Run(pool.Keys, pool.Values, key, value, inputs.PoolWriteSlots);
+        ScoreKeeping.Prepare(scores, step, layer, inputs.ScoreWriteSlots);
 
-        using var selection = step is null ? null : TokenSelector.Select(layer, step, scores, batch.ReadSlots);
+        using var selection = step is null ? null : TokenSelector.Select(layer, step, scores, inputs.ReadSlots);
         var kernelSelection = selection is null ? null
             : new AttentionSelection(selection.Segments, selection.Listed?.to(ScalarType.Int32) ?? zeros([b, selection.Segments.shape[1], 1], ScalarType.Int32, query.device));
         int entries = step?.Layer(layer).MaxEntries ?? (int)l;
@@ -36,22 +34,32 @@ public sealed class KernelAttention(KvCache cache, AttentionBatch batch, SparseS
         var logits = keepScores ? empty([b, heads, entries], ScalarType.Float32, query.device) : null;
         var lse = keepScores ? empty([b, heads], ScalarType.Float32, query.device) : null;
         var output = empty([b, heads, d], query.dtype, query.device);
-        PagedDecodeAttentionKernel.Run(output, query, pool, _table.Blocks, _table.Lengths, cache.BlockSize, (float)(1 / Math.Sqrt(d)),
+        PagedDecodeAttentionKernel.Run(output, query, pool, inputs.BlockTable, inputs.Lengths, cache.BlockSize, (float)(1 / Math.Sqrt(d)),
             cache.CpuPoolOf(layer), cache.GpuPoolBlocks, kernelSelection, logits, lse);
         if (keepScores)
         {
             var weights = empty([b, kvHeads, entries], ScalarType.Float32, query.device);
             var positions = empty([b, kvHeads, entries], ScalarType.Int64, query.device);
-            PagedDecodeAttentionKernel.Weights(weights, positions, logits!, lse!, _table.Lengths, kernelSelection);
+            PagedDecodeAttentionKernel.Weights(weights, positions, logits!, lse!, inputs.Lengths, kernelSelection);
             var perPosition = zeros([b, kvHeads, l], ScalarType.Float32, query.device).scatter_add(2, positions, weights);
-            ScoreKeeping.Record(scores!, step!, layer, batch, perPosition, step!.UsesCumulative ? selection!.ToMask(l).expand(b, kvHeads, l) : null);
+            ScoreKeeping.Record(scores!, step!, layer, inputs.ReadSlots, perPosition, step!.UsesCumulative ? selection!.ToMask(l).expand(b, kvHeads, l) : null);
         }
         return output.view(b, 1, heads * d).MoveToOuterDisposeScope();
     }
 }
 
-/// <summary>A decode batch's block table as the kernel reads it, [B, max blocks] int64 (GPU blocks, or the GPU pool's
-/// block count + CPU block), and lengths [B] int64; built once per step on the host and uploaded with one copy.</summary>
+/// <summary>What the attention kernel reads besides the pools, as device tensors: new rows' GPU pool slots [B] and
+/// logical slots [B] (what scores are indexed by), logical slots of positions 0..L-1 [B, L] (padding: the scratch slot
+/// 0), the kernel's block table [B, max blocks] int64 (GPU blocks, or the GPU pool's block count + CPU block) and
+/// lengths [B] int64. A host-built step makes them from its <see cref="AttentionBatch"/>; a CUDA graph from static
+/// buffers.</summary>
+public sealed record KernelStepInputs(Tensor PoolWriteSlots, Tensor ScoreWriteSlots, Tensor ReadSlots, Tensor BlockTable, Tensor Lengths)
+{
+    public long KeyLength => ReadSlots.shape[1];
+}
+
+/// <summary>A decode batch's block table and lengths for the kernel, built once per step on the host and uploaded with
+/// one copy.</summary>
 internal sealed class KernelBlockTable : IDisposable
 {
     public required Tensor Blocks { get; init; }
@@ -69,8 +77,7 @@ internal sealed class KernelBlockTable : IDisposable
                     ?? throw new InvalidOperationException("the attention kernel does not read dropped (phase III) blocks");
             host[sequences.Count * width + b] = batch.StartPositions[b] + batch.QueryLength;
         }
-        var device = batch.ReadSlots.device;
-        using var all = tensor(host, device: device);
+        using var all = tensor(host, device: batch.ReadSlots.device);
         return new KernelBlockTable
         {
             Blocks = all.narrow(0, 0, sequences.Count * width).view(sequences.Count, width),

@@ -15,7 +15,7 @@ public sealed class SparseAttention(KvCache cache, AttentionBatch batch, SparseS
         using var scope = NewDisposeScope();
         long b = query.shape[0], heads = query.shape[1], d = query.shape[3], kvHeads = key.shape[1], l = batch.KeyLength;
         cache.Write(layer, batch.Write, key.reshape(b, kvHeads, d), value.reshape(b, kvHeads, d));
-        ScoreKeeping.Prepare(scores, step, layer, batch);
+        ScoreKeeping.Prepare(scores, step, layer, batch.WriteSlots);
 
         using var selection = TokenSelector.Select(layer, step, scores, batch.ReadSlots);
         var selected = selection.ToMask(l).expand(b, kvHeads, l);
@@ -36,7 +36,7 @@ public sealed class SparseAttention(KvCache cache, AttentionBatch batch, SparseS
         if (scores is not null)
         {
             var perPosition = zeros([b, kvHeads, l], ScalarType.Float32, query.device).scatter_add(2, indices, weights.sum(2));
-            ScoreKeeping.Record(scores, step, layer, batch, perPosition, selected);
+            ScoreKeeping.Record(scores, step, layer, batch.ReadSlots, perPosition, selected);
         }
         return output.MoveToOuterDisposeScope();
     }
@@ -46,21 +46,21 @@ public sealed class SparseAttention(KvCache cache, AttentionBatch batch, SparseS
 public static class ScoreKeeping
 {
     /// <summary>Before selecting: fresh tokens start with empty scores; SWA's window sums drop the steps that left.</summary>
-    public static void Prepare(TokenScores? scores, SparseStep? step, int layer, AttentionBatch batch)
+    public static void Prepare(TokenScores? scores, SparseStep? step, int layer, Tensor writeSlots)
     {
-        scores?.Reset(layer, batch.WriteSlots);
+        scores?.Reset(layer, writeSlots);
         if (step is { UsesWindow: true }) scores!.Slide(layer, step.Window!);
     }
 
     /// <summary>Stores this step's weights per position [B, KvH, L] where the policies need them (H2O: with the
     /// selection [B, KvH, L], which tokens stay alive).</summary>
-    public static void Record(TokenScores scores, SparseStep step, int layer, AttentionBatch batch, Tensor perPosition, Tensor? selected)
+    public static void Record(TokenScores scores, SparseStep step, int layer, Tensor readSlots, Tensor perPosition, Tensor? selected)
     {
         if (step.UsesWindow)
         {
             var rows = scores.WindowGroups == 1 ? perPosition.sum(1, keepdim: true) : perPosition;
             scores.RecordWindow(layer, step.Window!, rows.unsqueeze(2));
         }
-        if (step.UsesCumulative) scores.RecordCumulative(layer, batch.ReadSlots, perPosition, selected!);
+        if (step.UsesCumulative) scores.RecordCumulative(layer, readSlots, perPosition, selected!);
     }
 }

@@ -9,10 +9,36 @@ namespace AlisaCluster.GpuWorker.Attention;
 public sealed class SparseStep : IDisposable
 {
     public SparseStep(AttentionBatch batch, TokenScores? scores, Device device)
+        : this(batch.Sequences.Select(s => s.Policy).ToArray(), scores, device)
     {
         int rows = batch.Sequences.Count;
-        Budgets = batch.Sequences.Select((s, b) => SelectionBudget.For(s.Policy, batch.StartPositions[b] + batch.QueryLength)).ToArray();
-        Policies = batch.Sequences.Select(s => s.Policy).ToArray();
+        var budgets = batch.Sequences.Select((s, b) => SelectionBudget.For(s.Policy, batch.StartPositions[b] + batch.QueryLength)).ToArray();
+        Lengths = tensor(budgets.Select(b => (long)b.Length).ToArray(), device: device).view(rows, 1);
+        _layers = LayerSelections(batch, PerHead ? scores!.KvHeads : 1, device);
+        if (Policies.Any(p => p.NeedsWindowScores && p.MeanScores))
+        {
+            // caps the divisor (steps a position existed within the score window); 1 turns it off for rows that rank by sum
+            var windows = budgets.Select((b, i) => Policies[i].MeanScores ? (float)b.ScoreWindow : 1f).ToArray();
+            MeanWindow = tensor(windows, device: device).view(rows, 1, 1);
+        }
+        if (UsesWindow)
+        {
+            var leaving = batch.Sequences.Select((s, b) => LeavingSteps(s, budgets[b], scores!.Ring)).ToArray();
+            foreach (var (sequence, steps) in batch.Sequences.Zip(leaving)) sequence.ScoreFloor += steps.Count;
+            int width = leaving.Max(l => l.Count);
+            var columns = new long[rows * width];
+            for (int b = 0; b < rows; b++)
+                for (int j = 0; j < width; j++) columns[b * width + j] = j < leaving[b].Count ? leaving[b][j] % scores!.Ring : -1;
+            using var current = tensor(budgets.Select(b => (long)((b.Length - 1) % scores!.Ring)).ToArray(), [rows, 1], device: device);
+            using var leavingColumns = tensor(columns, [rows, width], device: device);
+            Window = scores!.IndexOf(batch.ReadSlots, current, leavingColumns);
+        }
+    }
+
+    private SparseStep(KvPolicy[] policies, TokenScores? scores, Device device)
+    {
+        Policies = policies;
+        int rows = policies.Length;
         UsesWindow = Policies.Any(p => p.NeedsWindowScores);
         UsesCumulative = Policies.Any(p => p.NeedsCumulativeScores);
         PerHead = UsesCumulative || Policies.Any(p => p.NeedsWindowScores && p.PerKvHead);
@@ -20,29 +46,58 @@ public sealed class SparseStep : IDisposable
         if (UsesCumulative && (scores is null || !scores.HasCumulative)) throw new InvalidOperationException("H2O needs a cumulative score store");
         if (Policies.Any(p => p.NeedsWindowScores && p.PerKvHead) && scores!.WindowGroups == 1)
             throw new InvalidOperationException("per-KV-head SWA needs a per-head window score store");
-
-        Lengths = tensor(Budgets.Select(b => (long)b.Length).ToArray(), device: device).view(rows, 1);
-        _layers = LayerSelections(batch, PerHead ? scores!.KvHeads : 1, device);
         IsH2O = tensor(Policies.Select(p => p.NeedsCumulativeScores).ToArray(), device: device).view(rows, 1, 1);
         PerHeadWindow = tensor(Policies.Select(p => p.NeedsWindowScores && p.PerKvHead).ToArray(), device: device).view(rows, 1, 1);
-        if (Policies.Any(p => p.NeedsWindowScores && p.MeanScores))
-        {
-            // caps the divisor (steps a position existed within the score window); 1 turns it off for rows that rank by sum
-            var windows = Budgets.Select((b, i) => Policies[i].MeanScores ? (float)b.ScoreWindow : 1f).ToArray();
-            MeanWindow = tensor(windows, device: device).view(rows, 1, 1);
-        }
-        if (UsesWindow)
-        {
-            var (columns, leaving) = WindowColumns(batch, scores!.Ring, device);
-            using (columns) using (leaving) Window = scores.IndexOf(batch.ReadSlots, columns, leaving);
-        }
+    }
+
+    /// <summary>The steps that leave a sequence's score window at this step (from its ScoreFloor to the window's first
+    /// step); its ScoreFloor moves past them once the step is planned.</summary>
+    public static List<int> LeavingSteps(Kv.SequenceKv sequence, SelectionBudget budget, int ring)
+    {
+        if (!sequence.Policy.NeedsWindowScores) return [];
+        if (budget.ScoreWindow >= ring) throw new InvalidOperationException($"score window {budget.ScoreWindow} exceeds the ring of {ring}");
+        int first = Math.Max(0, budget.Length - 1 - budget.ScoreWindow);
+        return Enumerable.Range(sequence.ScoreFloor, Math.Max(0, first - sequence.ScoreFloor)).ToList();
+    }
+
+    /// <summary>A step for a CUDA graph of <paramref name="rows"/> sequences under one policy: its inputs are static
+    /// device buffers the graph step stages before each replay: lengths [B], segments [B, 3] int64 (sinks, global,
+    /// recent start; the same in every layer), this step's ring column [B, 1] and the one leaving it [B, 1] (-1: none).
+    /// Bounds are those of <paramref name="maxLength"/> positions. Create it before capturing; call
+    /// <see cref="Derive"/> inside the capture.</summary>
+    public static SparseStep ForGraph(KvPolicy policy, int rows, int maxLength, TokenScores? scores, Tensor lengths, Tensor segments,
+        Tensor column, Tensor leavingColumn)
+    {
+        if (!CanCapture(policy)) throw new ArgumentException($"policy {policy} is not captured in graphs", nameof(policy));
+        var step = new SparseStep(Enumerable.Repeat(policy, rows).ToArray(), scores, lengths.device) { Lengths = lengths.view(rows, 1) };
+        var bound = SelectionBudget.For(policy, maxLength);
+        step._staged = (segments, column, leavingColumn, scores, bound);
+        return step;
+    }
+
+    /// <summary>Policies whose selection inputs are the same in every layer and need no per-row divisor.</summary>
+    public static bool CanCapture(KvPolicy policy) => !policy.IsDense && !policy.MeanScores && policy.RecentFractions is null;
+
+    private (Tensor Segments, Tensor Column, Tensor Leaving, TokenScores? Scores, SelectionBudget Bound)? _staged;
+
+    /// <summary>Graph steps: derives the device-side selection inputs from the staged buffers and this step's read
+    /// slots (recorded into the graph, so every replay recomputes them).</summary>
+    public void Derive(Tensor readSlots)
+    {
+        var (segments, column, leaving, scores, bound) = _staged ?? throw new InvalidOperationException("only graph steps derive their inputs");
+        long groups = PerHead ? scores!.KvHeads : 1;
+        foreach (var layer in _layers) layer.Segments.Dispose();
+        Window?.Dispose();
+        var perGroup = segments.to(ScalarType.Int32).unsqueeze(1).expand(Policies.Length, groups, 3).contiguous();
+        _layers = [new LayerSelection(perGroup, bound.Global, Math.Min(bound.Length, bound.Sinks + bound.Global + bound.Recent))];
+        if (UsesWindow) Window = scores!.IndexOf(readSlots, column, leaving);
     }
 
     /// <summary>One layer's selection inputs: Segments [B, SG, 3] int32 = (sinks, global budget, recent start), SG = KV
     /// heads when selection is per head, else 1; MaxGlobal bounds any row's global count, MaxEntries its attended entries.</summary>
     public sealed record LayerSelection(Tensor Segments, int MaxGlobal, int MaxEntries);
 
-    private readonly LayerSelection[] _layers;
+    private LayerSelection[] _layers = [];
 
     /// <summary>One entry for all layers unless a row's split is learned per layer.</summary>
     private LayerSelection[] LayerSelections(AttentionBatch batch, int groups, Device device)
@@ -70,30 +125,6 @@ public sealed class SparseStep : IDisposable
 
     private Tensor? _segments;
 
-    /// <summary>The ring column of this step [B, 1], and [B, J] the columns of steps that left each row's window since its
-    /// last step (-1 pads), moving each sequence's ScoreFloor to its window's first step.</summary>
-    private (Tensor Columns, Tensor Leaving) WindowColumns(AttentionBatch batch, int ring, Device device)
-    {
-        int rows = Policies.Length;
-        var leaving = new List<int>[rows];
-        for (int b = 0; b < rows; b++)
-        {
-            int step = Budgets[b].Length - 1; // the query's position
-            if (Policies[b].NeedsWindowScores && Budgets[b].ScoreWindow >= ring)
-                throw new InvalidOperationException($"score window {Budgets[b].ScoreWindow} exceeds the ring of {ring}");
-            var sequence = batch.Sequences[b];
-            int first = Math.Max(0, step - Budgets[b].ScoreWindow);
-            leaving[b] = Policies[b].NeedsWindowScores ? Enumerable.Range(sequence.ScoreFloor, Math.Max(0, first - sequence.ScoreFloor)).Select(s => s % ring).ToList() : [];
-            if (Policies[b].NeedsWindowScores) sequence.ScoreFloor = Math.Max(sequence.ScoreFloor, first);
-        }
-        int width = leaving.Max(l => l.Count);
-        var columns = new long[rows * width];
-        for (int b = 0; b < rows; b++)
-            for (int j = 0; j < width; j++) columns[b * width + j] = j < leaving[b].Count ? leaving[b][j] : -1;
-        return (tensor(Budgets.Select(b => (long)((b.Length - 1) % ring)).ToArray(), [rows, 1], device: device),
-            tensor(columns, [rows, width], device: device));
-    }
-
     /// <summary>The selection inputs of <paramref name="layer"/>.</summary>
     public LayerSelection Layer(int layer)
     {
@@ -101,22 +132,20 @@ public sealed class SparseStep : IDisposable
         return layer < _layers.Length ? _layers[layer] : throw new InvalidOperationException($"the learned split has {_layers.Length} layers, the model more");
     }
 
-    /// <summary>Per row: the budget of layer 0 (length, sinks and score window are the same in every layer).</summary>
-    public SelectionBudget[] Budgets { get; }
     public KvPolicy[] Policies { get; }
     public bool UsesWindow { get; }
     public bool UsesCumulative { get; }
     /// <summary>Selection differs between KV heads (H2O, per-head SWA); otherwise one selection per layer.</summary>
     public bool PerHead { get; }
     /// <summary>[B, 1] cached positions of each row, the new token included.</summary>
-    public Tensor Lengths { get; }
+    public Tensor Lengths { get; private init; } = null!;
     public Tensor IsH2O { get; }
     /// <summary>[B, 1, 1] rows whose SWA selection is per KV head (the others share one selection per layer).</summary>
     public Tensor PerHeadWindow { get; }
     /// <summary>[B, 1, 1] score window of rows that rank by mean weight (1 for rows that rank by sum).</summary>
-    public Tensor? MeanWindow { get; }
+    public Tensor? MeanWindow { get; private init; }
     /// <summary>SWA: this step's place in the window stores (its ring column, the columns leaving the window).</summary>
-    public TokenScores.WindowIndex? Window { get; }
+    public TokenScores.WindowIndex? Window { get; private set; }
 
     public void Dispose()
     {

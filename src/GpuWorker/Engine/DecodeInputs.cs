@@ -1,22 +1,33 @@
 using System.Runtime.InteropServices;
+using AlisaCluster.GpuWorker.Attention;
 using AlisaCluster.GpuWorker.Kv;
 using static TorchSharp.torch;
 
 namespace AlisaCluster.GpuWorker.Engine;
 
 /// <summary>The decode step's inputs as device tensors that never move (what a CUDA graph reads), refreshed each step
-/// from one pinned host buffer by one asynchronous copy. One int64 buffer, five regions for the largest batch:
-/// tokens, positions, write slots, lengths (keys to attend, the new token included), block tables [rows, M].
+/// from one pinned host buffer by one asynchronous copy. One int64 buffer, regions for the largest batch: tokens,
+/// positions, write slots, lengths (keys to attend, the new token included), and for sparse policies the selection
+/// segments [rows, 3] (sinks, global budget, recent start), the ring column of the step and the one leaving the score
+/// window (-1: none); then block tables [rows, M].
 /// A batch of size n uses the first n entries of each region (a bucket; rows past the batch are padding that
 /// reads and writes the scratch block 0). Block-table rows are written incrementally: a row is rewritten only when
 /// its sequence changes, and only its new blocks otherwise, so the host work does not grow with sequence length.</summary>
 public sealed class DecodeInputs : IDisposable
 {
     /// <summary>A bucket's views of the device buffer.</summary>
-    public sealed record Bucket(int Size, Tensor Tokens, Tensor Positions, WritePlan Write, Tensor Lengths, Tensor BlockTable) : IDisposable
+    public sealed record Bucket(int Size, Tensor Tokens, Tensor Positions, WritePlan Write, Tensor Lengths, Tensor Segments, Tensor Column,
+        Tensor Leaving, Tensor BlockTable) : IDisposable
     {
-        public void Dispose() { Tokens.Dispose(); Positions.Dispose(); Write.Dispose(); Lengths.Dispose(); BlockTable.Dispose(); }
+        public void Dispose()
+        {
+            foreach (var t in new[] { Tokens, Positions, Lengths, Segments, Column, Leaving, BlockTable }) t.Dispose();
+            Write.Dispose();
+        }
     }
+
+    /// <summary>Regions before the block tables, in rows (segments take three).</summary>
+    private const int Fixed = 9;
 
     private readonly int _rows, _maxBlocks;
     private readonly Tensor _host, _device;
@@ -26,7 +37,7 @@ public sealed class DecodeInputs : IDisposable
     {
         _rows = maxBatch;
         _maxBlocks = maxBlocks;
-        long total = 4L * maxBatch + (long)maxBatch * maxBlocks;
+        long total = (long)Fixed * maxBatch + (long)maxBatch * maxBlocks;
         using var host = zeros(total, ScalarType.Int64);
         // page-locked for a CUDA device, so the per-step copy is one asynchronous DMA transfer
         _host = device.type == TorchSharp.DeviceType.CUDA ? host.pin_memory() : host.clone();
@@ -39,12 +50,16 @@ public sealed class DecodeInputs : IDisposable
         _device.narrow(0, _rows, size).view(size, 1),
         new WritePlan { Slots = _device.narrow(0, 2L * _rows, size) },
         _device.narrow(0, 3L * _rows, size),
-        _device.narrow(0, 4L * _rows, (long)size * _maxBlocks).view(size, _maxBlocks));
+        _device.narrow(0, 4L * _rows, 3L * size).view(size, 3),
+        _device.narrow(0, 7L * _rows, size).view(size, 1),
+        _device.narrow(0, 8L * _rows, size).view(size, 1),
+        _device.narrow(0, (long)Fixed * _rows, (long)size * _maxBlocks).view(size, _maxBlocks));
 
     /// <summary>Writes the step's inputs for <paramref name="sequences"/> (each feeding its token at position Length; KV
     /// room reserved) padded to <paramref name="bucket"/> rows, and starts the copy to the device. The previous copy
     /// has finished: every step ends by downloading its sampled tokens, which waits for it.</summary>
-    public void Stage(IReadOnlyList<SequenceKv> sequences, IReadOnlyList<int> tokens, int bucket)
+    /// <param name="sparse">the rows' selection inputs for a sparse graph (see <see cref="SparseRows"/>), or null</param>
+    public void Stage(IReadOnlyList<SequenceKv> sequences, IReadOnlyList<int> tokens, int bucket, SparseRows? sparse = null)
     {
         var host = MemoryMarshal.Cast<byte, long>(_host.bytes);
         for (int row = 0; row < bucket; row++)
@@ -57,12 +72,44 @@ public sealed class DecodeInputs : IDisposable
             host[_rows + row] = position;
             host[2 * _rows + row] = sequence?.SlotOf(position) ?? 0;
             host[3 * _rows + row] = position + 1;
-            StageTableRow(host.Slice(4 * _rows + row * _maxBlocks, _maxBlocks), row, sequence);
+            var (segment, column, leaving) = sequence is null || sparse is null ? ((0, 0, 0), 0, -1) : sparse[row];
+            (host[4 * _rows + 3 * row], host[4 * _rows + 3 * row + 1], host[4 * _rows + 3 * row + 2]) = segment;
+            (host[7 * _rows + row], host[8 * _rows + row]) = (column, leaving);
+            StageTableRow(host.Slice(Fixed * _rows + row * _maxBlocks, _maxBlocks), row, sequence);
         }
-        long used = 4L * _rows + (long)bucket * _maxBlocks;
+        long used = (long)Fixed * _rows + (long)bucket * _maxBlocks;
         using var source = _host.narrow(0, 0, used);
         using var target = _device.narrow(0, 0, used);
         target.copy_(source, true);
+    }
+
+    /// <summary>A sparse batch's per-row selection inputs: segments (sinks, global budget, recent start), the ring column
+    /// of this step and the column leaving the score window (-1: none).</summary>
+    public sealed record SparseRows((long, long, long)[] Segments, long[] Columns, long[] Leaving)
+    {
+        public ((long, long, long), long, long) this[int row] => (Segments[row], Columns[row], Leaving[row]);
+
+        /// <summary>Plans the rows (one policy, inputs equal in every layer), or null when a row has more than one step
+        /// leaving its score window (the eager step handles that); on success each ScoreFloor moves on.</summary>
+        public static SparseRows? Plan(IReadOnlyList<SequenceKv> sequences, int ring)
+        {
+            var segments = new (long, long, long)[sequences.Count];
+            var columns = new long[sequences.Count];
+            var leaving = new long[sequences.Count];
+            var steps = new List<int>[sequences.Count];
+            for (int b = 0; b < sequences.Count; b++)
+            {
+                var budget = SelectionBudget.For(sequences[b].Policy, sequences[b].Length + 1);
+                steps[b] = ring > 0 ? SparseStep.LeavingSteps(sequences[b], budget, ring) : [];
+                if (steps[b].Count > 1) return null;
+                int recentStart = budget.Length - budget.Recent;
+                segments[b] = (Math.Min(budget.Sinks, recentStart), budget.Global, recentStart);
+                columns[b] = ring > 0 ? (budget.Length - 1) % ring : 0;
+                leaving[b] = steps[b].Count == 1 ? steps[b][0] % ring : -1;
+            }
+            for (int b = 0; b < sequences.Count; b++) sequences[b].ScoreFloor += steps[b].Count;
+            return new SparseRows(segments, columns, leaving);
+        }
     }
 
     private void StageTableRow(Span<long> row, int index, SequenceKv? sequence)

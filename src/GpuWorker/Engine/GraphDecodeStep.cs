@@ -5,63 +5,98 @@ using static TorchSharp.torch;
 
 namespace AlisaCluster.GpuWorker.Engine;
 
-/// <summary>The decode step as CUDA graphs: per batch-size bucket (1, 2, 4, ... up to the engine's largest batch) the
-/// whole forward (embedding, every layer with the native paged attention kernel, head) is captured once, when the
-/// engine starts (a first-use capture would stall the running streams), over <see cref="DecodeInputs"/>' static buffers; a step stages its inputs with one pinned copy and replays the
-/// bucket's graph (a few host calls instead of ~60 ops per layer). Batches the kernel does not serve (a sparse KV
-/// policy in the batch, more rows than the largest bucket) run on the eager step.</summary>
+/// <summary>The decode step as CUDA graphs: per batch-size bucket (1, 2, 4, ... up to the engine's largest batch) and
+/// KV policy, the whole forward (embedding, every layer with the native attention kernel, for sparse policies the
+/// device-side selection and score upkeep too, head) is captured once over <see cref="DecodeInputs"/>' static buffers;
+/// a step stages its inputs with one pinned copy and replays the bucket's graph (a few host calls instead of ~60-90
+/// ops per layer). Dense graphs and those of the engine's default policy are captured when the engine starts (a
+/// first-use capture stalls the running streams); another policy's graph is captured on its first batch. Batches the
+/// graphs do not serve (policies mixed in one batch, a learned split or mean scores, more than one step leaving a
+/// score window, more rows than the largest bucket) run on the eager step.</summary>
 public sealed class GraphDecodeStep : IDecodeStep
 {
     private readonly ModelRunner _runner;
     private readonly EagerDecodeStep _eager;
     private readonly DecodeInputs _inputs;
     private readonly int[] _bucketSizes;
-    private sealed record Captured(CudaGraph Graph, Tensor Logits, DecodeInputs.Bucket Inputs);
-    private readonly Dictionary<int, Captured> _captured = new();
+    private readonly int _maxLength;
+    private sealed record Captured(CudaGraph Graph, Tensor Logits, DecodeInputs.Bucket Inputs, SparseStep? Step, Tensor ReadSlots);
+    private readonly Dictionary<(int Size, KvPolicy Policy), Captured> _captured = new();
     private CudaGraph? _poolOwner;
 
-    public GraphDecodeStep(ModelRunner runner, EagerDecodeStep eager, int maxBatch, int maxModelLength)
+    public GraphDecodeStep(ModelRunner runner, EagerDecodeStep eager, int maxBatch, int maxModelLength, KvPolicy defaultPolicy)
     {
         _runner = runner;
         _eager = eager;
         int maxBlocks = (maxModelLength + runner.Cache.BlockSize) / runner.Cache.BlockSize; // + the slot of the token being fed
+        _maxLength = maxBlocks * runner.Cache.BlockSize;
         _inputs = new DecodeInputs(maxBatch, maxBlocks, runner.Model.Device);
         _bucketSizes = Enumerable.Range(0, 31).Select(i => 1 << i).TakeWhile(b => b < maxBatch).Append(maxBatch).ToArray();
-        using var noGrad = no_grad();
-        foreach (var size in _bucketSizes.Reverse()) Capture(size); // largest first: the shared pool is sized once
+        foreach (var size in _bucketSizes.Reverse()) Capture(size, KvPolicy.Dense); // largest first: the shared pool is sized once
+        if (Serves(defaultPolicy))
+            foreach (var size in _bucketSizes.Reverse()) Capture(size, defaultPolicy);
     }
 
     public string Name => "cuda-graph";
 
+    private bool Serves(KvPolicy policy) => policy.IsDense || (SparseStep.CanCapture(policy) && _runner.Scores is not null
+        && (!policy.NeedsWindowScores || (_runner.Scores.HasWindow && (!policy.PerKvHead || _runner.Scores.WindowGroups > 1)))
+        && (!policy.NeedsCumulativeScores || _runner.Scores.HasCumulative));
+
     public Tensor Forward(IReadOnlyList<SequenceKv> sequences, IReadOnlyList<int> tokens)
     {
         int size = Array.Find(_bucketSizes, b => b >= sequences.Count);
-        if (size == 0 || sequences.Any(s => !s.Policy.IsDense)) return _eager.Forward(sequences, tokens);
-        var bucket = _captured[size];
-        _inputs.Stage(sequences, tokens, size);
+        var policy = sequences[0].Policy.IsDense ? KvPolicy.Dense : sequences[0].Policy;
+        if (size == 0 || !Serves(policy) || sequences.Any(s => (s.Policy.IsDense ? KvPolicy.Dense : s.Policy) != policy))
+            return _eager.Forward(sequences, tokens);
+        DecodeInputs.SparseRows? sparse = null;
+        if (!policy.IsDense && (sparse = DecodeInputs.SparseRows.Plan(sequences, _runner.Scores!.Ring)) is null)
+            return _eager.Forward(sequences, tokens);
+        if (!_captured.TryGetValue((size, policy), out var bucket)) bucket = Capture(size, policy);
+        _inputs.Stage(sequences, tokens, size, sparse);
         bucket.Graph.Replay();
         foreach (var sequence in sequences) sequence.Length++;
         return bucket.Logits.narrow(0, 0, sequences.Count);
     }
 
-    private void Capture(int size)
+    private Captured Capture(int size, KvPolicy policy)
     {
+        using var noGrad = no_grad();
         var inputs = _inputs.View(size);
+        var step = policy.IsDense ? null : SparseStep.ForGraph(policy, size, _maxLength, _runner.Scores, inputs.Lengths, inputs.Segments,
+            inputs.Column, inputs.Leaving);
         // all rows padding (scratch block); one eager run first, so lazy initialisations happen outside the capture
         _inputs.Stage([], [], size);
-        using (RunModel(inputs)) { }
+        using (RunModel(inputs, step).Logits) { }
         var graph = new CudaGraph();
-        Tensor? logits = null;
-        graph.Capture(() => logits = RunModel(inputs), _poolOwner);
+        (Tensor Logits, Tensor ReadSlots)? captured = null;
+        graph.Capture(() => captured = RunModel(inputs, step), _poolOwner);
         _poolOwner ??= graph;
-        _captured[size] = new Captured(graph, logits!, inputs);
+        return _captured[(size, policy)] = new Captured(graph, captured!.Value.Logits, inputs, step, captured.Value.ReadSlots);
     }
 
-    private Tensor RunModel(DecodeInputs.Bucket inputs)
+    /// <summary>The forward over the static inputs; for sparse policies the read slots [B, L] of every position up to the
+    /// longest sequence the engine admits (past a row's length: the scratch slot 0) and the selection inputs are derived
+    /// on the device first, inside the graph.</summary>
+    private (Tensor Logits, Tensor ReadSlots) RunModel(DecodeInputs.Bucket inputs, SparseStep? step)
     {
         using var scope = NewDisposeScope();
-        var logits = _runner.Model.Forward(inputs.Tokens, inputs.Positions, new PagedKernelAttention(_runner.Cache, inputs), lastOnly: true);
-        return logits.view(inputs.Size, -1).MoveToOuterDisposeScope();
+        var readSlots = step is null ? zeros([inputs.Size, 0], ScalarType.Int64, inputs.Lengths.device) : ReadSlotsOf(inputs); // dense keeps no scores
+        step?.Derive(readSlots);
+        var kernelInputs = new KernelStepInputs(inputs.Write.Slots, inputs.Write.Slots, readSlots, inputs.BlockTable, inputs.Lengths);
+        var attention = new KernelAttention(_runner.Cache, kernelInputs, step, _runner.Scores);
+        var logits = _runner.Model.Forward(inputs.Tokens, inputs.Positions, attention, lastOnly: true);
+        return (logits.view(inputs.Size, -1).MoveToOuterDisposeScope(), readSlots.MoveToOuterDisposeScope());
+    }
+
+    private Tensor ReadSlotsOf(DecodeInputs.Bucket inputs)
+    {
+        using var scope = NewDisposeScope();
+        long blockSize = _runner.Cache.BlockSize;
+        var positions = arange(_maxLength, device: inputs.Lengths.device).view(1, -1);
+        var blocks = inputs.BlockTable.gather(1, (positions / Scalars.Of(blockSize)).expand(inputs.Size, -1));
+        var slots = blocks * Scalars.Of(blockSize) + positions.remainder(Scalars.Of(blockSize));
+        return slots.masked_fill(positions >= inputs.Lengths.view(-1, 1), Scalars.Of(0L)).MoveToOuterDisposeScope();
     }
 
     public void Dispose()
@@ -70,6 +105,8 @@ public sealed class GraphDecodeStep : IDecodeStep
         {
             captured.Graph.Dispose();
             captured.Logits.Dispose();
+            captured.ReadSlots.Dispose();
+            captured.Step?.Dispose();
             captured.Inputs.Dispose();
         }
         _inputs.Dispose();

@@ -1,3 +1,4 @@
+using AlisaCluster.GpuWorker.Attention;
 using AlisaCluster.GpuWorker.Kv;
 using AlisaCluster.GpuWorker.Native;
 using static TorchSharp.torch;
@@ -21,14 +22,14 @@ public interface IDecodeStep : IDisposable
 public static class DecodeSteps
 {
     /// <summary>The step <paramref name="kind"/> asks for; Graph throws naming what is missing, Auto falls back to eager.</summary>
-    public static IDecodeStep Create(DecodeStepKind kind, ModelRunner runner, int maxBatch, int maxModelLength)
+    public static IDecodeStep Create(DecodeStepKind kind, ModelRunner runner, int maxBatch, int maxModelLength, KvPolicy defaultPolicy)
     {
         // cuDNN's SDPA plans per key length (tens of ms per step): prefill and eager steps use flash / efficient SDPA
         if (runner.Model.Device.type == TorchSharp.DeviceType.CUDA && AlisaNative.IsAvailable) AlisaNative.DisableCudnnSdpa();
         var eager = new EagerDecodeStep(runner);
         if (kind == DecodeStepKind.Eager) return eager;
         var missing = GraphUnavailable(runner);
-        if (missing is null) return new GraphDecodeStep(runner, eager, maxBatch, maxModelLength);
+        if (missing is null) return new GraphDecodeStep(runner, eager, maxBatch, maxModelLength, defaultPolicy);
         if (kind == DecodeStepKind.Graph) throw new ArgumentException($"the CUDA-graph decode step cannot run here: {missing}", "decode_step");
         return eager;
     }

@@ -45,7 +45,7 @@ public sealed class InferenceEngine : IAsyncDisposable
             options.KvFormat, tiers);
         _scores = options.EnableScoredPolicies ? CreateScores(c, options) : null;
         _runner = new ModelRunner(model.Model, _cache, _scores);
-        _decodeStep = DecodeSteps.Create(options.DecodeStep, _runner, options.MaxBatchSize, MaxModelLength);
+        _decodeStep = DecodeSteps.Create(options.DecodeStep, _runner, options.MaxBatchSize, MaxModelLength, options.DefaultPolicy);
         _decodeTimer = model.Model.Device.type == TorchSharp.DeviceType.CUDA && AlisaNative.IsAvailable ? new CudaTimer() : null;
         _scheduler = new Scheduler(_cache, options.MaxBatchSize, options.TierPlan);
         _seeds = new Random(unchecked((int)options.Seed));

@@ -11,6 +11,8 @@ public sealed class ModelRunner(TransformerModel model, KvCache cache, TokenScor
 {
     public TransformerModel Model { get; } = model;
     public KvCache Cache { get; } = cache;
+    /// <summary>The score store of SWA and H2O, or null when the engine keeps none.</summary>
+    public TokenScores? Scores => scores;
 
     /// <summary>Feeds <paramref name="tokens"/>[b] (all of the same length) to sequence b after its cached prefix.
     /// The caller has reserved KV room. Returns float32 logits [B, Tq or 1, vocab] on the model's device.</summary>
@@ -30,7 +32,7 @@ public sealed class ModelRunner(TransformerModel model, KvCache cache, TokenScor
 
     private IAttention ChooseAttention(AttentionBatch batch, SparseStep? sparseStep)
     {
-        if (KernelAttention.CanServe(Cache, batch, Model.Config, Model.Device)) return new KernelAttention(Cache, batch, sparseStep, scores);
+        if (KernelAttention.CanServe(Cache, batch, Model.Config, Model.Device)) return new KernelAttention(Cache, batch.KernelInputs(Cache), sparseStep, scores);
         if (sparseStep is not null) return new SparseAttention(Cache, batch, sparseStep, scores);
         var policy = batch.Sequences[0].Policy;
         if (batch.QueryLength > 1 && (policy.NeedsWindowScores || policy.NeedsCumulativeScores))
