@@ -7,53 +7,59 @@ namespace AlisaCluster.GpuWorker.Engine;
 
 /// <summary>The decode step's inputs as device tensors that never move (what a CUDA graph reads), refreshed each step
 /// from one pinned host buffer by one asynchronous copy. One int64 buffer, regions for the largest batch: tokens,
-/// positions, write slots, lengths (keys to attend, the new token included), and for sparse policies the selection
-/// segments [rows, 3] (sinks, global budget, recent start), the ring column of the step and the one leaving the score
-/// window (-1: none); then block tables [rows, M].
+/// positions, write slots in the GPU pool and as logical slots (scores are indexed by them; they differ under a CPU
+/// tier), lengths (keys to attend, the new token included), and for sparse policies the selection segments [rows, 3]
+/// (sinks, global budget, recent start), the ring column of the step and the one leaving the score window (-1: none);
+/// then two block tables [rows, M]: logical blocks, and where the kernel reads them (GPU block, or the GPU pool's block
+/// count + CPU block; rewritten when a sequence's blocks move to the CPU).
 /// A batch of size n uses the first n entries of each region (a bucket; rows past the batch are padding that
 /// reads and writes the scratch block 0). Block-table rows are written incrementally: a row is rewritten only when
 /// its sequence changes, and only its new blocks otherwise, so the host work does not grow with sequence length.</summary>
 public sealed class DecodeInputs : IDisposable
 {
     /// <summary>A bucket's views of the device buffer.</summary>
-    public sealed record Bucket(int Size, Tensor Tokens, Tensor Positions, WritePlan Write, Tensor Lengths, Tensor Segments, Tensor Column,
-        Tensor Leaving, Tensor BlockTable) : IDisposable
+    public sealed record Bucket(int Size, Tensor Tokens, Tensor Positions, WritePlan Write, Tensor ScoreWriteSlots, Tensor Lengths,
+        Tensor Segments, Tensor Column, Tensor Leaving, Tensor LogicalTable, Tensor BlockTable) : IDisposable
     {
         public void Dispose()
         {
-            foreach (var t in new[] { Tokens, Positions, Lengths, Segments, Column, Leaving, BlockTable }) t.Dispose();
+            foreach (var t in new[] { Tokens, Positions, ScoreWriteSlots, Lengths, Segments, Column, Leaving, LogicalTable, BlockTable }) t.Dispose();
             Write.Dispose();
         }
     }
 
     /// <summary>Regions before the block tables, in rows (segments take three).</summary>
-    private const int Fixed = 9;
+    private const int Fixed = 10;
 
+    private readonly KvCache _cache;
     private readonly int _rows, _maxBlocks;
     private readonly Tensor _host, _device;
-    private readonly (SequenceKv? Sequence, int Generation, int Blocks)[] _tableRows;
+    private readonly (SequenceKv? Sequence, int Generation, int Blocks, int Offloaded)[] _tableRows;
 
-    public DecodeInputs(int maxBatch, int maxBlocks, Device device)
+    public DecodeInputs(KvCache cache, int maxBatch, int maxBlocks, Device device)
     {
+        _cache = cache;
         _rows = maxBatch;
         _maxBlocks = maxBlocks;
-        long total = (long)Fixed * maxBatch + (long)maxBatch * maxBlocks;
+        long total = (long)Fixed * maxBatch + 2L * maxBatch * maxBlocks;
         using var host = zeros(total, ScalarType.Int64);
         // page-locked for a CUDA device, so the per-step copy is one asynchronous DMA transfer
         _host = device.type == TorchSharp.DeviceType.CUDA ? host.pin_memory() : host.clone();
         _device = zeros(total, ScalarType.Int64, device);
-        _tableRows = new (SequenceKv?, int, int)[maxBatch];
+        _tableRows = new (SequenceKv?, int, int, int)[maxBatch];
     }
 
     public Bucket View(int size) => new(size,
         _device.narrow(0, 0, size).view(size, 1),
         _device.narrow(0, _rows, size).view(size, 1),
         new WritePlan { Slots = _device.narrow(0, 2L * _rows, size) },
+        _device.narrow(0, 9L * _rows, size),
         _device.narrow(0, 3L * _rows, size),
         _device.narrow(0, 4L * _rows, 3L * size).view(size, 3),
         _device.narrow(0, 7L * _rows, size).view(size, 1),
         _device.narrow(0, 8L * _rows, size).view(size, 1),
-        _device.narrow(0, (long)Fixed * _rows, (long)size * _maxBlocks).view(size, _maxBlocks));
+        _device.narrow(0, (long)Fixed * _rows, (long)size * _maxBlocks).view(size, _maxBlocks),
+        _device.narrow(0, (long)(Fixed + _maxBlocks) * _rows, (long)size * _maxBlocks).view(size, _maxBlocks));
 
     /// <summary>Writes the step's inputs for <paramref name="sequences"/> (each feeding its token at position Length; KV
     /// room reserved) padded to <paramref name="bucket"/> rows, and starts the copy to the device. The previous copy
@@ -70,17 +76,22 @@ public sealed class DecodeInputs : IDisposable
                 throw new InvalidOperationException($"sequence KV holds {sequence.Capacity} slots, needs {position + 1}");
             host[row] = sequence is null ? 0 : tokens[row];
             host[_rows + row] = position;
-            host[2 * _rows + row] = sequence?.SlotOf(position) ?? 0;
+            long slot = sequence?.SlotOf(position) ?? 0;
+            host[9 * _rows + row] = slot;
+            host[2 * _rows + row] = sequence is null ? 0 : _cache.KernelBlockOf(sequence.Blocks[position / _cache.BlockSize])!.Value * _cache.BlockSize + position % _cache.BlockSize;
             host[3 * _rows + row] = position + 1;
             var (segment, column, leaving) = sequence is null || sparse is null ? ((0, 0, 0), 0, -1) : sparse[row];
             (host[4 * _rows + 3 * row], host[4 * _rows + 3 * row + 1], host[4 * _rows + 3 * row + 2]) = segment;
             (host[7 * _rows + row], host[8 * _rows + row]) = (column, leaving);
-            StageTableRow(host.Slice(Fixed * _rows + row * _maxBlocks, _maxBlocks), row, sequence);
+            StageTableRow(host.Slice(Fixed * _rows + row * _maxBlocks, _maxBlocks), host.Slice((Fixed + _maxBlocks) * _rows + row * _maxBlocks, _maxBlocks),
+                row, sequence);
         }
-        long used = (long)Fixed * _rows + (long)bucket * _maxBlocks;
-        using var source = _host.narrow(0, 0, used);
-        using var target = _device.narrow(0, 0, used);
-        target.copy_(source, true);
+        foreach (var (start, length) in new[] { (0L, (long)Fixed * _rows + (long)bucket * _maxBlocks), ((long)(Fixed + _maxBlocks) * _rows, (long)bucket * _maxBlocks) })
+        {
+            using var source = _host.narrow(0, start, length);
+            using var target = _device.narrow(0, start, length);
+            target.copy_(source, true);
+        }
     }
 
     /// <summary>A sparse batch's per-row selection inputs: segments (sinks, global budget, recent start), the ring column
@@ -112,19 +123,24 @@ public sealed class DecodeInputs : IDisposable
         }
     }
 
-    private void StageTableRow(Span<long> row, int index, SequenceKv? sequence)
+    private void StageTableRow(Span<long> logical, Span<long> kernel, int index, SequenceKv? sequence)
     {
-        var (owner, generation, written) = _tableRows[index];
+        var (owner, generation, written, offloaded) = _tableRows[index];
         if (sequence is null)
         {
-            if (owner is not null) row[0] = 0; // padding reads position 0 of the scratch block
-            _tableRows[index] = (null, 0, 0);
+            if (owner is not null) logical[0] = kernel[0] = 0; // padding reads position 0 of the scratch block
+            _tableRows[index] = (null, 0, 0, 0);
             return;
         }
         if (sequence.Blocks.Count > _maxBlocks) throw new InvalidOperationException($"a sequence holds {sequence.Blocks.Count} blocks, the decode inputs {_maxBlocks}");
         if (!ReferenceEquals(owner, sequence) || generation != sequence.Generation) written = 0;
-        for (int i = written; i < sequence.Blocks.Count; i++) row[i] = sequence.Blocks[i];
-        _tableRows[index] = (sequence, sequence.Generation, sequence.Blocks.Count);
+        int from = offloaded != sequence.OffloadedBlocks ? 0 : written; // moved blocks are read from the CPU now
+        for (int i = from; i < sequence.Blocks.Count; i++)
+        {
+            logical[i] = sequence.Blocks[i];
+            kernel[i] = _cache.KernelBlockOf(sequence.Blocks[i]) ?? throw new InvalidOperationException("graphs do not read dropped (phase III) blocks");
+        }
+        _tableRows[index] = (sequence, sequence.Generation, sequence.Blocks.Count, sequence.OffloadedBlocks);
     }
 
     public void Dispose() { _host.Dispose(); _device.Dispose(); }

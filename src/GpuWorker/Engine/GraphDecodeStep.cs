@@ -12,7 +12,8 @@ namespace AlisaCluster.GpuWorker.Engine;
 /// ops per layer). Dense graphs and those of the engine's default policy are captured when the engine starts (a
 /// first-use capture stalls the running streams); another policy's graph is captured on its first batch. Batches the
 /// graphs do not serve (policies mixed in one batch, a learned split or mean scores, more than one step leaving a
-/// score window, more rows than the largest bucket) run on the eager step.</summary>
+/// score window, dropped blocks to recompute, more rows than the largest bucket) run on the eager step. A CPU tier is
+/// read by the kernel in place, so tiered caches replay graphs too.</summary>
 public sealed class GraphDecodeStep : IDecodeStep
 {
     private readonly ModelRunner _runner;
@@ -30,7 +31,7 @@ public sealed class GraphDecodeStep : IDecodeStep
         _eager = eager;
         int maxBlocks = (maxModelLength + runner.Cache.BlockSize) / runner.Cache.BlockSize; // + the slot of the token being fed
         _maxLength = maxBlocks * runner.Cache.BlockSize;
-        _inputs = new DecodeInputs(maxBatch, maxBlocks, runner.Model.Device);
+        _inputs = new DecodeInputs(runner.Cache, maxBatch, maxBlocks, runner.Model.Device);
         _bucketSizes = Enumerable.Range(0, 31).Select(i => 1 << i).TakeWhile(b => b < maxBatch).Append(maxBatch).ToArray();
         foreach (var size in _bucketSizes.Reverse()) Capture(size, KvPolicy.Dense); // largest first: the shared pool is sized once
         if (Serves(defaultPolicy))
@@ -47,7 +48,7 @@ public sealed class GraphDecodeStep : IDecodeStep
     {
         int size = Array.Find(_bucketSizes, b => b >= sequences.Count);
         var policy = sequences[0].Policy.IsDense ? KvPolicy.Dense : sequences[0].Policy;
-        if (size == 0 || !Serves(policy) || sequences.Any(s => (s.Policy.IsDense ? KvPolicy.Dense : s.Policy) != policy))
+        if (size == 0 || !Serves(policy) || sequences.Any(s => (s.Policy.IsDense ? KvPolicy.Dense : s.Policy) != policy || s.DroppedBlocks > 0))
             return _eager.Forward(sequences, tokens);
         DecodeInputs.SparseRows? sparse = null;
         if (!policy.IsDense && (sparse = DecodeInputs.SparseRows.Plan(sequences, _runner.Scores!.Ring)) is null)
@@ -83,7 +84,7 @@ public sealed class GraphDecodeStep : IDecodeStep
         using var scope = NewDisposeScope();
         var readSlots = step is null ? zeros([inputs.Size, 0], ScalarType.Int64, inputs.Lengths.device) : ReadSlotsOf(inputs); // dense keeps no scores
         step?.Derive(readSlots);
-        var kernelInputs = new KernelStepInputs(inputs.Write.Slots, inputs.Write.Slots, readSlots, inputs.BlockTable, inputs.Lengths);
+        var kernelInputs = new KernelStepInputs(inputs.Write.Slots, inputs.ScoreWriteSlots, readSlots, inputs.BlockTable, inputs.Lengths);
         var attention = new KernelAttention(_runner.Cache, kernelInputs, step, _runner.Scores);
         var logits = _runner.Model.Forward(inputs.Tokens, inputs.Positions, attention, lastOnly: true);
         return (logits.view(inputs.Size, -1).MoveToOuterDisposeScope(), readSlots.MoveToOuterDisposeScope());
@@ -94,7 +95,7 @@ public sealed class GraphDecodeStep : IDecodeStep
         using var scope = NewDisposeScope();
         long blockSize = _runner.Cache.BlockSize;
         var positions = arange(_maxLength, device: inputs.Lengths.device).view(1, -1);
-        var blocks = inputs.BlockTable.gather(1, (positions / Scalars.Of(blockSize)).expand(inputs.Size, -1));
+        var blocks = inputs.LogicalTable.gather(1, (positions / Scalars.Of(blockSize)).expand(inputs.Size, -1));
         var slots = blocks * Scalars.Of(blockSize) + positions.remainder(Scalars.Of(blockSize));
         return slots.masked_fill(positions >= inputs.Lengths.view(-1, 1), Scalars.Of(0L)).MoveToOuterDisposeScope();
     }

@@ -40,7 +40,6 @@ public static class DecodeSteps
         var c = runner.Model.Config;
         if (runner.Model.Device.type != TorchSharp.DeviceType.CUDA) return $"the model is on {runner.Model.Device}, not a CUDA device";
         if (!AlisaNative.IsAvailable) return AlisaNative.Detail;
-        if (!runner.Cache.SupportsInPlaceReads) return "the KV cache is tiered (the graph step reads the GPU pool only)";
         return PagedDecodeAttentionKernel.Unsupported(c.NumHeads, c.NumKvHeads, c.HeadDim);
     }
 }

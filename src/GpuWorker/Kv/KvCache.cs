@@ -152,10 +152,6 @@ public sealed partial class KvCache : IDisposable
         using (k) using (v) return (k.view(shape), v.view(shape));
     }
 
-    /// <summary>True when every K/V row lives in the GPU pool at its logical slot (no CPU tier), so a kernel can read it
-    /// in place through block tables.</summary>
-    public bool SupportsInPlaceReads => !IsTiered;
-
     /// <summary>One layer's GPU pool as the kernel reads it (K/V rows, INT8 parameters).</summary>
     public Native.KvPoolTensors PoolOf(int layer) => _gpu[layer].Tensors;
 
