@@ -30,7 +30,7 @@ public sealed class KernelAttention(KvCache cache, KernelStepInputs inputs, Spar
         var kernelSelection = selection is null ? null
             : new AttentionSelection(selection.Segments, selection.Listed?.to(ScalarType.Int32) ?? zeros([b, selection.Segments.shape[1], 1], ScalarType.Int32, query.device));
         int entries = step?.Layer(layer).MaxEntries ?? (int)l;
-        bool keepScores = scores is not null && step is not null;
+        bool keepScores = scores is not null && step is { UsesWindow: true } or { UsesCumulative: true };
         var logits = keepScores ? empty([b, heads, entries], ScalarType.Float32, query.device) : null;
         var lse = keepScores ? empty([b, heads], ScalarType.Float32, query.device) : null;
         var output = empty([b, heads, d], query.dtype, query.device);
