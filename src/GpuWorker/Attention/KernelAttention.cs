@@ -24,7 +24,13 @@ public sealed class KernelAttention(KvCache cache, KernelStepInputs inputs, Spar
         var pool = cache.PoolOf(layer);
         if (pool.IsInt8) KvWriteKernel.RunInt8(pool, key, value, inputs.PoolWriteSlots);
         else KvWriteKernel.Run(pool.Keys, pool.Values, key, value, inputs.PoolWriteSlots);
-        ScoreKeeping.Prepare(scores, step, layer, inputs.ScoreWriteSlots);
+        bool nativeWindow = WindowScoresKernel.Serves(step, scores);
+        if (nativeWindow)
+        {
+            scores!.ResetCumulative(layer, inputs.ScoreWriteSlots);
+            WindowScoresKernel.Slide(scores, layer, inputs.ReadSlots, inputs.Lengths, step!.CurrentColumns!, step.LeavingColumns!);
+        }
+        else ScoreKeeping.Prepare(scores, step, layer, inputs.ScoreWriteSlots);
 
         using var selection = step is null ? null : TokenSelector.Select(layer, step, scores, inputs.ReadSlots);
         var kernelSelection = selection is null ? null
@@ -41,8 +47,12 @@ public sealed class KernelAttention(KvCache cache, KernelStepInputs inputs, Spar
             var weights = empty([b, kvHeads, entries], ScalarType.Float32, query.device);
             var positions = empty([b, kvHeads, entries], ScalarType.Int64, query.device);
             PagedDecodeAttentionKernel.Weights(weights, positions, logits!, lse!, inputs.Lengths, kernelSelection);
-            var perPosition = zeros([b, kvHeads, l], ScalarType.Float32, query.device).scatter_add(2, positions, weights);
-            ScoreKeeping.Record(scores!, step!, layer, inputs.ReadSlots, perPosition, step!.UsesCumulative ? selection!.ToMask(l).expand(b, kvHeads, l) : null);
+            if (nativeWindow) WindowScoresKernel.Record(scores!, layer, inputs.ReadSlots, inputs.Lengths, step!.CurrentColumns!, weights, positions);
+            else
+            {
+                var perPosition = zeros([b, kvHeads, l], ScalarType.Float32, query.device).scatter_add(2, positions, weights);
+                ScoreKeeping.Record(scores!, step!, layer, inputs.ReadSlots, perPosition, step!.UsesCumulative ? selection!.ToMask(l).expand(b, kvHeads, l) : null);
+            }
         }
         return output.view(b, 1, heads * d).MoveToOuterDisposeScope();
     }
