@@ -88,6 +88,8 @@ ALISA_API int alisa_kv_write_int8(void* key_codes, void* value_codes, void* key_
 ALISA_API int alisa_window_slide(void* history, void* sums, void* read_slots, void* lengths, void* columns, void* leaving);
 ALISA_API int alisa_window_record(void* history, void* sums, void* read_slots, void* lengths, void* columns, void* weights,
                                   void* positions);
+//   window_ranking what the selection ranks by: ranking [B, SG, L] fp32 from sums, read_slots and segments [B, SG, 3] int32
+ALISA_API int alisa_window_ranking(void* ranking, void* sums, void* read_slots, void* segments);
 
 #ifdef __cplusplus
 }

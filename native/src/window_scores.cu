@@ -2,6 +2,8 @@
 // (Reset, Slide, scatter_add of the weights, RecordWindow), which alisa native-check compares with.
 #include "window_scores.cuh"
 
+#include <cmath>
+
 namespace alisa {
 namespace {
 
@@ -44,6 +46,26 @@ __global__ void window_record_kernel(WindowScoresArgs a) {
   a.sums[store] += weight;
 }
 
+// One thread per (b, s, l).
+__global__ void window_ranking_kernel(WindowScoresArgs a) {
+  const int64_t index = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (index >= a.batch * a.selection_groups * a.key_length) return;
+  const int64_t l = index % a.key_length, bs = index / a.key_length;
+  const int32_t* segment = a.segments + bs * 3;
+  float rank = -INFINITY;
+  if (l >= segment[0] && l < segment[2]) {
+    const int64_t b = bs / a.selection_groups, s = bs % a.selection_groups;
+    const float* sums = a.sums + a.read_slots[b * a.key_length + l] * a.groups;
+    if (a.selection_groups == 1) {
+      rank = sums[0];
+      for (int64_t g = 1; g < a.groups; g++) rank += sums[g];
+    } else {
+      rank = sums[s];
+    }
+  }
+  a.ranking[index] = rank;
+}
+
 const char* launched() {
   const cudaError_t error = cudaGetLastError();
   return error == cudaSuccess ? nullptr : cudaGetErrorString(error);
@@ -62,6 +84,13 @@ const char* launch_window_record(const WindowScoresArgs& a, cudaStream_t stream)
   const int64_t threads = a.batch * a.groups * a.entries;
   if (threads == 0) return nullptr;
   window_record_kernel<<<(threads + 255) / 256, 256, 0, stream>>>(a);
+  return launched();
+}
+
+const char* launch_window_ranking(const WindowScoresArgs& a, cudaStream_t stream) {
+  const int64_t threads = a.batch * a.selection_groups * a.key_length;
+  if (threads == 0) return nullptr;
+  window_ranking_kernel<<<(threads + 255) / 256, 256, 0, stream>>>(a);
   return launched();
 }
 

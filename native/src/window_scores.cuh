@@ -11,6 +11,10 @@
 //                  attention_weights; zero weights skipped, so padding entries write nothing) to the column and
 //                  the sum; with G = 1 the entries of all KV heads share positions (one selection per layer) and
 //                  their weights are summed over the heads in order.
+//   window_ranking what SWA's selection ranks by: ranking [B, SG, L] fp32 = the window sum of position l where
+//                  sinks <= l < recent start (segments [B, SG, 3] int32 = sinks, global budget, recent start), else
+//                  -inf; one selection per layer (SG = 1) ranks by the sum over the G groups, per-head ones (SG = G)
+//                  by their group's (replaces ~10 TorchSharp ops of TokenSelector).
 // read_slots [B, L], lengths [B], columns [B], leaving [B, J] int64, contiguous.
 #pragma once
 #include <cstdint>
@@ -31,9 +35,13 @@ struct WindowScoresArgs {
   const float* weights;    // window_record
   const int64_t* positions;
   int64_t kv_heads, entries;
+  const int32_t* segments;  // window_ranking
+  int64_t selection_groups;
+  float* ranking;
 };
 
 const char* launch_window_slide(const WindowScoresArgs& args, cudaStream_t stream);
 const char* launch_window_record(const WindowScoresArgs& args, cudaStream_t stream);
+const char* launch_window_ranking(const WindowScoresArgs& args, cudaStream_t stream);
 
 }  // namespace alisa

@@ -77,4 +77,26 @@ int alisa_window_record(void* history, void* sums, void* read_slots, void* lengt
   });
 }
 
+int alisa_window_ranking(void* ranking_handle, void* sums_handle, void* read_slots_handle, void* segments_handle) {
+  return alisa::guarded([&] {
+    const auto &ranking = tensor(ranking_handle), &sums = tensor(sums_handle), &read_slots = tensor(read_slots_handle);
+    const auto& segments = tensor(segments_handle);
+    TORCH_CHECK(sums.is_cuda(), "window_ranking: tensors must be on a CUDA device, got ", sums.device());
+    check(sums, at::kFloat, 2, sums, "window_ranking", "sums [S, G]");
+    check(read_slots, at::kLong, 2, sums, "window_ranking", "read_slots [B, L]");
+    check(segments, at::kInt, 3, sums, "window_ranking", "segments [B, SG, 3]");
+    check(ranking, at::kFloat, 3, sums, "window_ranking", "ranking [B, SG, L]");
+    const int64_t batch = read_slots.size(0), length = read_slots.size(1), groups = segments.size(1);
+    TORCH_CHECK(segments.size(0) == batch && segments.size(2) == 3 && (groups == 1 || groups == sums.size(1)) &&
+                ranking.size(0) == batch && ranking.size(1) == groups && ranking.size(2) == length,
+                "window_ranking: segments ", segments.sizes(), " / ranking ", ranking.sizes(), " do not fit read_slots ",
+                read_slots.sizes(), " and ", sums.size(1), " score groups");
+    alisa::WindowScoresArgs args{};
+    args.sums = sums.data_ptr<float>(); args.groups = sums.size(1);
+    args.read_slots = read_slots.data_ptr<int64_t>(); args.batch = batch; args.key_length = length;
+    args.segments = segments.data_ptr<int32_t>(); args.selection_groups = groups; args.ranking = ranking.data_ptr<float>();
+    launched(alisa::launch_window_ranking(args, at::cuda::getCurrentCUDAStream()), "window_ranking");
+  });
+}
+
 }  // extern "C"

@@ -4,10 +4,10 @@ using static TorchSharp.torch;
 
 namespace AlisaCluster.Cli.Commands;
 
-/// <summary>native-check's case for SWA's native window upkeep: random stores, a ragged batch with steps leaving the
-/// window, and attention weights with padding entries go through the two launches and through the TorchSharp ops they
+/// <summary>native-check's cases for SWA's native window kernels: random stores, a ragged batch with steps leaving the
+/// window, and attention weights with padding entries go through slide + record and through the TorchSharp ops they
 /// replace (reset, slide, scatter of the weights, record); history and sums must agree on every real slot (the
-/// scratch slot that padding points at is left out).</summary>
+/// scratch slot that padding points at is left out). The ranking is compared with its definition.</summary>
 public static class WindowScoresCheck
 {
     public static IEnumerable<NativeCheckCommand.FusedCase> Cases()
@@ -68,6 +68,29 @@ public static class WindowScoresCheck
             double error = Math.Max(Error(history, reference.WindowStores(0).History), Error(sums, reference.WindowStores(0).Sums));
             string shape = $"rows {batch}, slots {slots}, kv heads {kvHeads}, ring {ring}, {(perHead ? "per-head" : "shared")} scores";
             yield return new NativeCheckCommand.FusedCase("window_scores", "Float32", shape, error, 1e-5, error <= 1e-5);
+
+            // the ranking: window sums of positions sinks <= l < recent start (summed over the groups for one selection
+            // per layer), -inf elsewhere
+            int groups = perHead ? kvHeads : 1;
+            var segmentValues = new int[batch * groups * 3];
+            for (int b = 0; b < batch; b++)
+                for (int g = 0; g < groups; g++)
+                {
+                    int recentStart = generator.Next(1, (int)lengths[b] + 1);
+                    (segmentValues[(b * groups + g) * 3], segmentValues[(b * groups + g) * 3 + 1], segmentValues[(b * groups + g) * 3 + 2]) =
+                        (generator.Next(0, recentStart + 1), 3, recentStart);
+                }
+            var segments = tensor(segmentValues, [batch, groups, 3], device: device);
+            var ranking = WindowScoresKernel.Rank(native, 0, readSlots, segments);
+            var window = sums.index_select(0, readSlots.view(-1)).view(batch, keyLength, -1).permute(0, 2, 1);   // [B, G, L]
+            if (!perHead) window = window.sum(1, keepdim: true);
+            var position = arange(keyLength, device: device).view(1, 1, -1);
+            var parts = segments.to(ScalarType.Int64);
+            var candidates = position.ge(parts.narrow(2, 0, 1)).logical_and(position.lt(parts.narrow(2, 2, 1)));
+            var expected = window.masked_fill(candidates.logical_not(), float.NegativeInfinity);
+            bool sameCandidates = ranking.isinf().eq(expected.isinf()).all().item<bool>();
+            double rankError = (ranking - expected).nan_to_num(0, 0, 0).abs().max().item<float>();
+            yield return new NativeCheckCommand.FusedCase("window_ranking", "Float32", shape, rankError, 1e-5, sameCandidates && rankError <= 1e-5);
         }
     }
 }

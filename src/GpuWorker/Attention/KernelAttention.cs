@@ -32,7 +32,7 @@ public sealed class KernelAttention(KvCache cache, KernelStepInputs inputs, Spar
         }
         else ScoreKeeping.Prepare(scores, step, layer, inputs.ScoreWriteSlots);
 
-        using var selection = step is null ? null : TokenSelector.Select(layer, step, scores, inputs.ReadSlots);
+        using var selection = step is null ? null : TokenSelector.Select(layer, step, scores, inputs.ReadSlots, WindowScoresKernel.ServesRanking(step, scores));
         var kernelSelection = selection is null ? null
             : new AttentionSelection(selection.Segments, selection.Listed?.to(ScalarType.Int32) ?? zeros([b, selection.Segments.shape[1], 1], ScalarType.Int32, query.device));
         int entries = step?.Layer(layer).MaxEntries ?? (int)l;
