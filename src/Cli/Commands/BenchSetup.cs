@@ -34,7 +34,7 @@ public sealed class BenchSetup(LoadedModel model, KvPolicy policy, bool int8, do
         var options = new EngineOptions
         {
             KvCapacityTokens = gpuTokens, MaxBatchSize = batch, MaxModelLength = maxLength, DefaultPolicy = policy, KvFormat = Format,
-            EnableScoredPolicies = policy.NeedsWindowScores, EnableH2O = policy.NeedsCumulativeScores,
+            EnableScoredPolicies = policy.NeedsWindowScores || policy.NeedsCumulativeScores, EnableH2O = policy.NeedsCumulativeScores,
             MinScoredSparsity = policy.NeedsWindowScores ? policy.Sparsity : 0.5, PerHeadScores = policy.PerKvHead,
         };
         var work = new TierPlanner.Workload(batch, promptLength, generate, policy, 16);
