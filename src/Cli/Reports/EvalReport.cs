@@ -12,8 +12,8 @@ public static class EvalReport
     {
         var table = new MarkdownTable("policy", "sparsity", "INT8", "ppl", "vs dense", "reference ppl", "vs reference", "greedy agreement", "KV pool MiB");
         foreach (var r in rows)
-            table.Add(r.Policy, F(r.Sparsity, "0.0#"), r.Int8 ? "yes" : "no", F(r.Ppl, "0.000"), F(r.PplIncreasePercent, "+0.00;-0.00") + "%",
-                r.ReferencePpl is { } p ? F(p, "0.0000") : "", r.ReferenceDeltaPercent is { } d ? F(d, "+0.000;-0.000") + "%" : "",
+            table.Add(r.Policy, F(r.Sparsity, "0.0#"), r.Int8 ? "yes" : "no", F(r.Ppl, "0.000"), F(r.PplIncreasePercent, "+0.00;-0.00;+0.00") + "%",
+                r.ReferencePpl is { } p ? F(p, "0.0000") : "", r.ReferenceDeltaPercent is { } d ? F(d, "+0.000;-0.000;+0.000") + "%" : "",
                 r.GreedyAgreement is { } a ? F(a * 100, "0.0") + "%" : "", F(r.KvPoolBytes / 1048576.0, "0.0"));
         return table.ToString();
     }
