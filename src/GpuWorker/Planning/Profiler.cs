@@ -8,7 +8,7 @@ using static TorchSharp.torch;
 namespace AlisaCluster.GpuWorker.Planning;
 
 /// <summary>Measures what the cost model needs on the real model and device: batched decode steps under the policy at
-/// a few (batch, length) points, batched prefix prefills at a few (rows, length) points, and the CPU -> GPU fetch and
+/// a few (batch, length) points (through the engine's decode step: CUDA graphs where they run), batched prefix prefills at a few (rows, length) points, and the CPU -> GPU fetch and
 /// GPU -> CPU offload bandwidth of KV rows. Runs within <c>kvTokens</c> of scratch KV.</summary>
 public static class Profiler
 {
@@ -28,12 +28,14 @@ public static class Profiler
             KvBudget.ScoreRing(policy.Sparsity, maxLength), policy.PerKvHead, policy.NeedsCumulativeScores, model.Device);
         var runner = new ModelRunner(model, cache, scores);
         var random = new Random(7);
+        // the step the engine will run (a CUDA graph where it can), so predictions time what runs
+        using var decode = DecodeSteps.Create(DecodeStepKind.Auto, runner, wide, longest + 8, policy);
 
         var steps = new List<DeviceProfile.StepPoint>();
         foreach (var (batch, length) in new[] { (1, shortest), (1, longest), (wide, shortest), (wide, longest) }.Distinct())
         {
             progress?.Invoke($"decode step, batch {batch}, length {length}");
-            steps.Add(new(batch, length, TimeDecode(runner, policy, batch, length, c.VocabSize, random)));
+            steps.Add(new(batch, length, TimeDecode(runner, decode, policy, batch, length, c.VocabSize, random)));
         }
         var prefills = new List<DeviceProfile.PrefillPoint>();
         int rows = Math.Max(1, Math.Min(wide, 8)), prefix = Math.Min(longest, 512);
@@ -58,12 +60,12 @@ public static class Profiler
         return sequences;
     }
 
-    private static double TimeDecode(ModelRunner runner, KvPolicy policy, int batch, int length, int vocab, Random random)
+    private static double TimeDecode(ModelRunner runner, IDecodeStep decode, KvPolicy policy, int batch, int length, int vocab, Random random)
     {
         var sequences = Fill(runner, batch, length, vocab, random);
         foreach (var s in sequences) s.Policy = policy;
-        var tokens = sequences.Select(_ => (IReadOnlyList<int>)[random.Next(4, vocab)]).ToList();
-        double seconds = Timed(3, () => runner.Forward(sequences, tokens, lastOnly: true));
+        var tokens = sequences.Select(_ => random.Next(4, vocab)).ToList();
+        double seconds = Timed(3, () => decode.Forward(sequences, tokens));
         foreach (var s in sequences) runner.Cache.Release(s);
         return seconds;
     }
