@@ -67,7 +67,7 @@ public sealed class InferenceEngine : IAsyncDisposable
     public long CpuKvPoolBytes => _cache.CpuPoolBytes;
     /// <summary>Device bytes of the KV pool and the per-token scores.</summary>
     public long KvPoolBytes => _cache.PoolBytes + (_scores?.Bytes ?? 0);
-    public ByteLevelBpeTokenizer Tokenizer => _model.Tokenizer;
+    public HfTokenizer Tokenizer => _model.Tokenizer;
     public EngineStats Stats { get; private set; }
     public event Action<EngineStats>? StatsUpdated;
 
