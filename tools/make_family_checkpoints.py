@@ -293,7 +293,7 @@ def build_family(name, spec, data, out, about):
     os.makedirs(folder, exist_ok=True)
     raw = spec["tokenizer"]()
     fast_class = getattr(transformers, "PreTrainedTokenizerFast", None) or getattr(transformers, "TokenizersBackend")
-    fast = fast_class(tokenizer_object=raw, **spec["specials"])
+    fast = fast_class(tokenizer_object=raw, clean_up_tokenization_spaces=False, **spec["specials"])
     fast.save_pretrained(folder)
     tok = transformers.AutoTokenizer.from_pretrained(folder)
     config = spec["config"](raw)
@@ -301,7 +301,7 @@ def build_family(name, spec, data, out, about):
     model = transformers.AutoModelForCausalLM.from_config(config, attn_implementation="eager").float()
     randomize(model, seed=zlib.crc32(name.encode()))
     model.eval()
-    model.save_pretrained(folder, safe_serialization=True)
+    model.save_pretrained(folder)
     transformers.GenerationConfig(**spec["generation"](raw)).save_pretrained(folder)
     model = transformers.AutoModelForCausalLM.from_pretrained(folder, attn_implementation="eager").float().eval()
     with open(os.path.join(folder, "reference-outputs.json"), "w") as f:
