@@ -41,7 +41,8 @@ public sealed class AttentionBatch : IDisposable
 
     private readonly KvCache _cache;
 
-    public AttentionBatch(KvCache cache, IReadOnlyList<SequenceKv> sequences, int queryLength, Device device)
+    /// <param name="slidingWindow">the model's attention window (Mistral): query i reads keys i - W + 1 .. i only</param>
+    public AttentionBatch(KvCache cache, IReadOnlyList<SequenceKv> sequences, int queryLength, Device device, int? slidingWindow = null)
     {
         _cache = cache;
         Sequences = sequences;
@@ -66,7 +67,7 @@ public sealed class AttentionBatch : IDisposable
                 write[b * queryLength + i] = seq.SlotOf(position);
                 positions[b * queryLength + i] = position;
                 var row = (b * queryLength + i) * KeyLength;
-                for (int j = 0; j <= position; j++) mask[row + j] = true;
+                for (int j = slidingWindow is int w ? Math.Max(0, position - w + 1) : 0; j <= position; j++) mask[row + j] = true;
             }
         }
         Write = cache.PlanWrite(write);

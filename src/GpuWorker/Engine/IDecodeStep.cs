@@ -40,6 +40,8 @@ public static class DecodeSteps
         if (runner.Model.Device.type != TorchSharp.DeviceType.CUDA) return $"the model is on {runner.Model.Device}, not a CUDA device";
         if (!AlisaNative.IsAvailable) return AlisaNative.Detail;
         if (!runner.Cache.SupportsInPlaceReads) return "the KV cache is tiered or INT8 (the kernel reads native-dtype GPU pools)";
+        if (c.SlidingWindow is not null) return "the model has a sliding attention window (the kernel reads every cached token; the eager step masks)";
+        if (c.Rope.HasLongFactors) return "longrope picks its frequencies by sequence length at every step (a graph replays fixed ones)";
         return PagedDecodeAttentionKernel.Unsupported(c.NumHeads, c.NumKvHeads, c.HeadDim);
     }
 }

@@ -29,7 +29,8 @@ public sealed class LoadedModel : IDisposable
         var config = ModelConfig.Load(Path.Combine(folder, "config.json"));
         var tokenizer = HfTokenizer.Load(Path.Combine(folder, "tokenizer.json"));
         var target = device ?? DeviceChoice.Default();
-        var model = TransformerModel.Create(config, new CheckpointWeights(folder), target.Device, target.DType);
+        using var weights = new CheckpointWeights(folder);
+        var model = TransformerModel.Create(config, weights, target.Device, target.DType);
         return new LoadedModel(Path.GetFileName(Path.TrimEndingDirectorySeparator(folder)), model, tokenizer, Attention.LearnedSplit.FromModelFolder(folder));
     }
 
