@@ -99,7 +99,7 @@ public abstract class TransformerModel : IDisposable
         if (weights.Contains(name))
         {
             using var stored = weights.Load(name, shape, dtype, device);
-            if (!stored.equal(embedding).item<bool>())
+            if (!stored.allclose(embedding, rtol: 0, atol: 0))
                 throw new InvalidDataException($"tensor '{name}' differs from the token embedding, but config.json has tie_word_embeddings true");
         }
         return embedding;

@@ -34,7 +34,13 @@ public sealed class CheckpointWeights : WeightSource, IDisposable
         else throw new FileNotFoundException($"{folder}: neither model.safetensors nor model.safetensors.index.json exists", single);
         // shards open (header, memory map) and warm the page cache in parallel: loading then copies from memory
         var opened = new SafetensorsFile[files.Count];
-        Parallel.For(0, files.Count, i => opened[i] = SafetensorsFile.Open(files[i], prefetch: true));
+        try { Parallel.For(0, files.Count, i => opened[i] = SafetensorsFile.Open(files[i], prefetch: true)); }
+        catch (AggregateException e) when (e.InnerExceptions.Count > 0)
+        {
+            foreach (var file in opened) file?.Dispose();
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerExceptions[0]); // the first shard's own error
+            throw;
+        }
         foreach (var file in opened)
             foreach (var name in file.Entries.Keys)
                 if (!_fileByTensor.TryAdd(name, file))
