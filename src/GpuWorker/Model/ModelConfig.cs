@@ -71,7 +71,7 @@ public sealed record ModelConfig
     }
 
     /// <summary>Adds generation_config.json: its EOS ids join config.json's, its sampling fields become the defaults.</summary>
-    public ModelConfig WithGenerationConfig(JsonObject json, string source) => this with
+    private ModelConfig WithGenerationConfig(JsonObject json, string source) => this with
     {
         EosTokenIds = EosTokenIds.Concat(Ints(json["eos_token_id"], source, "eos_token_id")).Distinct().ToArray(),
         Generation = GenerationDefaults.Parse(json, source),

@@ -28,15 +28,16 @@ public sealed class RotaryEmbedding : IDisposable
         ScalarType dtype, ScalarType frequencyDType)
     {
         using var scope = NewDisposeScope();
-        var exponents = arange(0, headDim, 2, ScalarType.Int64).to(ScalarType.Float32) / headDim;
-        var baseFreq = (1.0f / pow(tensor((float)rope.Theta), exponents)).data<float>().Select(f => (double)f).ToArray();
+        // cached Scalars, not implicit ones: a GC on another thread can finalise a temporary mid-call (see Scalars)
+        var exponents = arange(0, headDim, 2, ScalarType.Int64).to(ScalarType.Float32).div(Scalars.Of((long)headDim));
+        var baseFreq = pow(tensor((float)rope.Theta), exponents).reciprocal().data<float>().Select(f => (double)f).ToArray();
         var scaled = rope.Scale(baseFreq, headDim, longContext).Select(f => (float)f).ToArray();
         var invFreq = tensor(scaled).to(frequencyDType).to(ScalarType.Float32);
         var positions = arange(0, maxPositions, ScalarType.Int64).to(ScalarType.Float32);
         var freqs = outer(positions, invFreq);
         var angles = cat([freqs, freqs], 1);
-        float scale = (float)rope.CosSinScale;
-        return ((angles.cos() * scale).to(dtype, device).MoveToOuterDisposeScope(), (angles.sin() * scale).to(dtype, device).MoveToOuterDisposeScope());
+        var scale = Scalars.Of((float)rope.CosSinScale);
+        return (angles.cos().mul(scale).to(dtype, device).MoveToOuterDisposeScope(), angles.sin().mul(scale).to(dtype, device).MoveToOuterDisposeScope());
     }
 
     /// <summary>cos and sin [B, 1, T, D] for positions [B, T] (computed once per forward, used by every layer).</summary>

@@ -45,10 +45,10 @@ public sealed class CheckpointWeights : WeightSource, IDisposable
             foreach (var name in file.Entries.Keys)
                 if (!_fileByTensor.TryAdd(name, file))
                     throw new InvalidDataException($"{folder}: tensor '{name}' is stored twice ({_fileByTensor[name].Path} and {file.Path})");
-        Files = opened;
+        _files = opened;
     }
 
-    public IReadOnlyList<SafetensorsFile> Files { get; }
+    private readonly SafetensorsFile[] _files;
 
     private static List<string> ShardsOf(string indexPath)
     {
@@ -82,7 +82,7 @@ public sealed class CheckpointWeights : WeightSource, IDisposable
                 "architecture) does not match the weights");
     }
 
-    public void Dispose() { foreach (var file in Files) file.Dispose(); }
+    public void Dispose() { foreach (var file in _files) file.Dispose(); }
 }
 
 /// <summary>Random weights of the right shapes, drawn on the target device, scaled so activations stay finite

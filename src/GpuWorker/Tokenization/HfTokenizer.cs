@@ -67,9 +67,6 @@ public sealed class HfTokenizer : IDisposable
         return unsigned.Length == 0 ? "" : _native.Decode(unsigned);
     }
 
-    /// <summary>The version of the native Hugging Face tokenizers library.</summary>
-    public string LibraryVersion => _native.GetVersion();
-
     public void Dispose() => _native.Dispose();
 
     private static int LoneSurrogateIndex(string text)
