@@ -39,7 +39,8 @@ public sealed class AttentionBatch : IDisposable
     /// <summary>Per sequence: positions cached before this step (the first new token's position).</summary>
     public IReadOnlyList<int> StartPositions { get; }
 
-    public AttentionBatch(KvCache cache, IReadOnlyList<SequenceKv> sequences, int queryLength, Device device)
+    /// <param name="slidingWindow">the model's attention window (Mistral): query i reads keys i - W + 1 .. i only</param>
+    public AttentionBatch(KvCache cache, IReadOnlyList<SequenceKv> sequences, int queryLength, Device device, int? slidingWindow = null)
     {
         Sequences = sequences;
         QueryLength = queryLength;
@@ -63,7 +64,7 @@ public sealed class AttentionBatch : IDisposable
                 write[b * queryLength + i] = seq.SlotOf(position);
                 positions[b * queryLength + i] = position;
                 var row = (b * queryLength + i) * KeyLength;
-                for (int j = 0; j <= position; j++) mask[row + j] = true;
+                for (int j = slidingWindow is int w ? Math.Max(0, position - w + 1) : 0; j <= position; j++) mask[row + j] = true;
             }
         }
         Write = cache.PlanWrite(write);

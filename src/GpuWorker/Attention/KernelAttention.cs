@@ -11,11 +11,19 @@ namespace AlisaCluster.GpuWorker.Attention;
 /// weight, which <see cref="ScoreKeeping"/> records. <see cref="SparseAttention"/> is its TorchSharp reference.</summary>
 public sealed class KernelAttention(KvCache cache, KernelStepInputs inputs, SparseStep? step, TokenScores? scores) : IAttention
 {
-    /// <summary>Whether the kernel can serve this batch: CUDA, native library, a supported shape, no dropped blocks.</summary>
-    public static bool CanServe(KvCache cache, AttentionBatch batch, Model.ModelConfig config, Device device) =>
-        device.type == TorchSharp.DeviceType.CUDA && AlisaNative.IsAvailable && batch.QueryLength == 1
-        && PagedDecodeAttentionKernel.Unsupported(config.NumHeads, config.NumKvHeads, config.HeadDim) is null
-        && batch.Sequences.All(s => s.DroppedBlocks == 0);
+    /// <summary>Why the kernel cannot serve this model on this device, or null. It reads every cached token of a
+    /// sequence, so a model with a sliding attention window takes the masked eager attention.</summary>
+    public static string? Unsupported(Model.ModelConfig config, Device device)
+    {
+        if (config.SlidingWindow is not null) return "the model has a sliding attention window (the kernel reads every cached token; the eager step masks)";
+        if (device.type != TorchSharp.DeviceType.CUDA) return $"the model is on {device}, not a CUDA device";
+        if (!AlisaNative.IsAvailable) return AlisaNative.Detail;
+        return PagedDecodeAttentionKernel.Unsupported(config.NumHeads, config.NumKvHeads, config.HeadDim);
+    }
+
+    /// <summary>Whether the kernel can serve this batch: the model is supported, one new token per sequence, no dropped blocks.</summary>
+    public static bool CanServe(AttentionBatch batch, Model.ModelConfig config, Device device) =>
+        batch.QueryLength == 1 && batch.Sequences.All(s => s.DroppedBlocks == 0) && Unsupported(config, device) is null;
 
     public Tensor Forward(int layer, Tensor query, Tensor key, Tensor value)
     {

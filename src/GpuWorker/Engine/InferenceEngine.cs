@@ -67,7 +67,7 @@ public sealed class InferenceEngine : IAsyncDisposable
     public long CpuKvPoolBytes => _cache.CpuPoolBytes;
     /// <summary>Device bytes of the KV pool and the per-token scores.</summary>
     public long KvPoolBytes => _cache.PoolBytes + (_scores?.Bytes ?? 0);
-    public ByteLevelBpeTokenizer Tokenizer => _model.Tokenizer;
+    public HfTokenizer Tokenizer => _model.Tokenizer;
     public EngineStats Stats { get; private set; }
     public event Action<EngineStats>? StatsUpdated;
 
@@ -124,6 +124,9 @@ public sealed class InferenceEngine : IAsyncDisposable
             throw new ArgumentException($"KV policy {policy} needs per-token scores that this engine does not keep", "kv_policy");
         if (policy.NeedsWindowScores && policy.Sparsity < _options.MinScoredSparsity)
             throw new ArgumentException($"KV sparsity {policy.Sparsity} is below this engine's minimum of {_options.MinScoredSparsity} for SWA", "kv_sparsity");
+        if (!policy.IsDense && _model.Config.SlidingWindow is int window)
+            throw new ArgumentException($"KV policy {policy} is not available for this model: its sliding attention window of {window} tokens " +
+                "already bounds what a query reads, and sparse selection does not keep to that window (use dense)", "kv_policy");
         if (policy.PerKvHead && !_options.PerHeadScores)
             throw new ArgumentException("per-KV-head SWA is not enabled on this engine", "kv_policy");
         if (request.PromptTokens.Count == 0) throw new ArgumentException("prompt must not be empty", "prompt");
@@ -222,7 +225,7 @@ public sealed class InferenceEngine : IAsyncDisposable
     private void Emit(Sequence sequence, Sampler.Choice choice)
     {
         var sampling = sequence.Sampling;
-        bool eos = !sampling.IgnoreEos && choice.TokenId == _model.Config.EosTokenId;
+        bool eos = !sampling.IgnoreEos && _model.Config.EosTokenIds.Contains(choice.TokenId);
         bool stopToken = eos || sampling.StopTokenIds.Contains(choice.TokenId);
         bool length = sequence.Generated.Count >= sampling.MaxTokens || sequence.Tokens.Count >= MaxModelLength;
         var text = sequence.Output.Advance(sequence.Generated, isLast: stopToken || length, out bool stopString);
