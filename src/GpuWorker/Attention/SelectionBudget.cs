@@ -29,6 +29,10 @@ public readonly record struct SelectionBudget(int Length, int Recent, int Sinks,
                 int local = Math.Min(n, Math.Max(1, (int)Math.Round(n * r * policy.LocalFractionOf(layer, kvHead))));
                 int sinks = Math.Min(policy.Sinks, n - local);
                 return new(n, local, sinks, Math.Max(0, Math.Min(b - local - sinks, n - local - sinks)), k);
+            case KvPolicyKind.Quest:
+                // the whole budget: QuestPageSelector splits Recent into the recent window and whole pages
+                int questSinks = Math.Min(policy.Sinks, b - 1);
+                return new(n, Math.Min(n, b) - questSinks, questSinks, 0, 0);
             default:
                 throw new NotSupportedException(policy.Kind.ToString());
         }

@@ -16,7 +16,9 @@ public sealed class SparseAttention(KvCache cache, AttentionBatch batch, SparseS
         cache.Write(layer, batch.Write, key.reshape(b, kvHeads, d), value.reshape(b, kvHeads, d));
         scores?.Reset(layer, batch.WriteSlots);
 
-        var selected = TokenSelector.Select(layer, step, scores, batch.ReadSlots).expand(b, kvHeads, l);
+        var selected = (step.Policies.Any(p => p.NeedsPageBounds)
+            ? QuestPageSelector.Select(layer, step, scores, cache, query, batch.ReadSlots)
+            : TokenSelector.Select(layer, step, scores, batch.ReadSlots)).expand(b, kvHeads, l);
         // compact the selection: indices [B, KvH, M] of selected positions first; `attend` marks real ones
         var (flags, indices) = selected.to(ScalarType.Float32).topk(step.MaxSelected, dim: -1);
         var attend = flags.gt(Scalars.Of(0.5f));

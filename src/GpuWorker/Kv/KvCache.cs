@@ -22,7 +22,7 @@ public sealed partial class KvCache : IDisposable
     private readonly long _gpuSlots, _cpuSlots;
 
     public KvCache(int layers, int kvHeads, int headDim, int blockCount, int blockSize, ScalarType dtype, Device device,
-        KvStorageFormat format = KvStorageFormat.Native, int maxSequences = 64, KvTiers? tiers = null)
+        KvStorageFormat format = KvStorageFormat.Native, int maxSequences = 64, KvTiers? tiers = null, bool pageBounds = false)
     {
         BlockSize = blockSize;
         Format = format;
@@ -59,8 +59,13 @@ public sealed partial class KvCache : IDisposable
             _cpu = [];
             _gpuOf = _cpuOf = [];
             SlotCount = gpuSlots;
+            // pages are indexed by GPU block, which is the logical block only without tiers
+            if (pageBounds) PageBounds = new PageKeyBounds(layers, blockCount + 1, kvHeads, headDim, blockSize, device);
         }
     }
+
+    /// <summary>Per-page key bounds for Quest (null unless asked for, and never on a tiered pool).</summary>
+    public PageKeyBounds? PageBounds { get; }
 
     private static IKvLayerStore[] CreateStores(int layers, long slots, int kvHeads, int headDim, int blockSize, ScalarType dtype,
         Device device, ResidualBlocks? residual, bool pinned) =>
@@ -130,14 +135,20 @@ public sealed partial class KvCache : IDisposable
     public WritePlan PlanWrite(long[] logicalSlots)
     {
         var slots = IsTiered ? logicalSlots.Select(s => (long)GpuBlockOf((int)(s / BlockSize)) * BlockSize + s % BlockSize).ToArray() : logicalSlots;
-        return _residual is null ? new WritePlan { Slots = tensor(slots, device: _device) } : Int8WritePlanner.Plan(slots, BlockSize, _residual, _device);
+        var plan = _residual is null ? new WritePlan { Slots = tensor(slots, device: _device) } : Int8WritePlanner.Plan(slots, BlockSize, _residual, _device);
+        if (PageBounds is not null) plan.Pages = PageKeyBounds.Plan(slots, BlockSize, _device);
+        return plan;
     }
 
     /// <summary>After all layers wrote: residual blocks that were quantized are free again.</summary>
     public void CompleteWrite(WritePlan plan) => _residual?.Release(plan.CompletedBlocks);
 
     /// <summary>Stores K/V rows [n, kv heads, head dim] of one layer where the plan says.</summary>
-    public void Write(int layer, WritePlan plan, Tensor keys, Tensor values) => _gpu[layer].Write(plan, keys, values);
+    public void Write(int layer, WritePlan plan, Tensor keys, Tensor values)
+    {
+        _gpu[layer].Write(plan, keys, values);
+        PageBounds?.Update(layer, plan, _gpu[layer]);
+    }
 
     /// <summary>Gathers K/V for logical slots of any shape [...]: returns [..., kv heads, head dim].</summary>
     public (Tensor Keys, Tensor Values) Gather(int layer, Tensor slots)
@@ -186,6 +197,7 @@ public sealed partial class KvCache : IDisposable
         foreach (var layer in _gpu.Concat(_cpu)) layer.Dispose();
         _residual?.Dispose();
         CpuResidual?.Dispose();
+        PageBounds?.Dispose();
         _locations?.Dispose();
         _reader?.Dispose();
     }

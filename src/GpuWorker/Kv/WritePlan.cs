@@ -17,6 +17,8 @@ public sealed class WritePlan : IDisposable
     public Tensor? ResidualTargets { get; init; }
     /// <summary>Blocks whose residual entry is released once all layers have written.</summary>
     public IReadOnlyList<int> CompletedBlocks { get; init; } = [];
+    /// <summary>The rows grouped by block, where the cache keeps Quest's page key bounds.</summary>
+    public PageKeyBounds.WriteGroups? Pages { get; internal set; }
 
     /// <summary>Blocks to quantize: their ids [m], the [m * block size] source rows in block order, and their slots.</summary>
     public sealed record QuantizeGroup(Tensor Blocks, Tensor SourceRows, Tensor BlockSlots);
@@ -25,5 +27,6 @@ public sealed class WritePlan : IDisposable
     {
         foreach (var t in new[] { Slots, ResidualSources, ResidualTargets, Direct?.Blocks, Direct?.SourceRows, Direct?.BlockSlots,
                      FromResidual?.Blocks, FromResidual?.SourceRows, FromResidual?.BlockSlots }) t?.Dispose();
+        Pages?.Dispose();
     }
 }
