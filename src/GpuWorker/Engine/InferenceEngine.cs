@@ -42,7 +42,7 @@ public sealed class InferenceEngine : IAsyncDisposable
             throw new ArgumentException("a KV tier plan needs a CPU tier or recompute capacity (CpuKvCapacityTokens, RecomputeCapacityTokens)", nameof(options));
         var tiers = new KvTiers(options.CpuKvCapacityTokens / options.BlockSize, options.RecomputeCapacityTokens / options.BlockSize);
         _cache = new KvCache(c.NumLayers, c.NumKvHeads, c.HeadDim, blocks, options.BlockSize, model.Model.DType, model.Model.Device,
-            options.KvFormat, options.MaxBatchSize, tiers);
+            options.KvFormat, options.MaxBatchSize, tiers, pageBounds: options.EnableQuestPages);
         _scores = options.EnableScoredPolicies ? CreateScores(c, options) : null;
         _runner = new ModelRunner(model.Model, _cache, _scores);
         _decodeStep = DecodeSteps.Create(options.DecodeStep, _runner, options.MaxBatchSize, MaxModelLength);
@@ -124,6 +124,8 @@ public sealed class InferenceEngine : IAsyncDisposable
             throw new ArgumentException($"KV policy {policy} needs per-token scores that this engine does not keep", "kv_policy");
         if (policy.NeedsWindowScores && policy.Sparsity < _options.MinScoredSparsity)
             throw new ArgumentException($"KV sparsity {policy.Sparsity} is below this engine's minimum of {_options.MinScoredSparsity} for SWA", "kv_sparsity");
+        if (policy.NeedsPageBounds && _cache.PageBounds is null)
+            throw new ArgumentException($"KV policy {policy} needs page key bounds, which this engine does not keep (disabled, or a tiered KV pool)", "kv_policy");
         if (policy.PerKvHead && !_options.PerHeadScores)
             throw new ArgumentException("per-KV-head SWA is not enabled on this engine", "kv_policy");
         if (request.PromptTokens.Count == 0) throw new ArgumentException("prompt must not be empty", "prompt");
