@@ -10,7 +10,7 @@ namespace AlisaCluster.Gateway.Grpc;
 /// starts with the offending field's path. The worker re-checks what only it can know (e.g. SWA's minimum sparsity).</summary>
 public static partial class GenerateRequestValidator
 {
-    public static readonly string[] KvPolicies = ["dense", "local", "streaming", "h2o", "swa"];
+    public static readonly string[] KvPolicies = ["dense", "local", "streaming", "h2o", "swa", "quest"];
 
     // The engine's limits (SamplingParams, KvPolicy; RequestLimitsTests keeps the copies equal); the gateway checks
     // them too so a bad value costs no session.
@@ -69,7 +69,7 @@ public static partial class GenerateRequestValidator
     private static string? KvPolicyText(GenerateRequest request)
     {
         if (request.KvPolicy.Length == 0)
-            return request.HasKvSparsity ? throw Invalid("kv_policy", "kv_sparsity needs a sparse kv_policy (local, streaming, h2o, swa)") : null;
+            return request.HasKvSparsity ? throw Invalid("kv_policy", "kv_sparsity needs a sparse kv_policy (local, streaming, h2o, swa, quest)") : null;
         // error messages quote the policy, so bound it (a huge status detail would break the trailers)
         if (request.KvPolicy.Length > 256) throw Invalid("kv_policy", $"at most 256 characters, got {request.KvPolicy.Length}");
         var parts = request.KvPolicy.Trim().ToLowerInvariant().Split(':').ToList();
@@ -77,7 +77,7 @@ public static partial class GenerateRequestValidator
         double inline = 0;
         bool hasInlineSparsity = parts.Count > 1 && double.TryParse(parts[1], CultureInfo.InvariantCulture, out inline);
         if (hasInlineSparsity) CheckSparsity("kv_policy", inline);
-        CheckOptions(request.KvPolicy, parts.Skip(hasInlineSparsity ? 2 : 1));
+        CheckOptions(request.KvPolicy, parts[0], parts.Skip(hasInlineSparsity ? 2 : 1));
         if (request.HasKvSparsity)
         {
             var sparsity = request.KvSparsity;
@@ -96,7 +96,7 @@ public static partial class GenerateRequestValidator
     }
 
     /// <summary>Numeric SWA options; unknown options are left to the worker, which knows the full set.</summary>
-    private static void CheckOptions(string text, IEnumerable<string> options)
+    private static void CheckOptions(string text, string policy, IEnumerable<string> options)
     {
         foreach (var option in options)
         {
@@ -104,8 +104,8 @@ public static partial class GenerateRequestValidator
                 && !(int.TryParse(option[6..], NumberStyles.Integer, CultureInfo.InvariantCulture, out var sinks) && sinks >= 0 && sinks <= MaxSinks))
                 throw Invalid("kv_policy", $"'{text}': sinks must be an integer in [0, {MaxSinks}]");
             if (option.StartsWith("local=", StringComparison.Ordinal)
-                && !(double.TryParse(option[6..], NumberStyles.Float, CultureInfo.InvariantCulture, out var local) && local > 0 && local <= 1))
-                throw Invalid("kv_policy", $"'{text}': local must be a number in (0, 1]");
+                && !(double.TryParse(option[6..], NumberStyles.Float, CultureInfo.InvariantCulture, out var local) && (local > 0 || (local == 0 && policy == "quest")) && local <= 1))
+                throw Invalid("kv_policy", $"'{text}': local must be a number in {(policy == "quest" ? "[0" : "(0")}, 1]");
         }
     }
 

@@ -5,7 +5,8 @@ using static TorchSharp.torch;
 namespace AlisaCluster.GpuWorker.Attention;
 
 /// <summary>Decode attention by the native kernel for any KV policy, format and tier layout without dropped blocks:
-/// stores the new K/V rows (quantising them for INT8), selects on the device (<see cref="TokenSelector"/>), and the
+/// stores the new K/V rows (quantising them for INT8), selects on the device (<see cref="TokenSelector"/>, Quest's
+/// pages by <see cref="QuestPageSelector"/>), and the
 /// kernel reads just the selected rows in place, GPU-resident ones from the pool and CPU-tier ones over PCIe from
 /// page-locked memory (no gather, no host sync). For score-keeping policies it also returns each attended entry's
 /// weight, which <see cref="ScoreKeeping"/> records. <see cref="SparseAttention"/> is its TorchSharp reference.</summary>
@@ -30,11 +31,10 @@ public sealed class KernelAttention(KvCache cache, KernelStepInputs inputs, Spar
         using var scope = NewDisposeScope();
         long b = query.shape[0], heads = query.shape[1], d = query.shape[3], kvHeads = key.shape[1], l = inputs.KeyLength;
         var pool = cache.PoolOf(layer);
-        if (pool.IsInt8) KvWriteKernel.RunInt8(pool, key, value, inputs.PoolWriteSlots);
-        else KvWriteKernel.Run(pool.Keys, pool.Values, key, value, inputs.PoolWriteSlots);
+        cache.WriteNative(layer, inputs.Write, key, value);
         ScoreKeeping.Prepare(scores, step, layer, inputs.ScoreWriteSlots);
 
-        using var selection = step is null ? null : TokenSelector.Select(layer, step, scores, inputs.ReadSlots);
+        using var selection = step is null ? null : TokenSelector.Select(layer, step, scores, cache, query, inputs.ReadSlots);
         var kernelSelection = selection is null ? null
             : new AttentionSelection(selection.Segments, selection.Listed?.to(ScalarType.Int32) ?? zeros([b, selection.Segments.shape[1], 1], ScalarType.Int32, query.device));
         int entries = step?.Layer(layer).MaxEntries ?? (int)l;
@@ -56,12 +56,12 @@ public sealed class KernelAttention(KvCache cache, KernelStepInputs inputs, Spar
     }
 }
 
-/// <summary>What the attention kernel reads besides the pools, as device tensors: new rows' GPU pool slots [B] and
-/// logical slots [B] (what scores are indexed by), logical slots of positions 0..L-1 [B, L] (padding: the scratch slot
+/// <summary>What the attention kernel reads besides the pools, as device tensors: where the new rows go (GPU pool
+/// slots [B], with page groups where Quest's bounds are kept) and their logical slots [B] (what scores are indexed by), logical slots of positions 0..L-1 [B, L] (padding: the scratch slot
 /// 0), the kernel's block table [B, max blocks] int64 (GPU blocks, or the GPU pool's block count + CPU block) and
 /// lengths [B] int64. A host-built step makes them from its <see cref="AttentionBatch"/>; a CUDA graph from static
 /// buffers.</summary>
-public sealed record KernelStepInputs(Tensor PoolWriteSlots, Tensor ScoreWriteSlots, Tensor ReadSlots, Tensor BlockTable, Tensor Lengths)
+public sealed record KernelStepInputs(WritePlan Write, Tensor ScoreWriteSlots, Tensor ReadSlots, Tensor BlockTable, Tensor Lengths)
 {
     public long KeyLength => ReadSlots.shape[1];
 }

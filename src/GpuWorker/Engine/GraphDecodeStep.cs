@@ -84,7 +84,7 @@ public sealed class GraphDecodeStep : IDecodeStep
         using var scope = NewDisposeScope();
         var readSlots = step is null ? zeros([inputs.Size, 0], ScalarType.Int64, inputs.Lengths.device) : ReadSlotsOf(inputs); // dense keeps no scores
         step?.Derive(readSlots);
-        var kernelInputs = new KernelStepInputs(inputs.Write.Slots, inputs.ScoreWriteSlots, readSlots, inputs.BlockTable, inputs.Lengths);
+        var kernelInputs = new KernelStepInputs(inputs.Write, inputs.ScoreWriteSlots, readSlots, inputs.BlockTable, inputs.Lengths);
         var attention = new KernelAttention(_runner.Cache, kernelInputs, step, _runner.Scores);
         var logits = _runner.Model.Forward(inputs.Tokens, inputs.Positions, attention, lastOnly: true);
         return (logits.view(inputs.Size, -1).MoveToOuterDisposeScope(), readSlots.MoveToOuterDisposeScope());

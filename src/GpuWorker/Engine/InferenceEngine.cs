@@ -42,7 +42,7 @@ public sealed class InferenceEngine : IAsyncDisposable
             throw new ArgumentException("a KV tier plan needs a CPU tier or recompute capacity (CpuKvCapacityTokens, RecomputeCapacityTokens)", nameof(options));
         var tiers = new KvTiers(options.CpuKvCapacityTokens / options.BlockSize, options.RecomputeCapacityTokens / options.BlockSize);
         _cache = new KvCache(c.NumLayers, c.NumKvHeads, c.HeadDim, blocks, options.BlockSize, model.Model.DType, model.Model.Device,
-            options.KvFormat, tiers);
+            options.KvFormat, tiers, pageBounds: options.EnableQuestPages);
         _scores = options.EnableScoredPolicies ? CreateScores(c, options) : null;
         _runner = new ModelRunner(model.Model, _cache, _scores);
         _decodeStep = DecodeSteps.Create(options.DecodeStep, _runner, options.MaxBatchSize, MaxModelLength, options.DefaultPolicy);
@@ -65,8 +65,8 @@ public sealed class InferenceEngine : IAsyncDisposable
     public EngineOptions Options => _options;
     /// <summary>Host bytes of the CPU KV tier (pinned).</summary>
     public long CpuKvPoolBytes => _cache.CpuPoolBytes;
-    /// <summary>Device bytes of the KV pool and the per-token scores.</summary>
-    public long KvPoolBytes => _cache.PoolBytes + (_scores?.Bytes ?? 0);
+    /// <summary>Device bytes of the KV pool, Quest's page bounds and the per-token scores.</summary>
+    public long KvPoolBytes => _cache.PoolBytes + (_cache.PageBounds?.Bytes ?? 0) + (_scores?.Bytes ?? 0);
     public HfTokenizer Tokenizer => _model.Tokenizer;
     public EngineStats Stats { get; private set; }
     public event Action<EngineStats>? StatsUpdated;
@@ -127,6 +127,8 @@ public sealed class InferenceEngine : IAsyncDisposable
         if (!policy.IsDense && _model.Config.SlidingWindow is int window)
             throw new ArgumentException($"KV policy {policy} is not available for this model: its sliding attention window of {window} tokens " +
                 "already bounds what a query reads, and sparse selection does not keep to that window (use dense)", "kv_policy");
+        if (policy.NeedsPageBounds && _cache.PageBounds is null)
+            throw new ArgumentException($"KV policy {policy} needs page key bounds, which this engine does not keep (disabled, or a tiered KV pool)", "kv_policy");
         if (policy.PerKvHead && !_options.PerHeadScores)
             throw new ArgumentException("per-KV-head SWA is not enabled on this engine", "kv_policy");
         if (request.PromptTokens.Count == 0) throw new ArgumentException("prompt must not be empty", "prompt");
