@@ -100,6 +100,15 @@ public sealed record KvPolicy(KvPolicyKind Kind, double Sparsity = 0)
     public const double MaxSparsity = 0.99;
     public const int MaxSinks = 1 << 20;
 
+    /// <summary>Throws for a sparse policy on a model with a sliding attention window: the window already bounds what a
+    /// query reads, and sparse selection does not keep to it.</summary>
+    public void CheckWindow(int? slidingWindow)
+    {
+        if (!IsDense && slidingWindow is int window)
+            throw new ArgumentException($"KV policy {this} is not available for this model: its sliding attention window of {window} tokens " +
+                "already bounds what a query reads, and sparse selection does not keep to that window (use dense)", "kv_policy");
+    }
+
     public void Validate()
     {
         if (!(Sparsity >= 0 && Sparsity <= MaxSparsity))

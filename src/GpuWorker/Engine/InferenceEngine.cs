@@ -124,9 +124,7 @@ public sealed class InferenceEngine : IAsyncDisposable
             throw new ArgumentException($"KV policy {policy} needs per-token scores that this engine does not keep", "kv_policy");
         if (policy.NeedsWindowScores && policy.Sparsity < _options.MinScoredSparsity)
             throw new ArgumentException($"KV sparsity {policy.Sparsity} is below this engine's minimum of {_options.MinScoredSparsity} for SWA", "kv_sparsity");
-        if (!policy.IsDense && _model.Config.SlidingWindow is int window)
-            throw new ArgumentException($"KV policy {policy} is not available for this model: its sliding attention window of {window} tokens " +
-                "already bounds what a query reads, and sparse selection does not keep to that window (use dense)", "kv_policy");
+        policy.CheckWindow(_model.Config.SlidingWindow);
         if (policy.NeedsPageBounds && _cache.PageBounds is null)
             throw new ArgumentException($"KV policy {policy} needs page key bounds, which this engine does not keep (disabled, or a tiered KV pool)", "kv_policy");
         if (policy.PerKvHead && !_options.PerHeadScores)

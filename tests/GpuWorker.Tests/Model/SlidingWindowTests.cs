@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using AlisaCluster.GpuWorker.Attention;
 using AlisaCluster.GpuWorker.Diagnostics;
 using AlisaCluster.GpuWorker.Engine;
+using AlisaCluster.GpuWorker.Evaluation;
 using AlisaCluster.GpuWorker.Model;
 using static TorchSharp.torch;
 
@@ -42,12 +43,14 @@ public sealed class SlidingWindowTests(TinyModels models) : IDisposable
     }
 
     [Fact]
-    public async Task SparseKvPoliciesAreRefusedForASlidingWindowModel()
+    public async Task SparseKvPoliciesAreRefusedForASlidingWindowModelByTheEngineAndTheEval()
     {
         await using var engine = new InferenceEngine(models.Get("tiny-mistral"), new EngineOptions());
         var request = new GenerationRequest("w", [1, 200, 300], SamplingParams.Greedy(4)) { Policy = KvPolicy.Parse("local:0.5") };
         var error = await Assert.ThrowsAsync<ArgumentException>(async () => await engine.GenerateAsync(request).ToListAsync());
         Assert.Contains("sliding attention window of 64", error.Message);
+        var evalError = Assert.Throws<ArgumentException>(() => new LockstepDecoder(models.Get("tiny-mistral").Model, 1, 64, KvPolicy.Parse("quest:0.8")));
+        Assert.Contains("sliding attention window of 64", evalError.Message);
     }
 
     public void Dispose() => Directory.Delete(_folder, recursive: true);
