@@ -180,9 +180,11 @@ public static class NativeCheckCommand
                 var (valueCodes, valueParams) = Int8KvLayerStore.Quantize(valueRows.index_select(0, slots));
                 long codeMismatches = int8.Keys.index_select(0, slots).ne(keyCodes).sum().item<long>() + int8.Values.index_select(0, slots).ne(valueCodes).sum().item<long>();
                 double paramError = Math.Max(Error(int8.KeyParams!.index_select(0, slots), keyParams), Error(int8.ValueParams!.index_select(0, slots), valueParams));
-                // a code may differ by one where fp rounding sits on a .5 boundary; count them relative to all codes
+                // a code may differ by one where fp rounding sits on a .5 boundary; count them relative to all codes (the
+                // reference quantises in the rows' dtype: bf16's 8-bit mantissa puts more rows next to a boundary)
                 double int8Error = Math.Max(paramError, (double)codeMismatches / (2 * rows * kvHeads * d));
-                yield return new FusedCase("kv_write_int8", name, shape, int8Error, 1e-3, int8Error <= 1e-3);
+                double int8Tolerance = dtype == ScalarType.BFloat16 ? 5e-3 : 1e-3;
+                yield return new FusedCase("kv_write_int8", name, shape, int8Error, int8Tolerance, int8Error <= int8Tolerance);
             }
     }
 

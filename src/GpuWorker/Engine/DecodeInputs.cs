@@ -21,6 +21,18 @@ public sealed class DecodeInputs : IDisposable
     public sealed record Bucket(int Size, Tensor Tokens, Tensor Positions, WritePlan Write, Tensor ScoreWriteSlots, Tensor Lengths,
         Tensor Segments, Tensor Column, Tensor Leaving, Tensor LogicalTable, Tensor BlockTable) : IDisposable
     {
+        /// <summary>The logical slot [B, maxLength] of every position up to <paramref name="maxLength"/> (what sparse
+        /// graphs index scores by; past a row's length: the scratch slot 0), derived on the device from the logical
+        /// table so a graph can capture it.</summary>
+        public Tensor LogicalSlots(long blockSize, int maxLength)
+        {
+            using var scope = NewDisposeScope();
+            var positions = arange(maxLength, ScalarType.Int64, Lengths.device).view(1, -1);
+            var blocks = LogicalTable.gather(1, positions.div(Scalars.Of(blockSize), RoundingMode.floor).expand(Size, -1));
+            var slots = blocks * Scalars.Of(blockSize) + positions.remainder(Scalars.Of(blockSize));
+            return slots.masked_fill(positions >= Lengths.view(-1, 1), Scalars.Of(0L)).MoveToOuterDisposeScope();
+        }
+
         public void Dispose()
         {
             foreach (var t in new[] { Tokens, Positions, ScoreWriteSlots, Lengths, Segments, Column, Leaving, LogicalTable, BlockTable }) t.Dispose();

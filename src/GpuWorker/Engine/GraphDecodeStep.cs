@@ -82,22 +82,12 @@ public sealed class GraphDecodeStep : IDecodeStep
     private (Tensor Logits, Tensor ReadSlots) RunModel(DecodeInputs.Bucket inputs, SparseStep? step)
     {
         using var scope = NewDisposeScope();
-        var readSlots = step is null ? zeros([inputs.Size, 0], ScalarType.Int64, inputs.Lengths.device) : ReadSlotsOf(inputs); // dense keeps no scores
+        var readSlots = step is null ? zeros([inputs.Size, 0], ScalarType.Int64, inputs.Lengths.device) : inputs.LogicalSlots(_runner.Cache.BlockSize, _maxLength); // dense keeps no scores
         step?.Derive(readSlots);
         var kernelInputs = new KernelStepInputs(inputs.Write, inputs.ScoreWriteSlots, readSlots, inputs.BlockTable, inputs.Lengths);
         var attention = new KernelAttention(_runner.Cache, kernelInputs, step, _runner.Scores);
         var logits = _runner.Model.Forward(inputs.Tokens, inputs.Positions, attention, lastOnly: true);
         return (logits.view(inputs.Size, -1).MoveToOuterDisposeScope(), readSlots.MoveToOuterDisposeScope());
-    }
-
-    private Tensor ReadSlotsOf(DecodeInputs.Bucket inputs)
-    {
-        using var scope = NewDisposeScope();
-        long blockSize = _runner.Cache.BlockSize;
-        var positions = arange(_maxLength, device: inputs.Lengths.device).view(1, -1);
-        var blocks = inputs.LogicalTable.gather(1, (positions / Scalars.Of(blockSize)).expand(inputs.Size, -1));
-        var slots = blocks * Scalars.Of(blockSize) + positions.remainder(Scalars.Of(blockSize));
-        return slots.masked_fill(positions >= inputs.Lengths.view(-1, 1), Scalars.Of(0L)).MoveToOuterDisposeScope();
     }
 
     public void Dispose()

@@ -36,10 +36,7 @@ public sealed class ModelRunner(TransformerModel model, KvCache cache, TokenScor
         if (sparseStep is not null) return new SparseAttention(Cache, batch, sparseStep, scores);
         var policy = batch.Sequences[0].Policy;
         if (batch.QueryLength > 1 && (policy.NeedsWindowScores || policy.NeedsCumulativeScores))
-        {
-            if (batch.Sequences.Count != 1) throw new InvalidOperationException("a scored prefill runs one sequence at a time");
             return new ScoredPrefillAttention(Cache, batch, scores ?? throw new InvalidOperationException($"policy {policy} needs a score store"));
-        }
         return new DenseAttention(Cache, batch);
     }
 }

@@ -2,9 +2,9 @@ namespace AlisaCluster.GpuWorker.Engine;
 
 /// <summary>Which prompt tokens one engine step prefills (chunked prefill, as vLLM and Sarathi do): at most a token
 /// budget per step, so a long prompt is spread over several steps and the running streams keep getting a token
-/// every step. Sequences are taken in admission order; chunks of the same length from sequences whose policy needs
-/// no prefill scores run as one batched forward. A policy that seeds scores from the prefill (SWA, H2O) has its
-/// whole prompt prefilled at once, alone (its score seeding reads the whole prefix).</summary>
+/// every step. Sequences are taken in admission order; chunks of the same length run as one batched forward. A
+/// policy that seeds scores from the prefill (SWA, H2O) has its whole prompt prefilled at once (its score seeding
+/// reads the whole prefix), batched with whole prompts of the same length and policy.</summary>
 public static class PrefillPlan
 {
     public readonly record struct Chunk(Sequence Sequence, int Tokens);
@@ -13,7 +13,7 @@ public static class PrefillPlan
     public static List<List<Chunk>> For(IEnumerable<Sequence> running, int tokenBudget)
     {
         var groups = new List<List<Chunk>>();
-        var byLength = new Dictionary<int, List<Chunk>>();
+        var byShape = new Dictionary<(int Tokens, Attention.KvPolicy? ScoredPolicy), List<Chunk>>();
         int budget = tokenBudget;
         foreach (var sequence in running)
         {
@@ -21,20 +21,15 @@ public static class PrefillPlan
             int pending = sequence.PendingTokens - 1;
             if (pending <= 0) continue;
             var policy = sequence.Kv.Policy;
-            if (policy.NeedsWindowScores || policy.NeedsCumulativeScores)
-            {
-                if (budget < pending && budget < tokenBudget) break; // alone, whole: it waits for a step of its own
-                groups.Add([new Chunk(sequence, pending)]);
-                budget -= pending;
-            }
-            else
-            {
-                int take = Math.Min(pending, budget);
-                if (take <= 0) break;
-                if (!byLength.TryGetValue(take, out var group)) groups.Add(byLength[take] = group = []);
-                group.Add(new Chunk(sequence, take));
-                budget -= take;
-            }
+            bool scored = policy.NeedsWindowScores || policy.NeedsCumulativeScores;
+            // whole, scored prompts: one longer than the budget waits for a step of its own
+            if (scored && budget < pending && budget < tokenBudget) break;
+            int take = scored ? pending : Math.Min(pending, budget);
+            if (take <= 0) break;
+            var shape = (take, scored ? policy : null);
+            if (!byShape.TryGetValue(shape, out var group)) groups.Add(byShape[shape] = group = []);
+            group.Add(new Chunk(sequence, take));
+            budget -= take;
             if (budget <= 0) break;
         }
         return groups;

@@ -89,6 +89,16 @@ public sealed class DecodeInputsTests : IDisposable
     }
 
     [Fact]
+    public void LogicalSlotsCoverEachRowUpToItsLengthAndPointPaddingAtTheScratchSlot()
+    {
+        using var inputs = new DecodeInputs(_cache, maxBatch: 2, maxBlocks: 3, CPU);
+        using var bucket = inputs.View(2);
+        inputs.Stage([Sequence(5, 7, 2), Sequence(1, 3)], [1, 1], 2);   // lengths 6 and 2 with the fed tokens
+        using var slots = bucket.LogicalSlots(blockSize: 4, maxLength: 8);
+        Assert.Equal([28, 29, 30, 31, 8, 9, 0, 0, 12, 13, 0, 0, 0, 0, 0, 0], Values(slots));
+    }
+
+    [Fact]
     public void RefusesASequenceWithoutRoomForItsToken()
     {
         using var inputs = new DecodeInputs(_cache, maxBatch: 1, maxBlocks: 2, CPU);

@@ -98,6 +98,29 @@ public sealed class InferenceEngineTests(TinyModels models)
         Assert.Equal([[10, 10], [12]], plan.Select(g => g.Select(c => c.Tokens).ToArray()).ToArray());
         var alone = PrefillPlan.For([Make(30, "swa:0.5"), Make(11, "dense")], tokenBudget: 8);
         Assert.Equal([[29]], alone.Select(g => g.Select(c => c.Tokens).ToArray()).ToArray());
+        // whole scored prompts batch by length and policy
+        var scored = PrefillPlan.For([Make(9, "swa:0.5"), Make(9, "h2o:0.5"), Make(9, "swa:0.5"), Make(7, "swa:0.5")], tokenBudget: 64);
+        Assert.Equal([[8, 8], [8], [6]], scored.Select(g => g.Select(c => c.Tokens).ToArray()).ToArray());
+    }
+
+    [Theory]
+    [InlineData("swa:0.5", KvStorageFormat.Native)]
+    [InlineData("swa:0.5", KvStorageFormat.Int8)]
+    [InlineData("swa:0.6:per-head", KvStorageFormat.Native)]
+    [InlineData("h2o:0.5", KvStorageFormat.Int8)]
+    public async Task ScoredPromptsPrefilledAsOneBatchGiveTheirSoloOutputs(string policy, KvStorageFormat format)
+    {
+        var sampling = SamplingParams.Greedy(20) with { IgnoreEos = true };
+        var options = new EngineOptions { KvCapacityTokens = 4096, PerHeadScores = true, KvFormat = format };
+        await using var engine = new InferenceEngine(models.Get("tiny-llama"), options);
+        // prompts of one length: admitted together, their prefill (and score seeding) is one forward
+        var prompts = Prompts.Select(p => engine.Tokenizer.Encode(p).Take(6).ToArray()).ToArray();
+        async Task<List<int>> Run(int i) => (await engine.GenerateAsync(new GenerationRequest($"p{i}", prompts[i], sampling)
+            { Policy = KvPolicy.Parse(policy) }).ToListAsync()).Select(e => e.TokenId).ToList();
+        var alone = new List<List<int>>();
+        for (int i = 0; i < prompts.Length; i++) alone.Add(await Run(i));
+        var together = await Task.WhenAll(Enumerable.Range(0, prompts.Length).Select(Run));
+        for (int i = 0; i < prompts.Length; i++) Assert.Equal(alone[i], together[i]);
     }
 
     [Fact]
