@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Builds a tiny checkpoint of each model family in that family's real layout (random init, small hidden size,
 saved by transformers), a tokenizer in that family's pipeline (a BPE trained with Hugging Face `tokenizers` on the
-held-out texts in data/), and the reference outputs `alisa conformance` and the tests compare against:
+held-out texts in data/; tools/family_tokenizers.py), and the reference outputs `alisa conformance` and the tests compare against:
 
   <out>/tiny-<family>/        config.json, generation_config.json, model.safetensors, tokenizer.json,
                               tokenizer_config.json, reference-outputs.json, tokenizer-reference.json
@@ -23,90 +23,18 @@ import zlib
 import tokenizers
 import torch
 import transformers
-from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from tokenizers import normalizers
 
-VOCAB = 2000
+from family_tokenizers import LLAMA3_PATTERN, QWEN2_PATTERN, VOCAB, byte_level_tokenizer, sentencepiece_style_tokenizer, tokenizer_reference
+
 HIDDEN, HEADS, KV_HEADS, HEAD_DIM, INTERMEDIATE, LAYERS, MAX_POS = 64, 4, 2, 16, 192, 2, 1024
 PROMPTS = ["In the beginning", "And it came to pass, when the king heard", "The programmer said to the computer",
            "Blessed are they that", "A man walked into a bar and"]
-LLAMA3_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+"
-                  r"|\s+(?!\S)|\s+")
-QWEN2_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+"
-                 r"|\s+(?!\S)|\s+")
-HARD_STRINGS = [
-    "", " ", "Hello world", "  leading and trailing  ", "a  b   c\t\t\td\n\n\ne    \n", "\n\n\n", "\t",
-    "emoji 😀👍🏽 family 👨‍👩‍👧 flag 🇺🇦", "日本語のテキスト、中文字符和한국어", "Ελληνικά русский עברית العربية हिन्दी ไทย",
-    "mixed: café naïve Straße ǅ ﬁ ½ ①", "e\u0301 vs \u00e9 (combining vs precomposed)", "Ａｌｌ ｆｕｌｌｗｉｄｔｈ",
-    "numbers 1234567 3.14159 1,000,000", "def f(x):\n    return x ** 2  # code\n", "<s>special</s> literals <|eot_id|>",
-    "It's, they're, we'll, I'd, you've", "a\u200bzero\u200bwidth\u00a0nbsp", "\u0000 nul and \u007f del",
-]
-INVALID_UTF16 = [[0x6F, 0x6B, 0x20, 0xD800, 0x20, 0x74], [0x78, 0xDC00, 0x79], [0xD83D]]
 
 
 def heldout_paragraphs(data):
     text = open(os.path.join(data, "heldout-kjv.txt"), encoding="utf-8").read()
     return [p for p in text.split("\n\n") if p.strip()]
-
-
-def heldout_lines(data):
-    lines = []
-    for name in ("heldout-kjv.txt", "heldout-fortunes.txt"):
-        with open(os.path.join(data, name), encoding="utf-8") as f:
-            lines += [(name, line.rstrip("\n")) for line in f if line.strip()]
-    return lines
-
-
-def training_text(data):
-    return [line for _, line in heldout_lines(data)]
-
-
-# ----------------------------------------------------------------------------------------------- tokenizers
-
-
-def byte_level_tokenizer(data, split_pattern, normalizer, specials, bos):
-    """Llama-3 / Qwen2 style: (normalizer), Split by the family's regex, ByteLevel without its own regex."""
-    tok = Tokenizer(models.BPE())
-    if normalizer is not None:
-        tok.normalizer = normalizer
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(split_pattern), behavior="isolated", invert=False),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=False)])
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=VOCAB - len(specials), initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                  show_progress=False)
-    tok.train_from_iterator(training_text(data), trainer)
-    tok.add_special_tokens(specials)
-    if bos is None:
-        tok.post_processor = processors.ByteLevel(trim_offsets=False)
-    else:
-        tok.post_processor = processors.TemplateProcessing(single=f"{bos} $A", pair=f"{bos} $A {bos} $B",
-                                                           special_tokens=[(bos, tok.token_to_id(bos))])
-    return tok
-
-
-def sentencepiece_style_tokenizer(data, metaspace, extra_specials):
-    """Llama-2 / Mistral / Phi-3 style BPE with byte fallback: <unk> <s> </s>, then <0x00>..<0xFF>, then the merges.
-    metaspace=True: Metaspace pre-tokenizer (Mistral v3); False: Prepend+Replace normalizer (Llama-2, Phi-3)."""
-    trained = Tokenizer(models.BPE(unk_token="<unk>"))
-    # trained on words, as sentencepiece trains; served on whole texts (split=False / normalizer), as the families are
-    trained.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first", split=True)
-    base = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)]
-    trainer = trainers.BpeTrainer(vocab_size=VOCAB - len(extra_specials), special_tokens=base, limit_alphabet=120,
-                                  show_progress=False)
-    trained.train_from_iterator(training_text(data), trainer)
-    spec = json.loads(trained.to_str())
-    vocab, merges = spec["model"]["vocab"], [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in spec["model"]["merges"]]
-    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token="<unk>", byte_fallback=True, fuse_unk=True))
-    if metaspace:
-        tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first", split=False)
-        tok.decoder = decoders.Sequence([decoders.ByteFallback(), decoders.Metaspace(replacement="▁", prepend_scheme="first", split=False)])
-    else:
-        tok.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
-        tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(),
-                                         decoders.Strip(content=" ", left=1, right=0)])
-    tok.add_special_tokens(["<unk>", "<s>", "</s>"] + extra_specials)
-    tok.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", 1)])
-    return tok
 
 
 # ----------------------------------------------------------------------------------------------- models
@@ -225,27 +153,6 @@ def reference_outputs(model, tok, config, data, about):
     return {"public": public,
             "window512": {"input_ids": window, "nll_sum": round(nll, 4), "argmax": logits.argmax(-1).tolist()},
             "_about": about}
-
-
-def tokenizer_reference(tok, data):
-    hard = []
-    for text in HARD_STRINGS:
-        ids = tok(text, add_special_tokens=False)["input_ids"]
-        hard.append({"text": text, "ids": ids, "decoded": tok.decode(ids, skip_special_tokens=True)})
-    for units in INVALID_UTF16:
-        text = b"".join(u.to_bytes(2, "little") for u in units).decode("utf-16-le", errors="surrogatepass")
-        try:
-            tok(text, add_special_tokens=False)
-            hard.append({"utf16": units, "error": None})
-        except Exception as e:  # the Rust side takes only valid Unicode
-            hard.append({"utf16": units, "error": f"{type(e).__name__}: {e}"[:200]})
-    lines = heldout_lines(data)
-    batch = tok([line for _, line in lines], add_special_tokens=True)["input_ids"]
-    return {"hard_strings": hard,
-            "heldout": {"files": ["heldout-kjv.txt", "heldout-fortunes.txt"],
-                        "about": "every non-empty line of the files in order, newline stripped, encoded with special tokens",
-                        "ids": batch},
-            "_about": f"ids of transformers {transformers.__version__} / tokenizers {tokenizers.__version__} (AutoTokenizer)"}
 
 
 def rope_reference():
