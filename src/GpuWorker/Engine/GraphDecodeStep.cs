@@ -11,7 +11,7 @@ namespace AlisaCluster.GpuWorker.Engine;
 /// a step stages its inputs with one pinned copy and replays the bucket's graph (a few host calls instead of ~60-90
 /// ops per layer). Dense graphs and those of the engine's default policy are captured when the engine starts (a
 /// first-use capture stalls the running streams); another policy's graph is captured on its first batch. Batches the
-/// graphs do not serve (policies mixed in one batch, a learned split or mean scores, more than one step leaving a
+/// graphs do not serve (policies mixed in one batch, a learned split, mean scores or Quest, more than one step leaving a
 /// score window, dropped blocks to recompute, more rows than the largest bucket) run on the eager step. A CPU tier is
 /// read by the kernel in place, so tiered caches replay graphs too.</summary>
 public sealed class GraphDecodeStep : IDecodeStep
