@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace AlisaCluster.GpuWorker.Kv;
@@ -13,8 +14,8 @@ public sealed class PageKeyBounds : IDisposable
     public PageKeyBounds(int layers, long blocks, int kvHeads, int headDim, int blockSize, Device device)
     {
         _blockSize = blockSize;
-        _min = Enumerable.Range(0, layers).Select(_ => full([blocks, kvHeads, headDim], float.PositiveInfinity, ScalarType.Float32, device)).ToArray();
-        _max = Enumerable.Range(0, layers).Select(_ => full([blocks, kvHeads, headDim], float.NegativeInfinity, ScalarType.Float32, device)).ToArray();
+        _min = Enumerable.Range(0, layers).Select(_ => full([blocks, kvHeads, headDim], Scalars.Of(float.PositiveInfinity), ScalarType.Float32, device)).ToArray();
+        _max = Enumerable.Range(0, layers).Select(_ => full([blocks, kvHeads, headDim], Scalars.NegativeInfinity, ScalarType.Float32, device)).ToArray();
     }
 
     /// <summary>Where one forward's rows fall: the distinct blocks written [m], each row's place [n] in an [m x block
@@ -57,15 +58,15 @@ public sealed class PageKeyBounds : IDisposable
         var fresh = groups.Fresh.view(-1, 1, 1);
         long blocks = groups.Blocks.shape[0], kvHeads = rows.shape[1], d = rows.shape[2];
         // the new rows laid out per block (empty places neutral), reduced over the block, folded into the old bounds
-        Tensor Fold(Tensor old, float neutral, bool lower)
+        Tensor Fold(Tensor old, Scalar neutral, bool lower)
         {
             var staged = full([blocks * _blockSize, kvHeads, d], neutral, ScalarType.Float32, rows.device).index_copy_(0, groups.RowPlaces, rows)
                 .view(blocks, _blockSize, kvHeads, d);
             var start = old.index_select(0, groups.Blocks).masked_fill(fresh, neutral);
             return lower ? minimum(start, staged.amin([1L])) : maximum(start, staged.amax([1L]));
         }
-        var low = Fold(_min[layer], float.PositiveInfinity, lower: true);
-        var high = Fold(_max[layer], float.NegativeInfinity, lower: false);
+        var low = Fold(_min[layer], Scalars.Of(float.PositiveInfinity), lower: true);
+        var high = Fold(_max[layer], Scalars.NegativeInfinity, lower: false);
         _min[layer].index_copy_(0, groups.Blocks, low);
         _max[layer].index_copy_(0, groups.Blocks, high);
     }
