@@ -8,10 +8,12 @@
 #        table  = the table for SHAPE (llama2-7b default, or opt-6.7b): 24 GiB budget, 128 + 512, batch
 #                 64 and 256: dense with preemption vs ALISA (SWA 80% + INT8, tiers as planned); whole card, batch 256,
 #                 1024 + 1024: dense vs ALISA;
-#        eval   = INT8 and SWA accuracy on CUDA (both models, both texts) against the independent reference.
+#        eval   = INT8 and SWA accuracy on CUDA (both models, both texts) against the independent reference;
+#        steps  = the decode step per policy (24 GiB, batch 64, 128 + 128, all KV on the GPU): what selection and score
+#                 upkeep add to the kernel's sparse read (local and streaming select without scores).
 # fp16, random weights. JSON lines land in $OUT.
 set -uo pipefail
-[[ "${1:-}" == "--help" || "${1:-}" == "-h" ]] && { sed -n "2,13p" "$0" | sed "s/^# \{0,1\}//"; exit 0; }
+[[ "${1:-}" == "--help" || "${1:-}" == "-h" ]] && { sed -n "2,14p" "$0" | sed "s/^# \{0,1\}//"; exit 0; }
 PART=${1:-check}
 OUT=${OUT:-/tmp/alisa-out}; mkdir -p "$OUT"
 rm -rf "${TMPDIR:-/tmp}/gpu-app"
@@ -25,18 +27,18 @@ case "$PART" in
   check)
     alisa native-check --out "$OUT/native-check.jsonl" | grep -v '"Passed":true' | tail -8
     alisa bench --dummy-weights $shape --dtype fp16 --device cuda --prompt-len 128 --gen-len 64 --batch 64 "${alisa_policy[@]}" \
-      --gpu-mem-gib 24 --out "$OUT/smoke.jsonl" | grep '^{'
+      --gpu-mem-gib 24 --out "$OUT/smoke.jsonl" | grep -E '^\{|^Unhandled'
     ;;
   table)
     common=(--dummy-weights $shape --dtype fp16 --device cuda)
     for batch in ${BATCHES:-64 256}; do
-      alisa bench "${common[@]}" --prompt-len 128 --gen-len 512 --batch $batch --gpu-mem-gib 24 --out "$OUT/table-$shape.jsonl" | grep '^{'
+      alisa bench "${common[@]}" --prompt-len 128 --gen-len 512 --batch $batch --gpu-mem-gib 24 --out "$OUT/table-$shape.jsonl" | grep -E '^\{|^Unhandled'
       alisa bench "${common[@]}" --prompt-len 128 --gen-len 512 --batch $batch --gpu-mem-gib 24 --cpu-mem-gib 96 --kv-mode tiered \
-        "${alisa_policy[@]}" --out "$OUT/table-$shape.jsonl" | grep '^{'
+        "${alisa_policy[@]}" --out "$OUT/table-$shape.jsonl" | grep -E '^\{|^Unhandled'
     done
     [ "${SKIP_LONG:-0}" = 1 ] || for policy in dense alisa; do
       extra=(); [ $policy = alisa ] && extra=("${alisa_policy[@]}")
-      alisa bench "${common[@]}" --prompt-len 1024 --gen-len 1024 --batch 256 "${extra[@]}" --out "$OUT/long-$shape.jsonl" | grep '^{'
+      alisa bench "${common[@]}" --prompt-len 1024 --gen-len 1024 --batch 256 "${extra[@]}" --out "$OUT/long-$shape.jsonl" | grep -E '^\{|^Unhandled'
     done
     ;;
   eval)
@@ -45,5 +47,10 @@ case "$PART" in
         --sparsity 0.8 --int8 both --reference data/sparse-reference.jsonl --out /tmp/eval-$m-$text | tail -4
       cat /tmp/eval-$m-$text/*.jsonl > "$OUT/eval-$m-$text.jsonl"
     done; done ;;
-  *) echo "unknown part '$PART' (check, table, eval)"; exit 2 ;;
+  steps)
+    for policy in dense "local:0.8 --int8" "streaming:0.8 --int8" "swa:0.8 --int8" "swa:0.8" "h2o:0.8 --int8"; do
+      alisa bench --dummy-weights $shape --dtype fp16 --device cuda --prompt-len 128 --gen-len 128 --batch ${BATCH:-64} \
+        --gpu-mem-gib 24 --policy $policy --out "$OUT/steps-$shape.jsonl" | grep -E '^\{|^Unhandled'
+    done ;;
+  *) echo "unknown part '$PART' (check, table, eval, steps)"; exit 2 ;;
 esac

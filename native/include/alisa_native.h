@@ -80,6 +80,17 @@ ALISA_API int alisa_kv_write(void* key_pool, void* value_pool, void* key, void* 
 ALISA_API int alisa_kv_write_int8(void* key_codes, void* value_codes, void* key_params, void* value_params, void* key,
                                   void* value, void* slots);
 
+// SWA's window score upkeep around a decode step's attention (window_scores.cuh has the layouts and the math):
+//   window_slide   before selecting: the fed tokens start empty, the others lose the steps leaving the window
+//                  (leaving [B, J] ring columns, -1: none) and have this step's column (columns [B]) cleared
+//   window_record  after attention: adds the weights/positions of alisa_attention_weights to the column and sums
+// history [S, G, R] / sums [S, G] fp32, read_slots [B, L] logical slots, lengths [B] int64.
+ALISA_API int alisa_window_slide(void* history, void* sums, void* read_slots, void* lengths, void* columns, void* leaving);
+ALISA_API int alisa_window_record(void* history, void* sums, void* read_slots, void* lengths, void* columns, void* weights,
+                                  void* positions);
+//   window_ranking what the selection ranks by: ranking [B, SG, L] fp32 from sums, read_slots and segments [B, SG, 3] int32
+ALISA_API int alisa_window_ranking(void* ranking, void* sums, void* read_slots, void* segments);
+
 #ifdef __cplusplus
 }
 #endif

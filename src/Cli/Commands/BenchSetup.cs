@@ -26,15 +26,15 @@ public sealed class BenchSetup(LoadedModel model, KvPolicy policy, bool int8, do
         var scorePerToken = KvBudget.BytesPerToken(model.Config, Format, model.Model.ElementSize, 16, ring, policy.NeedsCumulativeScores) - kvPerToken;
         int needed = batch * (maxLength + 16);
         // every token keeps its scores on the GPU wherever its K/V live: tiers below the GPU cost score memory there
-        long lowerTiers = mode == "gpu" ? 0 : 2L * needed;
-        int cpuTokens = mode == "gpu" ? 0 : (int)Math.Min(needed, (long)(cpuBudgetGiB * (1L << 30) / kvPerToken));
-        int gpuTokens = gpuKvTokens ?? (gpuBudgetGiB is { } gib
-            ? KvBudget.TokensFor((long)(gib * (1L << 30)) - (long)(lowerTiers * scorePerToken), model.Model.ParameterBytes, kvPerToken + scorePerToken)
+        int GpuTokens(long lowerTierTokens) => gpuKvTokens ?? (gpuBudgetGiB is { } gib
+            ? KvBudget.TokensFor((long)(gib * (1L << 30)) - (long)(lowerTierTokens * scorePerToken), model.Model.ParameterBytes, kvPerToken + scorePerToken)
             : needed);
+        int cpuTokens = mode == "gpu" ? 0 : (int)Math.Min(needed, (long)(cpuBudgetGiB * (1L << 30) / kvPerToken));
+        int gpuTokens = GpuTokens(mode == "gpu" ? 0 : 2L * needed), gpuOnlyTokens = GpuTokens(0);
         var options = new EngineOptions
         {
             KvCapacityTokens = gpuTokens, MaxBatchSize = batch, MaxModelLength = maxLength, DefaultPolicy = policy, KvFormat = Format,
-            EnableScoredPolicies = policy.NeedsWindowScores, EnableH2O = policy.NeedsCumulativeScores,
+            EnableScoredPolicies = policy.NeedsWindowScores || policy.NeedsCumulativeScores, EnableH2O = policy.NeedsCumulativeScores,
             MinScoredSparsity = policy.NeedsWindowScores ? policy.Sparsity : 0.5, PerHeadScores = policy.PerKvHead,
             EnableQuestPages = policy.NeedsPageBounds,
         };
@@ -49,9 +49,11 @@ public sealed class BenchSetup(LoadedModel model, KvPolicy policy, bool int8, do
                 return new(options with { CpuKvCapacityTokens = cpuTokens, TierPlan = KvTierPlan.FullOffload }, Predict(KvTierPlan.FullOffload),
                     "full offload: " + KvTierPlan.FullOffload);
             case "tiered":
-                var choice = TierPlanner.Plan(costModel!(), work, new(gpuTokens, cpuTokens, needed));
-                if (choice is null) return new(options, null, "no feasible plan: all on the GPU with preemption");
-                if (choice.Preempts) return new(options, choice, "all on the GPU, preempting (predicted cheaper than any tiered plan)");
+                var choice = TierPlanner.Plan(costModel!(), work, new(gpuTokens, cpuTokens, needed), gpuOnlyTokens);
+                // without lower tiers no scores are kept for them: the whole budget is the GPU pool
+                var gpuOnly = options with { KvCapacityTokens = gpuOnlyTokens };
+                if (choice is null) return new(gpuOnly, null, "no feasible plan: all on the GPU with preemption");
+                if (choice.Preempts) return new(gpuOnly, choice, "all on the GPU, preempting (predicted cheaper than any tiered plan)");
                 return new(options with { CpuKvCapacityTokens = cpuTokens, RecomputeCapacityTokens = needed, TierPlan = choice.Plan }, choice, choice.Plan.ToString());
             default:
                 throw new ArgumentException($"--kv-mode: '{mode}' is not one of {string.Join(", ", Modes)}");

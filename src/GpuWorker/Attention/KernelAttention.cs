@@ -32,13 +32,19 @@ public sealed class KernelAttention(KvCache cache, KernelStepInputs inputs, Spar
         long b = query.shape[0], heads = query.shape[1], d = query.shape[3], kvHeads = key.shape[1], l = inputs.KeyLength;
         var pool = cache.PoolOf(layer);
         cache.WriteNative(layer, inputs.Write, key, value);
-        ScoreKeeping.Prepare(scores, step, layer, inputs.ScoreWriteSlots);
+        bool nativeWindow = WindowScoresKernel.Serves(step, scores);
+        if (nativeWindow)
+        {
+            scores!.ResetCumulative(layer, inputs.ScoreWriteSlots);
+            WindowScoresKernel.Slide(scores, layer, inputs.ReadSlots, inputs.Lengths, step!.CurrentColumns!, step.LeavingColumns!);
+        }
+        else ScoreKeeping.Prepare(scores, step, layer, inputs.ScoreWriteSlots);
 
-        using var selection = step is null ? null : TokenSelector.Select(layer, step, scores, cache, query, inputs.ReadSlots);
+        using var selection = step is null ? null : TokenSelector.Select(layer, step, scores, cache, query, inputs.ReadSlots, WindowScoresKernel.ServesRanking(step, scores));
         var kernelSelection = selection is null ? null
             : new AttentionSelection(selection.Segments, selection.Listed?.to(ScalarType.Int32) ?? zeros([b, selection.Segments.shape[1], 1], ScalarType.Int32, query.device));
         int entries = step?.Layer(layer).MaxEntries ?? (int)l;
-        bool keepScores = scores is not null && step is not null;
+        bool keepScores = scores is not null && step is { UsesWindow: true } or { UsesCumulative: true };
         var logits = keepScores ? empty([b, heads, entries], ScalarType.Float32, query.device) : null;
         var lse = keepScores ? empty([b, heads], ScalarType.Float32, query.device) : null;
         var output = empty([b, heads, d], query.dtype, query.device);
@@ -49,8 +55,12 @@ public sealed class KernelAttention(KvCache cache, KernelStepInputs inputs, Spar
             var weights = empty([b, kvHeads, entries], ScalarType.Float32, query.device);
             var positions = empty([b, kvHeads, entries], ScalarType.Int64, query.device);
             PagedDecodeAttentionKernel.Weights(weights, positions, logits!, lse!, inputs.Lengths, kernelSelection);
-            var perPosition = zeros([b, kvHeads, l], ScalarType.Float32, query.device).scatter_add(2, positions, weights);
-            ScoreKeeping.Record(scores!, step!, layer, inputs.ReadSlots, perPosition, step!.UsesCumulative ? selection!.ToMask(l).expand(b, kvHeads, l) : null);
+            if (nativeWindow) WindowScoresKernel.Record(scores!, layer, inputs.ReadSlots, inputs.Lengths, step!.CurrentColumns!, weights, positions);
+            else
+            {
+                var perPosition = zeros([b, kvHeads, l], ScalarType.Float32, query.device).scatter_add(2, positions, weights);
+                ScoreKeeping.Record(scores!, step!, layer, inputs.ReadSlots, perPosition, step!.UsesCumulative ? selection!.ToMask(l).expand(b, kvHeads, l) : null);
+            }
         }
         return output.view(b, 1, heads * d).MoveToOuterDisposeScope();
     }

@@ -35,8 +35,9 @@ public static class QuestPageSelector
     }
 
     /// <summary>The layer's selection: per KV head, the sinks, the window and the listed positions of the chosen pages
-    /// outside both (rows of other policies as <see cref="TokenSelector"/> selects them).</summary>
-    public static TokenSelection Select(int layer, SparseStep step, TokenScores? scores, KvCache cache, Tensor query, Tensor readSlots)
+    /// outside both (rows of other policies as <see cref="TokenSelector"/> selects them, natively ranked if asked).</summary>
+    public static TokenSelection Select(int layer, SparseStep step, TokenScores? scores, KvCache cache, Tensor query, Tensor readSlots,
+        bool nativeRanking = false)
     {
         using var scope = NewDisposeScope();
         var bounds = cache.PageBounds ?? throw new InvalidOperationException("Quest needs the KV cache's page key bounds");
@@ -74,7 +75,7 @@ public static class QuestPageSelector
         var quest = new TokenSelection(segments.to(ScalarType.Int32), order, step.Lengths.alias());
         var isQuest = step.Policies.Select(p => p.NeedsPageBounds).ToArray();
         if (isQuest.All(q => q)) return quest.MoveToOuterDisposeScope();
-        using var others = TokenSelector.Select(layer, step, scores, readSlots);
+        using var others = TokenSelector.Select(layer, step, scores, readSlots, nativeRanking);
         return TokenSelection.Where(tensor(isQuest, device: device), quest, others).MoveToOuterDisposeScope();
     }
 

@@ -29,9 +29,9 @@ public sealed class SparseStep : IDisposable
             var columns = new long[rows * width];
             for (int b = 0; b < rows; b++)
                 for (int j = 0; j < width; j++) columns[b * width + j] = j < leaving[b].Count ? leaving[b][j] % scores!.Ring : -1;
-            using var current = tensor(budgets.Select(b => (long)((b.Length - 1) % scores!.Ring)).ToArray(), [rows, 1], device: device);
-            using var leavingColumns = tensor(columns, [rows, width], device: device);
-            Window = scores!.IndexOf(batch.ReadSlots, current, leavingColumns);
+            CurrentColumns = tensor(budgets.Select(b => (long)((b.Length - 1) % scores!.Ring)).ToArray(), [rows, 1], device: device);
+            LeavingColumns = tensor(columns, [rows, width], device: device);
+            Window = scores!.IndexOf(batch.ReadSlots, CurrentColumns, LeavingColumns);
         }
     }
 
@@ -73,6 +73,7 @@ public sealed class SparseStep : IDisposable
         var step = new SparseStep(Enumerable.Repeat(policy, rows).ToArray(), scores, lengths.device) { Lengths = lengths.view(rows, 1) };
         var bound = SelectionBudget.For(policy, maxLength);
         step._staged = (segments, column, leavingColumn, scores, bound);
+        if (step.UsesWindow) (step.CurrentColumns, step.LeavingColumns) = (column.alias(), leavingColumn.alias());
         return step;
     }
 
@@ -161,10 +162,13 @@ public sealed class SparseStep : IDisposable
     public Tensor? MeanWindow { get; private init; }
     /// <summary>SWA: this step's place in the window stores (its ring column, the columns leaving the window).</summary>
     public TokenScores.WindowIndex? Window { get; private set; }
+    /// <summary>SWA: the ring column [B, 1] each row writes this step and those [B, J] leaving its window (-1: none).</summary>
+    public Tensor? CurrentColumns { get; private set; }
+    public Tensor? LeavingColumns { get; private set; }
 
     public void Dispose()
     {
-        foreach (var t in new[] { Lengths, IsH2O, PerHeadWindow, MeanWindow, _segments }) t?.Dispose();
+        foreach (var t in new[] { Lengths, IsH2O, PerHeadWindow, MeanWindow, _segments, CurrentColumns, LeavingColumns }) t?.Dispose();
         Window?.Dispose();
         foreach (var layer in _layers) layer.Segments.Dispose();
     }

@@ -37,8 +37,17 @@ public sealed class TokenScores : IDisposable
     public void Reset(int layer, Tensor slots)
     {
         if (HasWindow) { _history[layer].index_fill_(0, slots, Scalars.Of(0L)); _sums[layer].index_fill_(0, slots, Scalars.Of(0L)); }
+        ResetCumulative(layer, slots);
+    }
+
+    /// <summary>Fresh tokens' H2O statistics only (the native window upkeep resets their window scores itself).</summary>
+    public void ResetCumulative(int layer, Tensor slots)
+    {
         if (HasCumulative) { _cumulative[layer].index_fill_(0, slots, Scalars.Of(0L)); _alive[layer].index_fill_(0, slots, Scalars.Of(true)); }
     }
+
+    /// <summary>A layer's window stores, history [slots, groups, ring] and sums [slots, groups], for the native upkeep.</summary>
+    public (Tensor History, Tensor Sums) WindowStores(int layer) => (_history[layer], _sums[layer]);
 
     /// <summary>Where a step's read slots [B, L] sit in the window stores, worked out once for all layers: Sums
     /// [B, groups, L] (slot * groups + group), Written [B, groups, Q, L] the history entries of the step columns [B, Q],

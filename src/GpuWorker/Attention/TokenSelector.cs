@@ -66,11 +66,14 @@ public static class TokenSelector
 
     /// <summary>The layer's selection for every policy of the batch: Quest rows by their pages
     /// (<see cref="QuestPageSelector"/>, which reads the current query), the others by their scores.</summary>
-    public static TokenSelection Select(int layer, SparseStep step, TokenScores? scores, Kv.KvCache cache, Tensor query, Tensor readSlots) =>
-        step.UsesPageBounds ? QuestPageSelector.Select(layer, step, scores, cache, query, readSlots) : Select(layer, step, scores, readSlots);
+    public static TokenSelection Select(int layer, SparseStep step, TokenScores? scores, Kv.KvCache cache, Tensor query, Tensor readSlots,
+        bool nativeRanking = false) => step.UsesPageBounds
+        ? QuestPageSelector.Select(layer, step, scores, cache, query, readSlots, nativeRanking)
+        : Select(layer, step, scores, readSlots, nativeRanking);
 
     /// <summary>The layer picks its segments (they differ by layer and KV head only under a learned split).</summary>
-    public static TokenSelection Select(int layer, SparseStep step, TokenScores? scores, Tensor readSlots)
+    /// <param name="nativeRanking">rank by the native window kernel (<see cref="Native.WindowScoresKernel.ServesRanking"/>)</param>
+    public static TokenSelection Select(int layer, SparseStep step, TokenScores? scores, Tensor readSlots, bool nativeRanking = false)
     {
         using var scope = NewDisposeScope();
         long b = readSlots.shape[0], l = readSlots.shape[1];
@@ -78,6 +81,12 @@ public static class TokenSelector
         var inputs = step.Layer(layer);
         if (inputs.MaxGlobal == 0)
             return new TokenSelection(inputs.Segments.clone().MoveToOuterDisposeScope(), null, step.Lengths.alias().MoveToOuterDisposeScope());
+        if (nativeRanking)
+        {
+            using var native = Native.WindowScoresKernel.Rank(scores!, layer, readSlots, inputs.Segments);
+            var (_, top) = native.topk((int)Math.Min(inputs.MaxGlobal, l), dim: -1);
+            return new TokenSelection(inputs.Segments.alias().MoveToOuterDisposeScope(), top.MoveToOuterDisposeScope(), step.Lengths.alias().MoveToOuterDisposeScope());
+        }
 
         long groups = inputs.Segments.shape[1];
         var positions = arange(l, device: device).view(1, 1, l);

@@ -40,9 +40,11 @@ public sealed class GraphDecodeStep : IDecodeStep
 
     public string Name => "cuda-graph";
 
-    private bool Serves(KvPolicy policy) => policy.IsDense || (SparseStep.CanCapture(policy) && _runner.Scores is not null
-        && (!policy.NeedsWindowScores || (_runner.Scores.HasWindow && (!policy.PerKvHead || _runner.Scores.WindowGroups > 1)))
-        && (!policy.NeedsCumulativeScores || _runner.Scores.HasCumulative));
+    /// <summary>Dense, and sparse policies with static selection inputs whose score stores the engine keeps (local and
+    /// StreamingLLM keep none).</summary>
+    private bool Serves(KvPolicy policy) => policy.IsDense || (SparseStep.CanCapture(policy)
+        && (!policy.NeedsWindowScores || (_runner.Scores is { HasWindow: true } s && (!policy.PerKvHead || s.WindowGroups > 1)))
+        && (!policy.NeedsCumulativeScores || _runner.Scores is { HasCumulative: true }));
 
     public Tensor Forward(IReadOnlyList<SequenceKv> sequences, IReadOnlyList<int> tokens)
     {
@@ -51,7 +53,7 @@ public sealed class GraphDecodeStep : IDecodeStep
         if (size == 0 || !Serves(policy) || sequences.Any(s => (s.Policy.IsDense ? KvPolicy.Dense : s.Policy) != policy || s.DroppedBlocks > 0))
             return _eager.Forward(sequences, tokens);
         DecodeInputs.SparseRows? sparse = null;
-        if (!policy.IsDense && (sparse = DecodeInputs.SparseRows.Plan(sequences, _runner.Scores!.Ring)) is null)
+        if (!policy.IsDense && (sparse = DecodeInputs.SparseRows.Plan(sequences, _runner.Scores?.Ring ?? 0)) is null)
             return _eager.Forward(sequences, tokens);
         if (!_captured.TryGetValue((size, policy), out var bucket)) bucket = Capture(size, policy);
         _inputs.Stage(sequences, tokens, size, sparse);

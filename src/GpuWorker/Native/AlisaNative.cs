@@ -11,7 +11,7 @@ namespace AlisaCluster.GpuWorker.Native;
 public static partial class AlisaNative
 {
     private const string Library = "alisa_native";
-    private const int AbiVersion = 2;
+    private const int AbiVersion = 3;
     private static readonly Lazy<(bool Loaded, string Detail)> State = new(Load);
 
     /// <summary>True when the library was found, loaded and speaks this ABI.</summary>
@@ -74,6 +74,13 @@ public static partial class AlisaNative
     [LibraryImport(Library)] internal static partial int alisa_rotary(IntPtr x, IntPtr cos, IntPtr sin);
     [LibraryImport(Library)] internal static partial int alisa_silu_and_mul(IntPtr output, IntPtr gateUp);
     [LibraryImport(Library)] internal static partial int alisa_kv_write(IntPtr keyPool, IntPtr valuePool, IntPtr key, IntPtr value, IntPtr slots);
+    [LibraryImport(Library)]
+    internal static partial int alisa_window_slide(IntPtr history, IntPtr sums, IntPtr readSlots, IntPtr lengths, IntPtr columns, IntPtr leaving);
+    [LibraryImport(Library)]
+    internal static partial int alisa_window_ranking(IntPtr ranking, IntPtr sums, IntPtr readSlots, IntPtr segments);
+    [LibraryImport(Library)]
+    internal static partial int alisa_window_record(IntPtr history, IntPtr sums, IntPtr readSlots, IntPtr lengths, IntPtr columns,
+        IntPtr weights, IntPtr positions);
     [LibraryImport(Library)]
     internal static partial int alisa_kv_write_int8(IntPtr keyCodes, IntPtr valueCodes, IntPtr keyParams, IntPtr valueParams, IntPtr key,
         IntPtr value, IntPtr slots);

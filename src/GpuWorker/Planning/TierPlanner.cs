@@ -20,12 +20,14 @@ public static class TierPlanner
     private const double Grid = 0.05;
 
     /// <summary>The cheapest feasible plan, or null when even the most aggressive one does not fit. When the batch
-    /// outgrows the GPU, tiered plans compete with keeping all KV on the GPU and preempting (simulated).</summary>
-    public static Choice? Plan(CostModel cost, Workload work, Budgets budgets)
+    /// outgrows the GPU, tiered plans compete with keeping all KV on the GPU and preempting (simulated), where the GPU
+    /// holds <paramref name="gpuOnlyTokens"/> (more than under tiers, whose tokens keep their scores on the GPU;
+    /// default: the budgets' GPU tokens).</summary>
+    public static Choice? Plan(CostModel cost, Workload work, Budgets budgets, long? gpuOnlyTokens = null)
     {
         var tiered = PlanTiers(cost, work, budgets);
         if (tiered is { Plan.IsAllGpu: true }) return tiered;
-        if (PreemptionSimulator.TotalSeconds(cost, work, budgets.GpuTokens) is not { } preempting
+        if (PreemptionSimulator.TotalSeconds(cost, work, gpuOnlyTokens ?? budgets.GpuTokens) is not { } preempting
             || (tiered is not null && tiered.PredictedStepSeconds * work.GeneratedTokens <= preempting)) return tiered;
         var step = new CostModel.StepCost(preempting / work.GeneratedTokens, 0, 0, 0);
         return new Choice(KvTierPlan.AllGpu, step.Total, step, step, Preempts: true);

@@ -1,0 +1,102 @@
+// C ABI of window_scores.cu: checks the TorchSharp tensors, then launches on libtorch's current stream (captured when
+// a CUDA graph is being recorded).
+#include "alisa_native.h"
+#include "errors.h"
+#include "window_scores.cuh"
+
+#include <ATen/ATen.h>
+#include <ATen/cuda/CUDAContext.h>
+
+namespace {
+
+const at::Tensor& tensor(void* handle) { return *static_cast<at::Tensor*>(handle); }
+
+void check(const at::Tensor& t, at::ScalarType type, int64_t dims, const at::Tensor& like, const char* what, const char* name) {
+  TORCH_CHECK(t.scalar_type() == type && t.is_contiguous() && t.device() == like.device() && t.dim() == dims, what, ": ", name,
+              " must be contiguous ", type, " with ", dims, " dims on ", like.device(), ", got ", t.scalar_type(), " ",
+              t.sizes(), " on ", t.device());
+}
+
+// The stores and the step's row inputs, shared by both launches.
+alisa::WindowScoresArgs stores(void* history_handle, void* sums_handle, void* read_slots_handle, void* lengths_handle,
+                               void* columns_handle, const char* what) {
+  const auto &history = tensor(history_handle), &sums = tensor(sums_handle), &read_slots = tensor(read_slots_handle);
+  const auto &lengths = tensor(lengths_handle), &columns = tensor(columns_handle);
+  TORCH_CHECK(history.is_cuda(), what, ": tensors must be on a CUDA device, got ", history.device());
+  check(history, at::kFloat, 3, history, what, "history [S, G, R]");
+  check(sums, at::kFloat, 2, history, what, "sums [S, G]");
+  TORCH_CHECK(sums.size(0) == history.size(0) && sums.size(1) == history.size(1), what, ": sums ", sums.sizes(),
+              " do not fit history ", history.sizes());
+  check(read_slots, at::kLong, 2, history, what, "read_slots [B, L]");
+  TORCH_CHECK(lengths.scalar_type() == at::kLong && lengths.is_contiguous() && lengths.numel() == read_slots.size(0) &&
+              columns.scalar_type() == at::kLong && columns.is_contiguous() && columns.numel() == read_slots.size(0) &&
+              lengths.device() == history.device() && columns.device() == history.device(),
+              what, ": lengths and columns must be contiguous int64 [B] on the stores' device");
+  alisa::WindowScoresArgs args{};
+  args.history = history.data_ptr<float>(); args.sums = sums.data_ptr<float>();
+  args.groups = history.size(1); args.ring = history.size(2);
+  args.read_slots = read_slots.data_ptr<int64_t>(); args.lengths = lengths.data_ptr<int64_t>();
+  args.columns = columns.data_ptr<int64_t>();
+  args.batch = read_slots.size(0); args.key_length = read_slots.size(1);
+  return args;
+}
+
+void launched(const char* error, const char* what) {
+  if (error) throw std::runtime_error(std::string(what) + ": " + error);
+}
+
+}  // namespace
+
+extern "C" {
+
+int alisa_window_slide(void* history, void* sums, void* read_slots, void* lengths, void* columns, void* leaving_handle) {
+  return alisa::guarded([&] {
+    auto args = stores(history, sums, read_slots, lengths, columns, "window_slide");
+    const auto& leaving = tensor(leaving_handle);
+    check(leaving, at::kLong, 2, tensor(history), "window_slide", "leaving [B, J]");
+    TORCH_CHECK(leaving.size(0) == args.batch, "window_slide: leaving has ", leaving.size(0), " rows, the batch ", args.batch);
+    args.leaving = leaving.data_ptr<int64_t>(); args.leaving_width = leaving.size(1);
+    launched(alisa::launch_window_slide(args, at::cuda::getCurrentCUDAStream()), "window_slide");
+  });
+}
+
+int alisa_window_record(void* history, void* sums, void* read_slots, void* lengths, void* columns, void* weights_handle,
+                        void* positions_handle) {
+  return alisa::guarded([&] {
+    auto args = stores(history, sums, read_slots, lengths, columns, "window_record");
+    const auto &weights = tensor(weights_handle), &positions = tensor(positions_handle);
+    check(weights, at::kFloat, 3, tensor(history), "window_record", "weights [B, KvH, n]");
+    check(positions, at::kLong, 3, tensor(history), "window_record", "positions [B, KvH, n]");
+    TORCH_CHECK(weights.sizes() == positions.sizes() && weights.size(0) == args.batch &&
+                (args.groups == 1 || args.groups == weights.size(1)),
+                "window_record: weights/positions ", weights.sizes(), " / ", positions.sizes(), " do not fit ", args.batch,
+                " rows and ", args.groups, " score groups");
+    args.weights = weights.data_ptr<float>(); args.positions = positions.data_ptr<int64_t>();
+    args.kv_heads = weights.size(1); args.entries = weights.size(2);
+    launched(alisa::launch_window_record(args, at::cuda::getCurrentCUDAStream()), "window_record");
+  });
+}
+
+int alisa_window_ranking(void* ranking_handle, void* sums_handle, void* read_slots_handle, void* segments_handle) {
+  return alisa::guarded([&] {
+    const auto &ranking = tensor(ranking_handle), &sums = tensor(sums_handle), &read_slots = tensor(read_slots_handle);
+    const auto& segments = tensor(segments_handle);
+    TORCH_CHECK(sums.is_cuda(), "window_ranking: tensors must be on a CUDA device, got ", sums.device());
+    check(sums, at::kFloat, 2, sums, "window_ranking", "sums [S, G]");
+    check(read_slots, at::kLong, 2, sums, "window_ranking", "read_slots [B, L]");
+    check(segments, at::kInt, 3, sums, "window_ranking", "segments [B, SG, 3]");
+    check(ranking, at::kFloat, 3, sums, "window_ranking", "ranking [B, SG, L]");
+    const int64_t batch = read_slots.size(0), length = read_slots.size(1), groups = segments.size(1);
+    TORCH_CHECK(segments.size(0) == batch && segments.size(2) == 3 && (groups == 1 || groups == sums.size(1)) &&
+                ranking.size(0) == batch && ranking.size(1) == groups && ranking.size(2) == length,
+                "window_ranking: segments ", segments.sizes(), " / ranking ", ranking.sizes(), " do not fit read_slots ",
+                read_slots.sizes(), " and ", sums.size(1), " score groups");
+    alisa::WindowScoresArgs args{};
+    args.sums = sums.data_ptr<float>(); args.groups = sums.size(1);
+    args.read_slots = read_slots.data_ptr<int64_t>(); args.batch = batch; args.key_length = length;
+    args.segments = segments.data_ptr<int32_t>(); args.selection_groups = groups; args.ranking = ranking.data_ptr<float>();
+    launched(alisa::launch_window_ranking(args, at::cuda::getCurrentCUDAStream()), "window_ranking");
+  });
+}
+
+}  // extern "C"

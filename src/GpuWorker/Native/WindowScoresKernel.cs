@@ -1,0 +1,53 @@
+using AlisaCluster.GpuWorker.Attention;
+using static TorchSharp.torch;
+
+namespace AlisaCluster.GpuWorker.Native;
+
+/// <summary>SWA's window scores in three native launches per layer (native/src/window_scores.cu): Slide before
+/// selecting (fed tokens start empty, the steps leaving the window are subtracted, this step's column cleared), Rank
+/// (what the selection's top-k reads), Record after attention (each attended entry's weight added to the column and
+/// the sum). They replace the TorchSharp ops of <see cref="ScoreKeeping"/> and <see cref="TokenSelector"/> (their
+/// references, which native-check compares them with).</summary>
+public static class WindowScoresKernel
+{
+    /// <summary>Whether a step's score upkeep can run natively: window scores only (H2O's cumulative ones stay in
+    /// TorchSharp), and per-head selections only into per-head stores.</summary>
+    public static bool Serves(SparseStep? step, TokenScores? scores) =>
+        step is { UsesWindow: true, UsesCumulative: false, CurrentColumns: not null } && scores is { HasWindow: true }
+        && (!step.PerHead || scores.WindowGroups > 1);
+
+    /// <summary>Whether the selection's ranking can be made natively too: SWA rows that rank by sum, and per-head
+    /// selection for all of them or none.</summary>
+    public static bool ServesRanking(SparseStep? step, TokenScores? scores) => Serves(step, scores) && step!.MeanWindow is null
+        && step.Policies.Where(p => p.NeedsWindowScores).All(p => p.PerKvHead == step.PerHead);
+
+    /// <summary>The ranking [B, SG, L] of a layer's selection: window sums of candidate positions (sinks &lt;= l &lt;
+    /// recent start, from segments [B, SG, 3] int32), -inf elsewhere.</summary>
+    public static Tensor Rank(TokenScores scores, int layer, Tensor readSlots, Tensor segments)
+    {
+        var ranking = empty([readSlots.shape[0], segments.shape[1], readSlots.shape[1]], ScalarType.Float32, readSlots.device);
+        AlisaNative.Check(AlisaNative.alisa_window_ranking(ranking.Handle, scores.WindowStores(layer).Sums.Handle, readSlots.Handle,
+            segments.Handle), "window_ranking");
+        return ranking;
+    }
+
+    /// <param name="readSlots">[B, L] logical slots of positions 0..L-1</param>
+    /// <param name="lengths">[B] positions cached, the fed token included</param>
+    /// <param name="columns">[B] (or [B, 1]) this step's ring column</param>
+    /// <param name="leaving">[B, J] ring columns leaving the window (-1: none)</param>
+    public static void Slide(TokenScores scores, int layer, Tensor readSlots, Tensor lengths, Tensor columns, Tensor leaving)
+    {
+        var (history, sums) = scores.WindowStores(layer);
+        AlisaNative.Check(AlisaNative.alisa_window_slide(history.Handle, sums.Handle, readSlots.Handle, lengths.Handle, columns.Handle,
+            leaving.Handle), "window_slide");
+    }
+
+    /// <param name="weights">[B, KvH, n] fp32 from <see cref="PagedDecodeAttentionKernel.Weights"/></param>
+    /// <param name="positions">[B, KvH, n] int64, the entries' positions</param>
+    public static void Record(TokenScores scores, int layer, Tensor readSlots, Tensor lengths, Tensor columns, Tensor weights, Tensor positions)
+    {
+        var (history, sums) = scores.WindowStores(layer);
+        AlisaNative.Check(AlisaNative.alisa_window_record(history.Handle, sums.Handle, readSlots.Handle, lengths.Handle, columns.Handle,
+            weights.Handle, positions.Handle), "window_record");
+    }
+}
