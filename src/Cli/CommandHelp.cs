@@ -16,13 +16,16 @@ public static class CommandHelp
             "  --batch 1,16  --prompt-len 128  --gen-len 128  --kv-mode gpu,offload,tiered  --decode-step auto,eager,graph\n" +
             "  --policy dense|swa:0.8|...  --int8  --gpu-mem-gib G (emulate a smaller card)  --cpu-mem-gib 64  --kv-tokens N\n" +
             "  --late-prompt-len N (a long prompt arriving mid-decode; reports the stall)  --prefill-chunk N\n" +
-            "  --explain  --predict  --profile FILE  --hbm-gbps 4500  --out FILE (JSON lines appended)\n" + Model,
+            "  --explain  --predict  --profile FILE  --hbm-gbps 4500  --out FILE (JSON lines appended)\n" +
+            "  --load: instead, time loading --model FOLDER (--device, --dtype) and sample host memory; one JSON line\n" + Model,
         ["bench-report"] = "Merges bench and transformers JSON lines into a Markdown table and an SVG plot per model shape.\n" +
             "  --in A.jsonl,B.jsonl  --out DIR (default bench-report)  --gen-len 512",
         ["eval"] = "The accuracy study: perplexity and greedy agreement per KV policy and sparsity, against the independent reference.\n" +
             "  --text data/heldout-kjv.txt,...  --policies local,streaming,h2o,swa  --sparsity 0.5,0.7,0.8,0.9  --int8 off|on|both\n" +
             "  --window 1024  --batch 32  --max-windows N  --agreement-prompts 8  --agreement-tokens 64  --agreement-prompt-len 64\n" +
-            "  --reference data/sparse-reference.jsonl  --split FILE  --out DIR (default eval-out)\n" + Model,
+            "  --reference data/sparse-reference.jsonl  --split FILE  --out DIR (default eval-out)\n" +
+            "  --text self: windows the model samples itself (--self-windows 4 --self-seed 1), to choose variants without held-out text\n" +
+            "  policies: dense, local, streaming, h2o, swa[:sinks=N:local=F:mean:per-head:learned], quest[:local=F:sinks=N:ada]\n" + Model,
         ["eval-report"] = "Merges eval results into tables and plots.\n  --in A.jsonl,...  --out DIR (default eval-report)",
         ["calibrate"] = "Learns the per-layer, per-KV-head SWA split from text the model generates itself (stored next to the checkpoint).\n" +
             "  --sequences 4  --length 1024  --seed 0  --sparsity 0.5,0.7,0.8,0.9  --out FILE\n" + Model,

@@ -8,14 +8,15 @@ public sealed record SequenceRequest
     [Id(1)] public required int[] PromptTokens { get; init; }
     /// <summary>Tokens already streamed to the client by an earlier attempt: prefilled, not streamed again.</summary>
     [Id(2)] public int[] ResumeTokens { get; init; } = [];
-    [Id(3)] public double Temperature { get; init; } = 1.0;
-    [Id(4)] public double TopP { get; init; } = 1.0;
-    [Id(5)] public int TopK { get; init; }
+    // sampling fields the request left unset are null: the worker fills in the model's generation_config.json defaults
+    [Id(3)] public double? Temperature { get; init; }
+    [Id(4)] public double? TopP { get; init; }
+    [Id(5)] public int? TopK { get; init; }
     [Id(6)] public int MaxTokens { get; init; } = 64;
     [Id(7)] public string[] Stop { get; init; } = [];
     [Id(8)] public int[] StopTokenIds { get; init; } = [];
     [Id(9)] public long? Seed { get; init; }
-    [Id(10)] public double RepetitionPenalty { get; init; } = 1.0;
+    [Id(10)] public double? RepetitionPenalty { get; init; }
     [Id(11)] public bool IgnoreEos { get; init; }
     /// <summary>The engine's policy text form ("swa:0.8", ...); null = the worker's default.</summary>
     [Id(12)] public string? KvPolicy { get; init; }

@@ -10,7 +10,7 @@ public sealed class TinyModels : IDisposable
     private readonly Dictionary<string, LoadedModel> _models = new();
     private readonly object _gate = new();
 
-    public static readonly string[] Names = ["tiny-llama", "tiny-opt"];
+    public static readonly string[] Names = ["tiny-llama", "tiny-opt", "tiny-llama3", "tiny-qwen2", "tiny-mistral", "tiny-phi3"];
 
     public LoadedModel Get(string name)
     {

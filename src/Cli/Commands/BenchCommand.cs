@@ -29,6 +29,7 @@ public static class BenchCommand
 
     public static async Task<int> RunAsync(CommandLine args)
     {
+        if (args.Flag("load")) return await LoadBench.RunAsync(args);
         var batches = args.Ints("batch", "1,16");
         var modes = args.Strings("kv-mode", "gpu");
         var steps = args.Strings("decode-step", "auto").Select(ParseStep).ToArray();

@@ -46,6 +46,8 @@ public static class EvalCommand
         CheckOptions(window, batch, maxWindows, agreementPrompts, agreementTokens, promptTokens);
         var referencePath = args.String("reference");
         var outDir = args.String("out", "eval-out");
+        // "--text self": windows the model samples itself, for choosing between variants without the held-out texts
+        int selfWindows = args.Int("self-windows", 4), selfSeed = args.Int("self-seed", 1);
         // the split that "learned" policies take (alisa calibrate writes it next to the checkpoint)
         var splitPath = args.String("split", Path.Combine(args.String("model") ?? ModelOptions.DefaultModelFolder, LearnedSplit.FileName));
         var learned = File.Exists(splitPath) ? LearnedSplit.Load(splitPath) : null;
@@ -56,7 +58,8 @@ public static class EvalCommand
 
         foreach (var text in texts)
         {
-            var windows = HeldoutText.Windows(text, model.Tokenizer, model.Config.EosTokenId, window).Take(maxWindows).ToList();
+            var windows = (text == SelfText ? (IEnumerable<int[]>)SplitCalibration.Sample(model.Model, selfWindows, window, selfSeed)
+                : HeldoutText.Windows(text, model.Tokenizer, model.Config.EosTokenId, window)).Take(maxWindows).ToList();
             var configs = new List<(KvPolicy Policy, bool Int8)>();
             foreach (var int8 in int8Modes)
             {
@@ -72,6 +75,9 @@ public static class EvalCommand
         }
         return 0;
     }
+
+    /// <summary>The --text value that evaluates on self-sampled windows (seed --self-seed, apart from calibration's 0).</summary>
+    public const string SelfText = "self";
 
     private static KvPolicy WithSparsity(string template, double sparsity, LearnedSplit? learned)
     {

@@ -10,7 +10,7 @@ namespace AlisaCluster.Gateway.Grpc;
 /// starts with the offending field's path. The worker re-checks what only it can know (e.g. SWA's minimum sparsity).</summary>
 public static partial class GenerateRequestValidator
 {
-    public static readonly string[] KvPolicies = ["dense", "local", "streaming", "h2o", "swa"];
+    public static readonly string[] KvPolicies = ["dense", "local", "streaming", "h2o", "swa", "quest"];
 
     // The engine's limits (SamplingParams, KvPolicy; RequestLimitsTests keeps the copies equal); the gateway checks
     // them too so a bad value costs no session.
@@ -29,23 +29,25 @@ public static partial class GenerateRequestValidator
             case GenerateRequest.InputOneofCase.Tokenized when request.Tokenized.Ids.Count == 0: throw Invalid("tokenized.ids", "the prompt must not be empty");
         }
         var p = request.SamplingParams ?? new SamplingParams();
-        double temperature = p.HasTemperature ? p.Temperature : 1.0, topP = p.HasTopP ? p.TopP : 1.0;
-        double penalty = p.HasRepetitionPenalty ? p.RepetitionPenalty : 1.0;
+        // unset sampling fields stay null: the worker applies the model's generation_config.json defaults (else 1, 1, 0, 1)
+        double? temperature = p.HasTemperature ? p.Temperature : null, topP = p.HasTopP ? p.TopP : null;
+        double? penalty = p.HasRepetitionPenalty ? p.RepetitionPenalty : null;
+        int? topK = p.HasTopK ? p.TopK : null;
         int maxTokens = p.HasMaxTokens ? p.MaxTokens : 64;
-        if (temperature != 0 && !(temperature >= MinTemperature && temperature <= MaxTemperature))
-            throw Invalid("sampling_params.temperature", $"must be 0 (greedy) or in [{Format(MinTemperature)}, {Format(MaxTemperature)}], got {Format(temperature)}");
-        if (double.IsNaN(topP) || topP <= 0 || topP > 1) throw Invalid("sampling_params.top_p", $"must be in (0, 1], got {Format(topP)}");
-        if (p.TopK < 0 || p.TopK > MaxTopK) throw Invalid("sampling_params.top_k", $"must be in [0, {MaxTopK}] (0 = off), got {p.TopK}");
+        if (temperature is double t && t != 0 && !(t >= MinTemperature && t <= MaxTemperature))
+            throw Invalid("sampling_params.temperature", $"must be 0 (greedy) or in [{Format(MinTemperature)}, {Format(MaxTemperature)}], got {Format(t)}");
+        if (topP is double top && (double.IsNaN(top) || top <= 0 || top > 1)) throw Invalid("sampling_params.top_p", $"must be in (0, 1], got {Format(top)}");
+        if (topK is < 0 or > MaxTopK) throw Invalid("sampling_params.top_k", $"must be in [0, {MaxTopK}] (0 = off), got {topK}");
         if (maxTokens <= 0) throw Invalid("sampling_params.max_tokens", $"must be > 0, got {maxTokens}");
-        if (!(penalty > 0 && penalty <= MaxRepetitionPenalty))
-            throw Invalid("sampling_params.repetition_penalty", $"must be in (0, {Format(MaxRepetitionPenalty)}], got {Format(penalty)}");
+        if (penalty is double r && !(r > 0 && r <= MaxRepetitionPenalty))
+            throw Invalid("sampling_params.repetition_penalty", $"must be in (0, {Format(MaxRepetitionPenalty)}], got {Format(r)}");
         if (p.Stop.Count > MaxStopStrings) throw Invalid("sampling_params.stop", $"at most {MaxStopStrings} stop strings, got {p.Stop.Count}");
         if (p.Stop.Any(string.IsNullOrEmpty)) throw Invalid("sampling_params.stop", "stop strings must not be empty");
         if (p.Stop.Any(s => s.Length > MaxStopLength)) throw Invalid("sampling_params.stop", $"stop strings must be at most {MaxStopLength} characters");
         if (p.StopTokenIds.Any(t => t < 0)) throw Invalid("sampling_params.stop_token_ids", "token ids must be >= 0");
         return new SequenceRequest
         {
-            RequestId = id, PromptTokens = [], Temperature = temperature, TopP = topP, TopK = p.TopK, MaxTokens = maxTokens,
+            RequestId = id, PromptTokens = [], Temperature = temperature, TopP = topP, TopK = topK, MaxTokens = maxTokens,
             Stop = [.. p.Stop], StopTokenIds = [.. p.StopTokenIds], Seed = p.HasSeed ? p.Seed : null, RepetitionPenalty = penalty,
             IgnoreEos = p.IgnoreEos, KvPolicy = KvPolicyText(request),
         };
@@ -67,7 +69,7 @@ public static partial class GenerateRequestValidator
     private static string? KvPolicyText(GenerateRequest request)
     {
         if (request.KvPolicy.Length == 0)
-            return request.HasKvSparsity ? throw Invalid("kv_policy", "kv_sparsity needs a sparse kv_policy (local, streaming, h2o, swa)") : null;
+            return request.HasKvSparsity ? throw Invalid("kv_policy", "kv_sparsity needs a sparse kv_policy (local, streaming, h2o, swa, quest)") : null;
         // error messages quote the policy, so bound it (a huge status detail would break the trailers)
         if (request.KvPolicy.Length > 256) throw Invalid("kv_policy", $"at most 256 characters, got {request.KvPolicy.Length}");
         var parts = request.KvPolicy.Trim().ToLowerInvariant().Split(':').ToList();
@@ -75,7 +77,7 @@ public static partial class GenerateRequestValidator
         double inline = 0;
         bool hasInlineSparsity = parts.Count > 1 && double.TryParse(parts[1], CultureInfo.InvariantCulture, out inline);
         if (hasInlineSparsity) CheckSparsity("kv_policy", inline);
-        CheckOptions(request.KvPolicy, parts.Skip(hasInlineSparsity ? 2 : 1));
+        CheckOptions(request.KvPolicy, parts[0], parts.Skip(hasInlineSparsity ? 2 : 1));
         if (request.HasKvSparsity)
         {
             var sparsity = request.KvSparsity;
@@ -94,7 +96,7 @@ public static partial class GenerateRequestValidator
     }
 
     /// <summary>Numeric SWA options; unknown options are left to the worker, which knows the full set.</summary>
-    private static void CheckOptions(string text, IEnumerable<string> options)
+    private static void CheckOptions(string text, string policy, IEnumerable<string> options)
     {
         foreach (var option in options)
         {
@@ -102,8 +104,8 @@ public static partial class GenerateRequestValidator
                 && !(int.TryParse(option[6..], NumberStyles.Integer, CultureInfo.InvariantCulture, out var sinks) && sinks >= 0 && sinks <= MaxSinks))
                 throw Invalid("kv_policy", $"'{text}': sinks must be an integer in [0, {MaxSinks}]");
             if (option.StartsWith("local=", StringComparison.Ordinal)
-                && !(double.TryParse(option[6..], NumberStyles.Float, CultureInfo.InvariantCulture, out var local) && local > 0 && local <= 1))
-                throw Invalid("kv_policy", $"'{text}': local must be a number in (0, 1]");
+                && !(double.TryParse(option[6..], NumberStyles.Float, CultureInfo.InvariantCulture, out var local) && (local > 0 || (local == 0 && policy == "quest")) && local <= 1))
+                throw Invalid("kv_policy", $"'{text}': local must be a number in {(policy == "quest" ? "[0" : "(0")}, 1]");
         }
     }
 

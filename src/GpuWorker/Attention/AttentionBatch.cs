@@ -39,7 +39,8 @@ public sealed class AttentionBatch : IDisposable
     /// <summary>Per sequence: positions cached before this step (the first new token's position).</summary>
     public IReadOnlyList<int> StartPositions { get; }
 
-    public AttentionBatch(KvCache cache, IReadOnlyList<SequenceKv> sequences, int queryLength, Device device)
+    /// <param name="slidingWindow">the model's attention window (Mistral): query i reads keys i - W + 1 .. i only</param>
+    public AttentionBatch(KvCache cache, IReadOnlyList<SequenceKv> sequences, int queryLength, Device device, int? slidingWindow = null)
     {
         Sequences = sequences;
         QueryLength = queryLength;
@@ -63,7 +64,7 @@ public sealed class AttentionBatch : IDisposable
                 write[b * queryLength + i] = seq.SlotOf(position);
                 positions[b * queryLength + i] = position;
                 var row = (b * queryLength + i) * KeyLength;
-                for (int j = 0; j <= position; j++) mask[row + j] = true;
+                for (int j = slidingWindow is int w ? Math.Max(0, position - w + 1) : 0; j <= position; j++) mask[row + j] = true;
             }
         }
         Write = cache.PlanWrite(write);
@@ -79,7 +80,7 @@ public sealed class AttentionBatch : IDisposable
     public KernelStepInputs KernelInputs(KvCache cache)
     {
         _kernelTable ??= KernelBlockTable.For(cache, this);
-        return new KernelStepInputs(Write.Slots, WriteSlots, ReadSlots, _kernelTable.Blocks, _kernelTable.Lengths);
+        return new KernelStepInputs(Write, WriteSlots, ReadSlots, _kernelTable.Blocks, _kernelTable.Lengths);
     }
 
     /// <summary>Called after the forward: the new tokens are now part of each sequence's cache.</summary>

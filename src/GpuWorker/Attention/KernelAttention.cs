@@ -5,25 +5,33 @@ using static TorchSharp.torch;
 namespace AlisaCluster.GpuWorker.Attention;
 
 /// <summary>Decode attention by the native kernel for any KV policy, format and tier layout without dropped blocks:
-/// stores the new K/V rows (quantising them for INT8), selects on the device (<see cref="TokenSelector"/>), and the
+/// stores the new K/V rows (quantising them for INT8), selects on the device (<see cref="TokenSelector"/>, Quest's
+/// pages by <see cref="QuestPageSelector"/>), and the
 /// kernel reads just the selected rows in place, GPU-resident ones from the pool and CPU-tier ones over PCIe from
 /// page-locked memory (no gather, no host sync). For score-keeping policies it also returns each attended entry's
 /// weight, which <see cref="ScoreKeeping"/> records. <see cref="SparseAttention"/> is its TorchSharp reference.</summary>
 public sealed class KernelAttention(KvCache cache, KernelStepInputs inputs, SparseStep? step, TokenScores? scores) : IAttention
 {
-    /// <summary>Whether the kernel can serve this batch: CUDA, native library, a supported shape, no dropped blocks.</summary>
-    public static bool CanServe(KvCache cache, AttentionBatch batch, Model.ModelConfig config, Device device) =>
-        device.type == TorchSharp.DeviceType.CUDA && AlisaNative.IsAvailable && batch.QueryLength == 1
-        && PagedDecodeAttentionKernel.Unsupported(config.NumHeads, config.NumKvHeads, config.HeadDim) is null
-        && batch.Sequences.All(s => s.DroppedBlocks == 0);
+    /// <summary>Why the kernel cannot serve this model on this device, or null. It reads every cached token of a
+    /// sequence, so a model with a sliding attention window takes the masked eager attention.</summary>
+    public static string? Unsupported(Model.ModelConfig config, Device device)
+    {
+        if (config.SlidingWindow is not null) return "the model has a sliding attention window (the kernel reads every cached token; the eager step masks)";
+        if (device.type != TorchSharp.DeviceType.CUDA) return $"the model is on {device}, not a CUDA device";
+        if (!AlisaNative.IsAvailable) return AlisaNative.Detail;
+        return PagedDecodeAttentionKernel.Unsupported(config.NumHeads, config.NumKvHeads, config.HeadDim);
+    }
+
+    /// <summary>Whether the kernel can serve this batch: the model is supported, one new token per sequence, no dropped blocks.</summary>
+    public static bool CanServe(AttentionBatch batch, Model.ModelConfig config, Device device) =>
+        batch.QueryLength == 1 && batch.Sequences.All(s => s.DroppedBlocks == 0) && Unsupported(config, device) is null;
 
     public Tensor Forward(int layer, Tensor query, Tensor key, Tensor value)
     {
         using var scope = NewDisposeScope();
         long b = query.shape[0], heads = query.shape[1], d = query.shape[3], kvHeads = key.shape[1], l = inputs.KeyLength;
         var pool = cache.PoolOf(layer);
-        if (pool.IsInt8) KvWriteKernel.RunInt8(pool, key, value, inputs.PoolWriteSlots);
-        else KvWriteKernel.Run(pool.Keys, pool.Values, key, value, inputs.PoolWriteSlots);
+        cache.WriteNative(layer, inputs.Write, key, value);
         bool nativeWindow = WindowScoresKernel.Serves(step, scores);
         if (nativeWindow)
         {
@@ -32,7 +40,7 @@ public sealed class KernelAttention(KvCache cache, KernelStepInputs inputs, Spar
         }
         else ScoreKeeping.Prepare(scores, step, layer, inputs.ScoreWriteSlots);
 
-        using var selection = step is null ? null : TokenSelector.Select(layer, step, scores, inputs.ReadSlots, WindowScoresKernel.ServesRanking(step, scores));
+        using var selection = step is null ? null : TokenSelector.Select(layer, step, scores, cache, query, inputs.ReadSlots, WindowScoresKernel.ServesRanking(step, scores));
         var kernelSelection = selection is null ? null
             : new AttentionSelection(selection.Segments, selection.Listed?.to(ScalarType.Int32) ?? zeros([b, selection.Segments.shape[1], 1], ScalarType.Int32, query.device));
         int entries = step?.Layer(layer).MaxEntries ?? (int)l;
@@ -58,12 +66,12 @@ public sealed class KernelAttention(KvCache cache, KernelStepInputs inputs, Spar
     }
 }
 
-/// <summary>What the attention kernel reads besides the pools, as device tensors: new rows' GPU pool slots [B] and
-/// logical slots [B] (what scores are indexed by), logical slots of positions 0..L-1 [B, L] (padding: the scratch slot
+/// <summary>What the attention kernel reads besides the pools, as device tensors: where the new rows go (GPU pool
+/// slots [B], with page groups where Quest's bounds are kept) and their logical slots [B] (what scores are indexed by), logical slots of positions 0..L-1 [B, L] (padding: the scratch slot
 /// 0), the kernel's block table [B, max blocks] int64 (GPU blocks, or the GPU pool's block count + CPU block) and
 /// lengths [B] int64. A host-built step makes them from its <see cref="AttentionBatch"/>; a CUDA graph from static
 /// buffers.</summary>
-public sealed record KernelStepInputs(Tensor PoolWriteSlots, Tensor ScoreWriteSlots, Tensor ReadSlots, Tensor BlockTable, Tensor Lengths)
+public sealed record KernelStepInputs(WritePlan Write, Tensor ScoreWriteSlots, Tensor ReadSlots, Tensor BlockTable, Tensor Lengths)
 {
     public long KeyLength => ReadSlots.shape[1];
 }

@@ -2,16 +2,19 @@ using System.Globalization;
 
 namespace AlisaCluster.GpuWorker.Attention;
 
-public enum KvPolicyKind { Dense, Local, Streaming, H2O, Swa }
+public enum KvPolicyKind { Dense, Local, Streaming, H2O, Swa, Quest }
 
 /// <summary>Which cached tokens a decode step attends to, and at what KV sparsity (1 - caching ratio).
 /// Text form: "dense", "local:0.8", "streaming:0.8", "h2o:0.8", "swa:0.8", with SWA options appended as
 /// "swa:0.8:sinks=4:local=0.75:mean:per-head"; "swa:0.8:per-head:learned" takes the model's calibrated split
-/// (<see cref="LearnedSplit"/>) in place of one fixed local fraction.</summary>
+/// (<see cref="LearnedSplit"/>) in place of one fixed local fraction. "quest:0.8" selects KV pages by the upper bound of
+/// the current query's attention logits (<see cref="QuestPageSelector"/>); "quest:0.8:local=0.25:sinks=4:ada" adds a
+/// recent window, sinks, and Ada-KV's allocation of the layer's pages across KV heads.</summary>
 public sealed record KvPolicy(KvPolicyKind Kind, double Sparsity = 0)
 {
-    /// <summary>SWA: share of the budget given to the most recent tokens (the paper: 0.5).</summary>
-    public double LocalFraction { get; init; } = 0.5;
+    /// <summary>SWA: share of the budget given to the most recent tokens (the paper: 0.5). Quest: the least share
+    /// its recent window takes (default 0: the current page and what whole pages leave over).</summary>
+    public double LocalFraction { get; init; } = Kind == KvPolicyKind.Quest ? 0 : 0.5;
     /// <summary>Leading tokens always attended (StreamingLLM's attention sinks); SWA only, taken from the global share.</summary>
     public int Sinks { get; init; }
     /// <summary>SWA: select per KV head (scores summed over that head's query group) instead of once per layer.</summary>
@@ -22,6 +25,10 @@ public sealed record KvPolicy(KvPolicyKind Kind, double Sparsity = 0)
     /// <summary>SWA learned split: [layer][KV head] share of the budget for the recent window (overrides
     /// <see cref="LocalFraction"/>); layers whose attention is recent give it all to the window, others keep globals.</summary>
     public double[][]? RecentFractions { get; init; }
+
+    /// <summary>Quest: the layer's pages are shared out across KV heads by their estimated attention mass (Ada-KV)
+    /// instead of the same count per head.</summary>
+    public bool AdaptiveHeads { get; init; }
 
     /// <summary>The recent share of one layer and KV head.</summary>
     public double LocalFractionOf(int layer, int kvHead) => RecentFractions is { } f ? f[layer][kvHead] : LocalFraction;
@@ -35,16 +42,19 @@ public sealed record KvPolicy(KvPolicyKind Kind, double Sparsity = 0)
     public double CachingRatio => 1 - Sparsity;
     public bool NeedsWindowScores => !IsDense && Kind == KvPolicyKind.Swa;
     public bool NeedsCumulativeScores => !IsDense && Kind == KvPolicyKind.H2O;
+    /// <summary>Quest reads the per-page key bounds that the KV cache keeps as tokens are written.</summary>
+    public bool NeedsPageBounds => !IsDense && Kind == KvPolicyKind.Quest;
 
     public override string ToString()
     {
         if (Kind == KvPolicyKind.Dense) return "dense";
         var text = $"{Kind.ToString().ToLowerInvariant()}:{Sparsity.ToString(CultureInfo.InvariantCulture)}";
         if (Sinks > 0) text += $":sinks={Sinks}";
-        if (LocalFraction != 0.5) text += $":local={LocalFraction.ToString(CultureInfo.InvariantCulture)}";
+        if (LocalFraction != new KvPolicy(Kind).LocalFraction) text += $":local={LocalFraction.ToString(CultureInfo.InvariantCulture)}";
         if (MeanScores) text += ":mean";
         if (PerKvHead) text += ":per-head";
         if (RecentFractions is not null) text += ":learned";
+        if (AdaptiveHeads) text += ":ada";
         return text;
     }
 
@@ -55,8 +65,8 @@ public sealed record KvPolicy(KvPolicyKind Kind, double Sparsity = 0)
         var kind = parts[0] switch
         {
             "dense" => KvPolicyKind.Dense, "local" => KvPolicyKind.Local, "streaming" or "streamingllm" => KvPolicyKind.Streaming,
-            "h2o" => KvPolicyKind.H2O, "swa" or "alisa" => KvPolicyKind.Swa,
-            _ => throw new ArgumentException($"unknown KV policy '{parts[0]}' (dense, local, streaming, h2o, swa)", "kv_policy"),
+            "h2o" => KvPolicyKind.H2O, "swa" or "alisa" => KvPolicyKind.Swa, "quest" => KvPolicyKind.Quest,
+            _ => throw new ArgumentException($"unknown KV policy '{parts[0]}' (dense, local, streaming, h2o, swa, quest)", "kv_policy"),
         };
         if (kind == KvPolicyKind.Dense) return parts.Length == 1 ? Dense : throw new ArgumentException("dense takes no sparsity", "kv_policy");
         if (parts.Length < 2 || !double.TryParse(parts[1], CultureInfo.InvariantCulture, out var sparsity))
@@ -67,12 +77,13 @@ public sealed record KvPolicy(KvPolicyKind Kind, double Sparsity = 0)
             var (key, value) = option.Split('=') is [var k, var v] ? (k, v) : (option, "");
             policy = (key, kind) switch
             {
-                ("sinks", KvPolicyKind.Swa) => policy with { Sinks = int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var sinks)
+                ("sinks", KvPolicyKind.Swa or KvPolicyKind.Quest) => policy with { Sinks = int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var sinks)
                     ? sinks : throw new ArgumentException($"'{text}': sinks must be an integer in [0, {MaxSinks}], got '{value}'", "kv_policy") },
-                ("local", KvPolicyKind.Swa) => policy with { LocalFraction = double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var local)
+                ("local", KvPolicyKind.Swa or KvPolicyKind.Quest) => policy with { LocalFraction = double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var local)
                     ? local : throw new ArgumentException($"'{text}': local must be a number in (0, 1], got '{value}'", "kv_policy") },
                 ("per-head", KvPolicyKind.Swa) => policy with { PerKvHead = true },
                 ("mean", KvPolicyKind.Swa) => policy with { MeanScores = true },
+                ("ada", KvPolicyKind.Quest) => policy with { AdaptiveHeads = true },
                 ("learned", KvPolicyKind.Swa) => policy with
                 {
                     RecentFractions = (learned ?? throw new ArgumentException(
@@ -89,11 +100,22 @@ public sealed record KvPolicy(KvPolicyKind Kind, double Sparsity = 0)
     public const double MaxSparsity = 0.99;
     public const int MaxSinks = 1 << 20;
 
+    /// <summary>Throws for a sparse policy on a model with a sliding attention window: the window already bounds what a
+    /// query reads, and sparse selection does not keep to it.</summary>
+    public void CheckWindow(int? slidingWindow)
+    {
+        if (!IsDense && slidingWindow is int window)
+            throw new ArgumentException($"KV policy {this} is not available for this model: its sliding attention window of {window} tokens " +
+                "already bounds what a query reads, and sparse selection does not keep to that window (use dense)", "kv_policy");
+    }
+
     public void Validate()
     {
         if (!(Sparsity >= 0 && Sparsity <= MaxSparsity))
             throw new ArgumentException($"KV sparsity must be in [0, {MaxSparsity}], got {Sparsity}", "kv_sparsity");
-        if (!(LocalFraction > 0 && LocalFraction <= 1)) throw new ArgumentException($"local fraction must be in (0, 1], got {LocalFraction}", "kv_policy");
+        bool quest = Kind == KvPolicyKind.Quest;
+        if (!((quest ? LocalFraction >= 0 : LocalFraction > 0) && LocalFraction <= 1))
+            throw new ArgumentException($"local fraction must be in {(quest ? "[0" : "(0")}, 1], got {LocalFraction}", "kv_policy");
         if (Sinks < 0 || Sinks > MaxSinks) throw new ArgumentException($"sinks must be in [0, {MaxSinks}], got {Sinks}", "kv_policy");
         // the split differs between KV heads, so the selection must too
         if (RecentFractions is not null && (Kind != KvPolicyKind.Swa || !PerKvHead))

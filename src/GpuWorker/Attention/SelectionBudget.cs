@@ -29,6 +29,11 @@ public readonly record struct SelectionBudget(int Length, int Recent, int Sinks,
                 int local = Math.Min(n, Math.Max(1, (int)Math.Round(n * r * policy.LocalFractionOf(layer, kvHead))));
                 int sinks = Math.Min(policy.Sinks, n - local);
                 return new(n, local, sinks, Math.Max(0, Math.Min(b - local - sinks, n - local - sinks)), k);
+            case KvPolicyKind.Quest:
+                // the whole budget: QuestPageSelector splits Recent into the recent window and whole pages; Ada-KV moves
+                // pages between KV heads (the same total), so one head may read more than b (Global makes room for it)
+                int questSinks = Math.Min(policy.Sinks, b - 1);
+                return new(n, b - questSinks, questSinks, policy.AdaptiveHeads ? n - b : 0, 0);
             default:
                 throw new NotSupportedException(policy.Kind.ToString());
         }

@@ -17,7 +17,7 @@ public sealed class SparseAttention(KvCache cache, AttentionBatch batch, SparseS
         cache.Write(layer, batch.Write, key.reshape(b, kvHeads, d), value.reshape(b, kvHeads, d));
         ScoreKeeping.Prepare(scores, step, layer, batch.WriteSlots);
 
-        using var selection = TokenSelector.Select(layer, step, scores, batch.ReadSlots);
+        using var selection = TokenSelector.Select(layer, step, scores, cache, query, batch.ReadSlots);
         var selected = selection.ToMask(l).expand(b, kvHeads, l);
         // compact the selection: indices [B, KvH, M] of selected positions first; `attend` marks real ones
         int most = step.Layer(layer).MaxEntries;

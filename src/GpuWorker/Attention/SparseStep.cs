@@ -41,6 +41,7 @@ public sealed class SparseStep : IDisposable
         int rows = policies.Length;
         UsesWindow = Policies.Any(p => p.NeedsWindowScores);
         UsesCumulative = Policies.Any(p => p.NeedsCumulativeScores);
+        UsesPageBounds = Policies.Any(p => p.NeedsPageBounds);
         PerHead = UsesCumulative || Policies.Any(p => p.NeedsWindowScores && p.PerKvHead);
         if (UsesWindow && (scores is null || !scores.HasWindow)) throw new InvalidOperationException("SWA needs a window score store");
         if (UsesCumulative && (scores is null || !scores.HasCumulative)) throw new InvalidOperationException("H2O needs a cumulative score store");
@@ -76,8 +77,10 @@ public sealed class SparseStep : IDisposable
         return step;
     }
 
-    /// <summary>Policies whose selection inputs are the same in every layer and need no per-row divisor.</summary>
-    public static bool CanCapture(KvPolicy policy) => !policy.IsDense && !policy.MeanScores && policy.RecentFractions is null;
+    /// <summary>Policies whose selection inputs are the same in every layer and need no per-row divisor. Quest is not
+    /// captured: its page bounds are kept by host-planned writes (<see cref="Kv.WritePlan.Pages"/>).</summary>
+    public static bool CanCapture(KvPolicy policy) =>
+        !policy.IsDense && !policy.MeanScores && policy.RecentFractions is null && !policy.NeedsPageBounds;
 
     private (Tensor Segments, Tensor Column, Tensor Leaving, TokenScores? Scores, SelectionBudget Bound)? _staged;
 
@@ -95,7 +98,8 @@ public sealed class SparseStep : IDisposable
     }
 
     /// <summary>One layer's selection inputs: Segments [B, SG, 3] int32 = (sinks, global budget, recent start), SG = KV
-    /// heads when selection is per head, else 1; MaxGlobal bounds any row's global count, MaxEntries its attended entries.</summary>
+    /// heads when selection is per head, else 1; MaxGlobal bounds any row's global count, MaxEntries its attended entries.
+    /// Quest rows give their whole pages' tokens per KV head as the global budget (Ada-KV moves pages between heads).</summary>
     public sealed record LayerSelection(Tensor Segments, int MaxGlobal, int MaxEntries);
 
     private LayerSelection[] _layers = [];
@@ -115,16 +119,25 @@ public sealed class SparseStep : IDisposable
                 for (int h = 0; h < groups; h++)
                 {
                     var budget = SelectionBudget.For(Policies[b], batch.StartPositions[b] + batch.QueryLength, layer, h);
-                    int recentStart = budget.Length - budget.Recent, sinks = Math.Min(budget.Sinks, recentStart);
+                    var (sinks, global, recentStart, entries) = Policies[b].NeedsPageBounds
+                        ? QuestPageSelector.Segments(Policies[b], budget, batch.Sequences[b].BlockSize)
+                        : Segments(budget);
                     int at = ((layer * rows + b) * groups + h) * 3;
-                    (segments[at], segments[at + 1], segments[at + 2]) = (sinks, budget.Global, recentStart);
-                    bounds[layer] = (Math.Max(bounds[layer].MaxGlobal, budget.Global), Math.Max(bounds[layer].MaxEntries, sinks + budget.Global + budget.Recent));
+                    (segments[at], segments[at + 1], segments[at + 2]) = (sinks, global, recentStart);
+                    bounds[layer] = (Math.Max(bounds[layer].MaxGlobal, global), Math.Max(bounds[layer].MaxEntries, entries));
                 }
         _segments = tensor(segments, [layers, rows, groups, 3], device: device);
         return Enumerable.Range(0, layers).Select(layer => new LayerSelection(_segments[layer], bounds[layer].MaxGlobal, bounds[layer].MaxEntries)).ToArray();
     }
 
     private Tensor? _segments;
+
+    /// <summary>A row's segments (sinks, global budget, recent start) and most attended entries.</summary>
+    private static (int Sinks, int Global, int RecentStart, int MaxEntries) Segments(SelectionBudget budget)
+    {
+        int recentStart = budget.Length - budget.Recent, sinks = Math.Min(budget.Sinks, recentStart);
+        return (sinks, budget.Global, recentStart, sinks + budget.Global + budget.Recent);
+    }
 
     /// <summary>The selection inputs of <paramref name="layer"/>.</summary>
     public LayerSelection Layer(int layer)
@@ -136,6 +149,8 @@ public sealed class SparseStep : IDisposable
     public KvPolicy[] Policies { get; }
     public bool UsesWindow { get; }
     public bool UsesCumulative { get; }
+    /// <summary>Some rows are Quest's, selected by <see cref="QuestPageSelector"/>.</summary>
+    public bool UsesPageBounds { get; }
     /// <summary>Selection differs between KV heads (H2O, per-head SWA); otherwise one selection per layer.</summary>
     public bool PerHead { get; }
     /// <summary>[B, 1] cached positions of each row, the new token included.</summary>

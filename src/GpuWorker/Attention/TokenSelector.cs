@@ -26,6 +26,28 @@ public sealed record TokenSelection(Tensor Segments, Tensor? Listed, Tensor Leng
         return mask.MoveToOuterDisposeScope();
     }
 
+    /// <summary>Per row, <paramref name="first"/>'s selection where <paramref name="rows"/> [B] is true, else
+    /// <paramref name="second"/>'s; groups and listed widths are widened to the larger of the two.</summary>
+    public static TokenSelection Where(Tensor rows, TokenSelection first, TokenSelection second)
+    {
+        using var scope = NewDisposeScope();
+        long b = first.Segments.shape[0], groups = Math.Max(first.Segments.shape[1], second.Segments.shape[1]);
+        var pick = rows.view(b, 1, 1);
+        var segments = where(pick, first.Segments.expand(b, groups, 3), second.Segments.expand(b, groups, 3));
+        long width = Math.Max(first.Listed?.shape[2] ?? 0, second.Listed?.shape[2] ?? 0);
+        Tensor Widened(Tensor? listed) => (listed is null ? zeros([b, 1, width], ScalarType.Int64, rows.device)
+            : nn.functional.pad(listed, [0, width - listed.shape[2]])).expand(b, groups, width); // past a row's count: unread
+        var both = width == 0 ? null : where(pick, Widened(first.Listed), Widened(second.Listed));
+        return new TokenSelection(segments.MoveToOuterDisposeScope(), both?.MoveToOuterDisposeScope(), first.Lengths.alias().MoveToOuterDisposeScope());
+    }
+
+    /// <summary>Keeps the selection past the caller's dispose scope.</summary>
+    public TokenSelection MoveToOuterDisposeScope()
+    {
+        foreach (var t in new[] { Segments, Listed, Lengths }) t?.MoveToOuterDisposeScope();
+        return this;
+    }
+
     public void Dispose() { Segments.Dispose(); Listed?.Dispose(); }
 }
 
@@ -41,6 +63,13 @@ public static class TokenSelector
         var existed = (step.Lengths - Scalars.Of(1L) - positions).unsqueeze(1).to(ScalarType.Float32);
         return minimum(existed, step.MeanWindow!).clamp_min(Scalars.Of(1.0));
     }
+
+    /// <summary>The layer's selection for every policy of the batch: Quest rows by their pages
+    /// (<see cref="QuestPageSelector"/>, which reads the current query), the others by their scores.</summary>
+    public static TokenSelection Select(int layer, SparseStep step, TokenScores? scores, Kv.KvCache cache, Tensor query, Tensor readSlots,
+        bool nativeRanking = false) => step.UsesPageBounds
+        ? QuestPageSelector.Select(layer, step, scores, cache, query, readSlots, nativeRanking)
+        : Select(layer, step, scores, readSlots, nativeRanking);
 
     /// <summary>The layer picks its segments (they differ by layer and KV head only under a learned split).</summary>
     /// <param name="nativeRanking">rank by the native window kernel (<see cref="Native.WindowScoresKernel.ServesRanking"/>)</param>

@@ -42,6 +42,9 @@ public sealed record EngineOptions
     /// the decodes are held for a full prefill step (a burst of arrivals gets its first tokens together instead of
     /// trickling in at the chunk rate); below it, prefill is chunked to protect the running streams.</summary>
     public double WaitingServedRatio { get; init; } = 1.2;
+    /// <summary>Keep per-page key bounds so requests may use Quest (2 x KV heads x head dim floats per block and layer;
+    /// untiered pools only).</summary>
+    public bool EnableQuestPages { get; init; } = true;
     /// <summary>Keep SWA scores per KV head, so requests may use per-head selection (KV heads times the memory).</summary>
     public bool PerHeadScores { get; init; }
 }

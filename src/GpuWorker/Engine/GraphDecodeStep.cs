@@ -11,7 +11,7 @@ namespace AlisaCluster.GpuWorker.Engine;
 /// a step stages its inputs with one pinned copy and replays the bucket's graph (a few host calls instead of ~60-90
 /// ops per layer). Dense graphs and those of the engine's default policy are captured when the engine starts (a
 /// first-use capture stalls the running streams); another policy's graph is captured on its first batch. Batches the
-/// graphs do not serve (policies mixed in one batch, a learned split or mean scores, more than one step leaving a
+/// graphs do not serve (policies mixed in one batch, a learned split, mean scores or Quest, more than one step leaving a
 /// score window, dropped blocks to recompute, more rows than the largest bucket) run on the eager step. A CPU tier is
 /// read by the kernel in place, so tiered caches replay graphs too.</summary>
 public sealed class GraphDecodeStep : IDecodeStep
@@ -86,7 +86,7 @@ public sealed class GraphDecodeStep : IDecodeStep
         using var scope = NewDisposeScope();
         var readSlots = step is null ? zeros([inputs.Size, 0], ScalarType.Int64, inputs.Lengths.device) : inputs.LogicalSlots(_runner.Cache.BlockSize, _maxLength); // dense keeps no scores
         step?.Derive(readSlots);
-        var kernelInputs = new KernelStepInputs(inputs.Write.Slots, inputs.ScoreWriteSlots, readSlots, inputs.BlockTable, inputs.Lengths);
+        var kernelInputs = new KernelStepInputs(inputs.Write, inputs.ScoreWriteSlots, readSlots, inputs.BlockTable, inputs.Lengths);
         var attention = new KernelAttention(_runner.Cache, kernelInputs, step, _runner.Scores);
         var logits = _runner.Model.Forward(inputs.Tokens, inputs.Positions, attention, lastOnly: true);
         return (logits.view(inputs.Size, -1).MoveToOuterDisposeScope(), readSlots.MoveToOuterDisposeScope());

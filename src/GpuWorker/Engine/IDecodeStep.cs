@@ -7,7 +7,8 @@ namespace AlisaCluster.GpuWorker.Engine;
 
 /// <summary>How a decode step runs: <see cref="Eager"/> issues TorchSharp ops one by one (any device, every KV policy
 /// and format); <see cref="Graph"/> replays a CUDA graph per batch-size bucket with the native paged attention kernel;
-/// <see cref="Auto"/> takes the graph where it can run (CUDA, native library present, untiered native-dtype KV).</summary>
+/// <see cref="Auto"/> takes the graph where it can run (CUDA, native library present, a model the kernel serves and
+/// a replay can repeat: no sliding window, no longrope).</summary>
 public enum DecodeStepKind { Auto, Eager, Graph }
 
 /// <summary>One decode forward for a batch: feeds each sequence's newest token at position Length (KV room reserved),
@@ -38,9 +39,8 @@ public static class DecodeSteps
     public static string? GraphUnavailable(ModelRunner runner)
     {
         var c = runner.Model.Config;
-        if (runner.Model.Device.type != TorchSharp.DeviceType.CUDA) return $"the model is on {runner.Model.Device}, not a CUDA device";
-        if (!AlisaNative.IsAvailable) return AlisaNative.Detail;
-        return PagedDecodeAttentionKernel.Unsupported(c.NumHeads, c.NumKvHeads, c.HeadDim);
+        if (c.Rope.HasLongFactors) return "longrope picks its frequencies by sequence length at every step (a graph replays fixed ones)";
+        return KernelAttention.Unsupported(c, runner.Model.Device);
     }
 }
 

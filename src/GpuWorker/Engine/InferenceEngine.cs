@@ -42,7 +42,7 @@ public sealed class InferenceEngine : IAsyncDisposable
             throw new ArgumentException("a KV tier plan needs a CPU tier or recompute capacity (CpuKvCapacityTokens, RecomputeCapacityTokens)", nameof(options));
         var tiers = new KvTiers(options.CpuKvCapacityTokens / options.BlockSize, options.RecomputeCapacityTokens / options.BlockSize);
         _cache = new KvCache(c.NumLayers, c.NumKvHeads, c.HeadDim, blocks, options.BlockSize, model.Model.DType, model.Model.Device,
-            options.KvFormat, tiers);
+            options.KvFormat, tiers, pageBounds: options.EnableQuestPages);
         _scores = options.EnableScoredPolicies ? CreateScores(c, options) : null;
         _runner = new ModelRunner(model.Model, _cache, _scores);
         _decodeStep = DecodeSteps.Create(options.DecodeStep, _runner, options.MaxBatchSize, MaxModelLength, options.DefaultPolicy);
@@ -65,9 +65,9 @@ public sealed class InferenceEngine : IAsyncDisposable
     public EngineOptions Options => _options;
     /// <summary>Host bytes of the CPU KV tier (pinned).</summary>
     public long CpuKvPoolBytes => _cache.CpuPoolBytes;
-    /// <summary>Device bytes of the KV pool and the per-token scores.</summary>
-    public long KvPoolBytes => _cache.PoolBytes + (_scores?.Bytes ?? 0);
-    public ByteLevelBpeTokenizer Tokenizer => _model.Tokenizer;
+    /// <summary>Device bytes of the KV pool, Quest's page bounds and the per-token scores.</summary>
+    public long KvPoolBytes => _cache.PoolBytes + (_cache.PageBounds?.Bytes ?? 0) + (_scores?.Bytes ?? 0);
+    public HfTokenizer Tokenizer => _model.Tokenizer;
     public EngineStats Stats { get; private set; }
     public event Action<EngineStats>? StatsUpdated;
 
@@ -124,6 +124,9 @@ public sealed class InferenceEngine : IAsyncDisposable
             throw new ArgumentException($"KV policy {policy} needs per-token scores that this engine does not keep", "kv_policy");
         if (policy.NeedsWindowScores && policy.Sparsity < _options.MinScoredSparsity)
             throw new ArgumentException($"KV sparsity {policy.Sparsity} is below this engine's minimum of {_options.MinScoredSparsity} for SWA", "kv_sparsity");
+        policy.CheckWindow(_model.Config.SlidingWindow);
+        if (policy.NeedsPageBounds && _cache.PageBounds is null)
+            throw new ArgumentException($"KV policy {policy} needs page key bounds, which this engine does not keep (disabled, or a tiered KV pool)", "kv_policy");
         if (policy.PerKvHead && !_options.PerHeadScores)
             throw new ArgumentException("per-KV-head SWA is not enabled on this engine", "kv_policy");
         if (request.PromptTokens.Count == 0) throw new ArgumentException("prompt must not be empty", "prompt");
@@ -222,7 +225,7 @@ public sealed class InferenceEngine : IAsyncDisposable
     private void Emit(Sequence sequence, Sampler.Choice choice)
     {
         var sampling = sequence.Sampling;
-        bool eos = !sampling.IgnoreEos && choice.TokenId == _model.Config.EosTokenId;
+        bool eos = !sampling.IgnoreEos && _model.Config.EosTokenIds.Contains(choice.TokenId);
         bool stopToken = eos || sampling.StopTokenIds.Contains(choice.TokenId);
         bool length = sequence.Generated.Count >= sampling.MaxTokens || sequence.Tokens.Count >= MaxModelLength;
         var text = sequence.Output.Advance(sequence.Generated, isLast: stopToken || length, out bool stopString);

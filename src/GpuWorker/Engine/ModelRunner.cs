@@ -22,7 +22,7 @@ public sealed class ModelRunner(TransformerModel model, KvCache cache, TokenScor
         if (tokens.Any(t => t.Count != queryLength)) throw new ArgumentException("all sequences of a step feed the same number of tokens");
         var flat = tokens.SelectMany(t => t).Select(t => (long)t).ToArray();
         using var tokenTensor = tensor(flat, [sequences.Count, queryLength], device: Model.Device);
-        using var batch = new AttentionBatch(Cache, sequences, queryLength, Model.Device);
+        using var batch = new AttentionBatch(Cache, sequences, queryLength, Model.Device, Model.Config.SlidingWindow);
         using var sparseStep = queryLength == 1 && sequences.Any(s => !s.Policy.IsDense) ? new SparseStep(batch, scores, Model.Device) : null;
         using var recompute = Cache.IsTiered ? PrefixRecompute.For(Cache, sequences, Model.Device) : null;
         var logits = Model.Forward(tokenTensor, batch.Positions, ChooseAttention(batch, sparseStep), lastOnly, recompute?.Pass);
@@ -32,7 +32,7 @@ public sealed class ModelRunner(TransformerModel model, KvCache cache, TokenScor
 
     private IAttention ChooseAttention(AttentionBatch batch, SparseStep? sparseStep)
     {
-        if (KernelAttention.CanServe(Cache, batch, Model.Config, Model.Device)) return new KernelAttention(Cache, batch.KernelInputs(Cache), sparseStep, scores);
+        if (KernelAttention.CanServe(batch, Model.Config, Model.Device)) return new KernelAttention(Cache, batch.KernelInputs(Cache), sparseStep, scores);
         if (sparseStep is not null) return new SparseAttention(Cache, batch, sparseStep, scores);
         var policy = batch.Sequences[0].Policy;
         if (batch.QueryLength > 1 && (policy.NeedsWindowScores || policy.NeedsCumulativeScores))

@@ -7,23 +7,17 @@ namespace AlisaCluster.GpuWorker.Engine;
 /// holds back a tail that could still become a stop string, and cuts the output where a stop string appears
 /// (the stop string itself is not returned, as in vLLM). Incremental: each call decodes only the tokens that arrived
 /// since the last complete character, so the cost per token does not grow with the output.</summary>
-public sealed class OutputText(ByteLevelBpeTokenizer tokenizer, IReadOnlyList<string> stopStrings)
+public sealed class OutputText(HfTokenizer tokenizer, IReadOnlyList<string> stopStrings)
 {
+    private readonly StreamingDetokenizer _detokenizer = new(tokenizer);
     private readonly int _holdBack = stopStrings.Count == 0 ? 0 : stopStrings.Max(s => s.Length) - 1;
     private readonly StringBuilder _text = new();
-    private int _decodedTokens; // tokens whose characters are complete and in _text
     private int _emitted;       // characters of _text already returned
 
     /// <summary>The text that became final since the last call; <paramref name="stopped"/> tells whether a stop string ended the output.</summary>
     public string Advance(IReadOnlyList<int> generated, bool isLast, out bool stopped)
     {
-        _text.Append(tokenizer.DecodeIncrement(generated, _decodedTokens, out _decodedTokens, skipSpecialTokens: true));
-        if (isLast && _decodedTokens < generated.Count)
-        {
-            // the output ends inside a character: its bytes decode as U+FFFD, as a whole decode would show them
-            _text.Append(tokenizer.Decode(Enumerable.Range(_decodedTokens, generated.Count - _decodedTokens).Select(i => generated[i]), skipSpecialTokens: true));
-            _decodedTokens = generated.Count;
-        }
+        _text.Append(_detokenizer.Next(generated, isLast));
         stopped = false;
         int end = _text.Length;
         int searchFrom = Math.Max(0, _emitted - _holdBack);

@@ -7,7 +7,7 @@ namespace AlisaCluster.GpuWorker.Evaluation;
 /// cut into non-overlapping windows of W tokens, drop the remainder.</summary>
 public static class HeldoutText
 {
-    public static List<int[]> Windows(string path, ByteLevelBpeTokenizer tokenizer, int eosTokenId, int windowLength)
+    public static List<int[]> Windows(string path, HfTokenizer tokenizer, int eosTokenId, int windowLength)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"text file not found: {path}", path);
         if (windowLength < 2) throw new ArgumentException($"window length must be at least 2, got {windowLength}", nameof(windowLength));

@@ -18,9 +18,11 @@ public sealed class LockstepDecoder : IDisposable
     public LockstepDecoder(TransformerModel model, int batch, int maxLength, KvPolicy policy, KvStorageFormat format = KvStorageFormat.Native)
     {
         var c = model.Config;
+        policy.CheckWindow(c.SlidingWindow);
         const int blockSize = 16;
         int blocksPerSequence = (maxLength + blockSize - 1) / blockSize;
-        _cache = new KvCache(c.NumLayers, c.NumKvHeads, c.HeadDim, batch * blocksPerSequence, blockSize, model.DType, model.Device, format);
+        _cache = new KvCache(c.NumLayers, c.NumKvHeads, c.HeadDim, batch * blocksPerSequence, blockSize, model.DType, model.Device, format,
+            pageBounds: policy.NeedsPageBounds);
         if (policy.NeedsWindowScores || policy.NeedsCumulativeScores)
         {
             int ring = policy.NeedsWindowScores ? SelectionBudget.For(policy, maxLength).ScoreWindow + 2 : 0;

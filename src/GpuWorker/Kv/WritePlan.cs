@@ -7,6 +7,13 @@ public sealed class WritePlan : IDisposable
 {
     /// <summary>[n] GPU pool slot of each new row.</summary>
     public required Tensor Slots { get; init; }
+    /// <summary>The rows grouped by block, where the cache keeps Quest's page key bounds (null otherwise, and in the
+    /// static plans of CUDA graphs).</summary>
+    public PageKeyBounds.WriteGroups? Pages { get; init; }
 
-    public void Dispose() => Slots.Dispose();
+    public void Dispose()
+    {
+        Slots.Dispose();
+        Pages?.Dispose();
+    }
 }

@@ -3,10 +3,15 @@ using static TorchSharp.torch;
 
 namespace AlisaCluster.GpuWorker.Model;
 
-/// <summary>Llama family (RMSNorm, RoPE, SwiGLU, GQA). Q/K/V and gate/up projections are fused into one matmul each.</summary>
+/// <summary>Llama-shaped families (RMSNorm, RoPE, SwiGLU, GQA): Llama 2/3, Mistral, Qwen2 (q/k/v biases) and Phi-3 (stored
+/// with fused qkv_proj and gate_up_proj). Q/K/V and gate/up projections run as one matmul each.</summary>
 public sealed class LlamaModel : TransformerModel
 {
-    private sealed record LayerWeights(Tensor InputNorm, Tensor Qkv, Tensor Output, Tensor PostNorm, Tensor GateUp, Tensor Down);
+    private sealed record LayerWeights(Tensor InputNorm, Tensor Qkv, Tensor? QkvBias, Tensor Output, Tensor? OutputBias, Tensor PostNorm,
+        Tensor GateUp, Tensor Down)
+    {
+        public IEnumerable<Tensor> All() => new[] { InputNorm, Qkv, QkvBias, Output, OutputBias, PostNorm, GateUp, Down }.OfType<Tensor>();
+    }
 
     private readonly Tensor _embedding;
     private readonly LayerWeights[] _layers;
@@ -18,37 +23,34 @@ public sealed class LlamaModel : TransformerModel
     public LlamaModel(ModelConfig c, WeightSource weights, Device device, ScalarType dtype) : base(c, device, dtype)
     {
         Tensor Load(string name, params long[] shape) => weights.Load(name, shape, dtype, device);
-        long q = c.NumHeads * c.HeadDim, kv = c.NumKvHeads * c.HeadDim;
-        _embedding = Load("model.embed_tokens.weight", c.VocabSize, c.HiddenSize);
+        long q = c.NumHeads * c.HeadDim, kv = c.NumKvHeads * c.HeadDim, h = c.HiddenSize, m = c.IntermediateSize;
+        bool fusedInCheckpoint = c.ModelType == "phi3";
+        _embedding = Load("model.embed_tokens.weight", c.VocabSize, h);
         _layers = new LayerWeights[c.NumLayers];
         for (int i = 0; i < c.NumLayers; i++)
         {
+            var a = $"model.layers.{i}.self_attn.";
             var p = $"model.layers.{i}.";
             _layers[i] = new LayerWeights(
-                Load(p + "input_layernorm.weight", c.HiddenSize),
-                Fuse(Load(p + "self_attn.q_proj.weight", q, c.HiddenSize), Load(p + "self_attn.k_proj.weight", kv, c.HiddenSize),
-                     Load(p + "self_attn.v_proj.weight", kv, c.HiddenSize)),
-                Load(p + "self_attn.o_proj.weight", c.HiddenSize, q),
-                Load(p + "post_attention_layernorm.weight", c.HiddenSize),
-                Fuse(Load(p + "mlp.gate_proj.weight", c.IntermediateSize, c.HiddenSize),
-                     Load(p + "mlp.up_proj.weight", c.IntermediateSize, c.HiddenSize)),
-                Load(p + "mlp.down_proj.weight", c.HiddenSize, c.IntermediateSize));
+                Load(p + "input_layernorm.weight", h),
+                fusedInCheckpoint ? Load(a + "qkv_proj.weight", q + 2 * kv, h)
+                    : Fuse(Load(a + "q_proj.weight", q, h), Load(a + "k_proj.weight", kv, h), Load(a + "v_proj.weight", kv, h)),
+                c.QkvBias ? Fuse(Load(a + "q_proj.bias", q), Load(a + "k_proj.bias", kv), Load(a + "v_proj.bias", kv)) : null,
+                Load(a + "o_proj.weight", h, q),
+                c.OutputBias ? Load(a + "o_proj.bias", h) : null,
+                Load(p + "post_attention_layernorm.weight", h),
+                fusedInCheckpoint ? Load(p + "mlp.gate_up_proj.weight", 2 * m, h)
+                    : Fuse(Load(p + "mlp.gate_proj.weight", m, h), Load(p + "mlp.up_proj.weight", m, h)),
+                Load(p + "mlp.down_proj.weight", h, m));
         }
-        _norm = Load("model.norm.weight", c.HiddenSize);
-        _lmHead = c.TieWordEmbeddings || !weights.Contains("lm_head.weight") ? _embedding : Load("lm_head.weight", c.VocabSize, c.HiddenSize);
-        _rope = new RotaryEmbedding(c.HeadDim, c.MaxPositions, c.RopeTheta, device, dtype, c.CheckpointDType);
+        _norm = Load("model.norm.weight", h);
+        _lmHead = LoadLmHead(weights, "lm_head.weight", _embedding, device, dtype);
+        _rope = new RotaryEmbedding(c.HeadDim, c.MaxPositions, c.Rope, device, dtype, c.CheckpointDType);
         _kernels = LayerKernels.For(device);
     }
 
-    public override long ParameterBytes => Bytes(_layers.SelectMany(l => new[] { l.InputNorm, l.Qkv, l.Output, l.PostNorm, l.GateUp, l.Down })
+    public override long ParameterBytes => Bytes(_layers.SelectMany(l => l.All())
         .Append(_embedding).Append(_norm).Concat(ReferenceEquals(_lmHead, _embedding) ? [] : new[] { _lmHead }));
-
-    private static Tensor Fuse(params Tensor[] parts)
-    {
-        var fused = cat(parts, 0);
-        foreach (var part in parts) part.Dispose();
-        return fused;
-    }
 
     protected override Tensor Embed(Tensor tokens, Tensor positions) =>
         _embedding.index_select(0, tokens.reshape(-1)).view(tokens.shape[0], tokens.shape[1], -1);
@@ -64,12 +66,12 @@ public sealed class LlamaModel : TransformerModel
         var w = _layers[layer];
         var c = Config;
         long q = c.NumHeads * c.HeadDim, kv = c.NumKvHeads * c.HeadDim;
-        var qkv = nn.functional.linear(_kernels.RmsNorm(hidden, w.InputNorm, c.NormEps), w.Qkv);
+        var qkv = nn.functional.linear(_kernels.RmsNorm(hidden, w.InputNorm, c.NormEps), w.Qkv, w.QkvBias);
         var parts = qkv.split([q, kv, kv], -1);
         var query = _kernels.Rotate(SplitHeads(parts[0], c.NumHeads, c.HeadDim), step.Cos!, step.Sin!);
         var key = _kernels.Rotate(SplitHeads(parts[1], c.NumKvHeads, c.HeadDim), step.Cos!, step.Sin!);
         var value = SplitHeads(parts[2], c.NumKvHeads, c.HeadDim);
-        hidden = hidden + nn.functional.linear(attention.Forward(layer, query, key, value), w.Output);
+        hidden = hidden + nn.functional.linear(attention.Forward(layer, query, key, value), w.Output, w.OutputBias);
 
         var gateUp = nn.functional.linear(_kernels.RmsNorm(hidden, w.PostNorm, c.NormEps), w.GateUp);
         return hidden + nn.functional.linear(_kernels.SiluAndMul(gateUp), w.Down);
@@ -79,7 +81,7 @@ public sealed class LlamaModel : TransformerModel
 
     public override void Dispose()
     {
-        foreach (var l in _layers) { l.InputNorm.Dispose(); l.Qkv.Dispose(); l.Output.Dispose(); l.PostNorm.Dispose(); l.GateUp.Dispose(); l.Down.Dispose(); }
+        foreach (var t in _layers.SelectMany(l => l.All())) t.Dispose();
         _embedding.Dispose(); _norm.Dispose(); _lmHead.Dispose(); _rope.Dispose();
     }
 }

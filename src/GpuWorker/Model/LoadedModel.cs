@@ -7,14 +7,14 @@ namespace AlisaCluster.GpuWorker.Model;
 /// <summary>A model ready to serve: config, weights on the device, tokenizer, and a display name.</summary>
 public sealed class LoadedModel : IDisposable
 {
-    private LoadedModel(string name, TransformerModel model, ByteLevelBpeTokenizer tokenizer, Attention.LearnedSplit? split = null)
+    private LoadedModel(string name, TransformerModel model, HfTokenizer tokenizer, Attention.LearnedSplit? split = null)
     {
         Name = name; Model = model; Tokenizer = tokenizer; Split = split;
     }
 
     public string Name { get; }
     public TransformerModel Model { get; }
-    public ByteLevelBpeTokenizer Tokenizer { get; }
+    public HfTokenizer Tokenizer { get; }
     public ModelConfig Config => Model.Config;
     /// <summary>The SWA split `alisa calibrate` learned for this checkpoint (stored next to it), if any.</summary>
     public Attention.LearnedSplit? Split { get; }
@@ -27,9 +27,10 @@ public sealed class LoadedModel : IDisposable
     {
         if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"model folder not found: {folder}");
         var config = ModelConfig.Load(Path.Combine(folder, "config.json"));
-        var tokenizer = ByteLevelBpeTokenizer.Load(Path.Combine(folder, "tokenizer.json"));
+        var tokenizer = HfTokenizer.Load(Path.Combine(folder, "tokenizer.json"));
         var target = device ?? DeviceChoice.Default();
-        var model = TransformerModel.Create(config, new CheckpointWeights(folder), target.Device, target.DType);
+        using var weights = new CheckpointWeights(folder);
+        var model = TransformerModel.Create(config, weights, target.Device, target.DType);
         return new LoadedModel(Path.GetFileName(Path.TrimEndingDirectorySeparator(folder)), model, tokenizer, Attention.LearnedSplit.FromModelFolder(folder));
     }
 
@@ -37,13 +38,13 @@ public sealed class LoadedModel : IDisposable
     public static LoadedModel FromNamedShape(string shape, string tokenizerFolder, DeviceChoice? device = null, long seed = 0)
     {
         var config = NamedShapes.Get(shape);
-        var tokenizer = ByteLevelBpeTokenizer.Load(Path.Combine(tokenizerFolder, "tokenizer.json"));
+        var tokenizer = HfTokenizer.Load(Path.Combine(tokenizerFolder, "tokenizer.json"));
         var target = device ?? DeviceChoice.Default();
         var model = TransformerModel.Create(config, new RandomWeights(seed), target.Device, target.DType);
         return new LoadedModel(shape + " (random weights)", model, tokenizer);
     }
 
-    public void Dispose() => Model.Dispose();
+    public void Dispose() { Model.Dispose(); Tokenizer.Dispose(); }
 }
 
 /// <summary>Where the model runs and in which precision: CUDA in bf16 when present, else CPU in fp32.</summary>

@@ -20,7 +20,7 @@ public static class NamedShapes
     {
         Architecture = ModelArchitecture.Llama, VocabSize = vocab, HiddenSize = hidden, IntermediateSize = intermediate,
         NumLayers = layers, NumHeads = heads, NumKvHeads = kvHeads, HeadDim = hidden / heads, MaxPositions = maxPositions,
-        NormEps = 1e-5, RopeTheta = theta, CheckpointDType = TorchSharp.torch.ScalarType.BFloat16,
+        NormEps = 1e-5, Rope = new RopeScaling { Theta = theta }, CheckpointDType = TorchSharp.torch.ScalarType.BFloat16,
     };
 
     private static ModelConfig Opt(int hidden, int ffn, int layers, int heads) => new()

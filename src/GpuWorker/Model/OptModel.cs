@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 
 namespace AlisaCluster.GpuWorker.Model;
 
-/// <summary>OPT (learned positions with offset 2, pre-LayerNorm, ReLU MLP, biases, LM head tied to the embedding).</summary>
+/// <summary>OPT (learned positions with offset 2, pre-LayerNorm, ReLU MLP, biases, LM head usually tied to the embedding).</summary>
 public sealed class OptModel : TransformerModel
 {
     private sealed record LayerWeights(Tensor AttnNormW, Tensor AttnNormB, Tensor Qkv, Tensor QkvBias, Tensor Output, Tensor OutputBias,
@@ -13,6 +13,7 @@ public sealed class OptModel : TransformerModel
     private readonly Tensor _positions;
     private readonly LayerWeights[] _layers;
     private readonly Tensor _finalNormW, _finalNormB;
+    private readonly Tensor _lmHead;
 
     public OptModel(ModelConfig c, WeightSource weights, Device device, ScalarType dtype) : base(c, device, dtype)
     {
@@ -37,20 +38,14 @@ public sealed class OptModel : TransformerModel
         }
         _finalNormW = Load("final_layer_norm.weight", h);
         _finalNormB = Load("final_layer_norm.bias", h);
+        _lmHead = LoadLmHead(weights, "lm_head.weight", _embedding, device, dtype);
     }
 
     private IEnumerable<Tensor> AllTensors() => _layers
         .SelectMany(l => new[] { l.AttnNormW, l.AttnNormB, l.Qkv, l.QkvBias, l.Output, l.OutputBias, l.MlpNormW, l.MlpNormB, l.Fc1, l.Fc1Bias, l.Fc2, l.Fc2Bias })
-        .Concat([_embedding, _positions, _finalNormW, _finalNormB]);
+        .Concat([_embedding, _positions, _finalNormW, _finalNormB]).Concat(ReferenceEquals(_lmHead, _embedding) ? [] : [_lmHead]);
 
     public override long ParameterBytes => Bytes(AllTensors());
-
-    private static Tensor Fuse(params Tensor[] parts)
-    {
-        var fused = cat(parts, 0);
-        foreach (var part in parts) part.Dispose();
-        return fused;
-    }
 
     protected override Tensor Embed(Tensor tokens, Tensor positions)
     {
@@ -76,7 +71,7 @@ public sealed class OptModel : TransformerModel
     }
 
     protected override Tensor Head(Tensor hidden) =>
-        nn.functional.linear(nn.functional.layer_norm(hidden, [Config.HiddenSize], _finalNormW, _finalNormB, Config.NormEps), _embedding);
+        nn.functional.linear(nn.functional.layer_norm(hidden, [Config.HiddenSize], _finalNormW, _finalNormB, Config.NormEps), _lmHead);
 
     public override void Dispose()
     {

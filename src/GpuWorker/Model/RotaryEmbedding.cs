@@ -2,34 +2,53 @@ using static TorchSharp.torch;
 
 namespace AlisaCluster.GpuWorker.Model;
 
-/// <summary>Llama's rotary position embedding (rotate-half layout, as in Hugging Face), cos/sin tables precomputed
-/// in float32 the way transformers computes them.</summary>
+/// <summary>Rotary position embedding (rotate-half layout, as in Hugging Face) with every RoPE variant of
+/// <see cref="RopeScaling"/>: cos/sin tables precomputed in float32 the way transformers computes them, times the
+/// variant's attention scaling. Longrope keeps a second table for its long factors, used by a forward whose last
+/// position reaches past original_max_position_embeddings, as transformers switches.</summary>
 public sealed class RotaryEmbedding : IDisposable
 {
-    private readonly Tensor _cos; // [max positions, D]
-    private readonly Tensor _sin;
+    private readonly Tensor _cos, _sin;           // [max positions, D]
+    private readonly Tensor? _longCos, _longSin;  // longrope only
+    private readonly int _longFrom;
 
     /// <param name="frequencyDType">transformers loads a bf16 checkpoint in bf16, which rounds the inverse-frequency
     /// buffer to bf16 (and it stays rounded when upcast); we round the same way to reproduce its outputs</param>
-    public RotaryEmbedding(int headDim, int maxPositions, double theta, Device device, ScalarType dtype, ScalarType frequencyDType)
+    public RotaryEmbedding(int headDim, int maxPositions, RopeScaling rope, Device device, ScalarType dtype, ScalarType frequencyDType)
+    {
+        (_cos, _sin) = Table(headDim, maxPositions, rope, longContext: false, device, dtype, frequencyDType);
+        if (rope.HasLongFactors)
+        {
+            (_longCos, _longSin) = Table(headDim, maxPositions, rope, longContext: true, device, dtype, frequencyDType);
+            _longFrom = rope.OriginalMaxPositions!.Value;
+        }
+    }
+
+    private static (Tensor Cos, Tensor Sin) Table(int headDim, int maxPositions, RopeScaling rope, bool longContext, Device device,
+        ScalarType dtype, ScalarType frequencyDType)
     {
         using var scope = NewDisposeScope();
-        var exponents = arange(0, headDim, 2, ScalarType.Int64).to(ScalarType.Float32) / headDim;
-        var invFreq = (1.0f / pow(tensor((float)theta), exponents)).to(frequencyDType).to(ScalarType.Float32);
+        // cached Scalars, not implicit ones: a GC on another thread can finalise a temporary mid-call (see Scalars)
+        var exponents = arange(0, headDim, 2, ScalarType.Int64).to(ScalarType.Float32).div(Scalars.Of((long)headDim));
+        var baseFreq = pow(tensor((float)rope.Theta), exponents).reciprocal().data<float>().Select(f => (double)f).ToArray();
+        var scaled = rope.Scale(baseFreq, headDim, longContext).Select(f => (float)f).ToArray();
+        var invFreq = tensor(scaled).to(frequencyDType).to(ScalarType.Float32);
         var positions = arange(0, maxPositions, ScalarType.Int64).to(ScalarType.Float32);
         var freqs = outer(positions, invFreq);
         var angles = cat([freqs, freqs], 1);
-        _cos = angles.cos().to(dtype, device).MoveToOuterDisposeScope();
-        _sin = angles.sin().to(dtype, device).MoveToOuterDisposeScope();
+        var scale = Scalars.Of((float)rope.CosSinScale);
+        return (angles.cos().mul(scale).to(dtype, device).MoveToOuterDisposeScope(), angles.sin().mul(scale).to(dtype, device).MoveToOuterDisposeScope());
     }
 
     /// <summary>cos and sin [B, 1, T, D] for positions [B, T] (computed once per forward, used by every layer).</summary>
     public (Tensor Cos, Tensor Sin) Angles(Tensor positions)
     {
         var flat = positions.reshape(-1);
-        long[] shape = [positions.shape[0], 1, positions.shape[1], _cos.shape[1]];
-        return (_cos.index_select(0, flat).view(shape), _sin.index_select(0, flat).view(shape));
+        bool useLong = _longCos is not null && flat.max().item<long>() + 1 > _longFrom;
+        var (cos, sin) = useLong ? (_longCos!, _longSin!) : (_cos, _sin);
+        long[] shape = [positions.shape[0], 1, positions.shape[1], cos.shape[1]];
+        return (cos.index_select(0, flat).view(shape), sin.index_select(0, flat).view(shape));
     }
 
-    public void Dispose() { _cos.Dispose(); _sin.Dispose(); }
+    public void Dispose() { _cos.Dispose(); _sin.Dispose(); _longCos?.Dispose(); _longSin?.Dispose(); }
 }

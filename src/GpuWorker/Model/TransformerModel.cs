@@ -18,13 +18,19 @@ public abstract class TransformerModel : IDisposable
     public abstract long ParameterBytes { get; }
     public int ElementSize => DType == ScalarType.Float32 ? 4 : 2;
 
-    public static TransformerModel Create(ModelConfig config, WeightSource weights, Device device, ScalarType dtype) =>
-        config.Architecture switch
+    /// <summary>Builds the model and checks that it used every tensor the source holds.</summary>
+    public static TransformerModel Create(ModelConfig config, WeightSource weights, Device device, ScalarType dtype)
+    {
+        TransformerModel model = config.Architecture switch
         {
             ModelArchitecture.Llama => new LlamaModel(config, weights, device, dtype),
             ModelArchitecture.Opt => new OptModel(config, weights, device, dtype),
             _ => throw new NotSupportedException(config.Architecture.ToString()),
         };
+        try { weights.EnsureAllUsed(); }
+        catch { model.Dispose(); throw; }
+        return model;
+    }
 
     /// <summary>Runs the new tokens through the model.</summary>
     /// <param name="tokens">[B, Tq] token ids</param>
@@ -75,6 +81,29 @@ public abstract class TransformerModel : IDisposable
         t.view(t.shape[0], t.shape[1], heads, headDim).transpose(1, 2);
 
     protected static long Bytes(IEnumerable<Tensor> tensors) => tensors.Sum(t => t.numel() * t.element_size());
+
+    /// <summary>Concatenates along dim 0 (Q/K/V or gate/up into one matmul) and frees the parts.</summary>
+    protected static Tensor Fuse(params Tensor[] parts)
+    {
+        var fused = cat(parts, 0);
+        foreach (var part in parts) part.Dispose();
+        return fused;
+    }
+
+    /// <summary>The LM head: its own tensor when untied (required); the embedding when tied, and then a stored copy
+    /// must equal it (it is compared, not ignored).</summary>
+    protected Tensor LoadLmHead(WeightSource weights, string name, Tensor embedding, Device device, ScalarType dtype)
+    {
+        long[] shape = [Config.VocabSize, Config.HiddenSize];
+        if (!Config.TieWordEmbeddings) return weights.Load(name, shape, dtype, device);
+        if (weights.Contains(name))
+        {
+            using var stored = weights.Load(name, shape, dtype, device);
+            if (!stored.allclose(embedding, rtol: 0, atol: 0))
+                throw new InvalidDataException($"tensor '{name}' differs from the token embedding, but config.json has tie_word_embeddings true");
+        }
+        return embedding;
+    }
 
     public abstract void Dispose();
 }

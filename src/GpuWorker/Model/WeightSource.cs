@@ -10,12 +10,17 @@ public abstract class WeightSource
     /// <summary>Returns the tensor <paramref name="name"/> with exactly <paramref name="shape"/>, on the device, in the dtype.</summary>
     public abstract Tensor Load(string name, long[] shape, ScalarType dtype, Device device);
 
+    /// <summary>Whether the source stores <paramref name="name"/> (random weights store nothing: they draw on Load).</summary>
     public abstract bool Contains(string name);
+
+    /// <summary>Throws naming the stored tensors that no Load asked for (a checkpoint of another shape or family).</summary>
+    public virtual void EnsureAllUsed() { }
 }
 
-public sealed class CheckpointWeights : WeightSource
+public sealed class CheckpointWeights : WeightSource, IDisposable
 {
     private readonly Dictionary<string, SafetensorsFile> _fileByTensor = new();
+    private readonly HashSet<string> _used = [];
     private readonly string _folder;
 
     public CheckpointWeights(string folder)
@@ -23,18 +28,29 @@ public sealed class CheckpointWeights : WeightSource
         _folder = folder;
         var single = Path.Combine(folder, "model.safetensors");
         var index = Path.Combine(folder, "model.safetensors.index.json");
-        IEnumerable<string> files;
+        IReadOnlyList<string> files;
         if (File.Exists(single)) files = [single];
         else if (File.Exists(index)) files = ShardsOf(index);
         else throw new FileNotFoundException($"{folder}: neither model.safetensors nor model.safetensors.index.json exists", single);
-        foreach (var file in files)
+        // shards open (header, memory map) and warm the page cache in parallel: loading then copies from memory
+        var opened = new SafetensorsFile[files.Count];
+        try { Parallel.For(0, files.Count, i => opened[i] = SafetensorsFile.Open(files[i], prefetch: true)); }
+        catch (AggregateException e) when (e.InnerExceptions.Count > 0)
         {
-            var opened = SafetensorsFile.Open(file);
-            foreach (var name in opened.Entries.Keys) _fileByTensor[name] = opened;
+            foreach (var file in opened) file?.Dispose();
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerExceptions[0]); // the first shard's own error
+            throw;
         }
+        foreach (var file in opened)
+            foreach (var name in file.Entries.Keys)
+                if (!_fileByTensor.TryAdd(name, file))
+                    throw new InvalidDataException($"{folder}: tensor '{name}' is stored twice ({_fileByTensor[name].Path} and {file.Path})");
+        _files = opened;
     }
 
-    private static IEnumerable<string> ShardsOf(string indexPath)
+    private readonly SafetensorsFile[] _files;
+
+    private static List<string> ShardsOf(string indexPath)
     {
         using var doc = JsonDocument.Parse(File.ReadAllText(indexPath));
         if (!doc.RootElement.TryGetProperty("weight_map", out var map))
@@ -52,8 +68,21 @@ public sealed class CheckpointWeights : WeightSource
         var actual = file.Entries[name].Shape;
         if (!actual.SequenceEqual(shape))
             throw new InvalidDataException($"{file.Path}: tensor '{name}' has shape [{string.Join(", ", actual)}], config.json implies [{string.Join(", ", shape)}]");
+        _used.Add(name);
         return file.Load(name, dtype, device);
     }
+
+    public override void EnsureAllUsed()
+    {
+        // rotary inverse frequencies are derived from config.json; older transformers saved them, and ignores them on load
+        var unused = _fileByTensor.Keys.Where(n => !_used.Contains(n) && !n.EndsWith(".rotary_emb.inv_freq")).Order().ToList();
+        if (unused.Count > 0)
+            throw new InvalidDataException($"{_folder}: {unused.Count} tensor(s) of the checkpoint are not used by the model config.json " +
+                $"describes, e.g. {string.Join(", ", unused.Take(5).Select(n => $"'{n}'"))}: a field of config.json (bias, tied embeddings, " +
+                "architecture) does not match the weights");
+    }
+
+    public void Dispose() { foreach (var file in _files) file.Dispose(); }
 }
 
 /// <summary>Random weights of the right shapes, drawn on the target device, scaled so activations stay finite
@@ -62,7 +91,7 @@ public sealed class RandomWeights : WeightSource
 {
     public RandomWeights(long seed) => torch.random.manual_seed(seed);
 
-    public override bool Contains(string name) => true;
+    public override bool Contains(string name) => false;
 
     public override Tensor Load(string name, long[] shape, ScalarType dtype, Device device)
     {

@@ -1,17 +1,20 @@
 using AlisaCluster.GpuWorker.Attention;
 using AlisaCluster.GpuWorker.Engine;
+using AlisaCluster.GpuWorker.Model;
 
 namespace AlisaCluster.Grains.Engines;
 
 /// <summary>Translates between the cluster's wire types and the engine's.</summary>
 public static class RequestMapping
 {
-    public static GenerationRequest ToGeneration(SequenceRequest request, KvPolicy defaultPolicy, LearnedSplit? split = null) =>
+    /// <param name="defaults">the model's generation_config.json settings, for the sampling fields the request left unset</param>
+    public static GenerationRequest ToGeneration(SequenceRequest request, KvPolicy defaultPolicy, GenerationDefaults defaults, LearnedSplit? split = null) =>
         new(request.RequestId, request.PromptTokens, new SamplingParams
         {
-            Temperature = request.Temperature, TopP = request.TopP, TopK = request.TopK, MaxTokens = request.MaxTokens,
+            Temperature = request.Temperature ?? defaults.Temperature ?? 1.0, TopP = request.TopP ?? defaults.TopP ?? 1.0,
+            TopK = request.TopK ?? defaults.TopK ?? 0, MaxTokens = request.MaxTokens,
             Stop = request.Stop, StopTokenIds = request.StopTokenIds, Seed = request.Seed,
-            RepetitionPenalty = request.RepetitionPenalty, IgnoreEos = request.IgnoreEos,
+            RepetitionPenalty = request.RepetitionPenalty ?? defaults.RepetitionPenalty ?? 1.0, IgnoreEos = request.IgnoreEos,
         })
         {
             Policy = string.IsNullOrEmpty(request.KvPolicy) ? defaultPolicy : KvPolicy.Parse(request.KvPolicy, split),

@@ -22,7 +22,7 @@ public sealed class RunningSequence : IDisposable
     {
         try
         {
-            var generation = RequestMapping.ToGeneration(request, defaultPolicy, engine.Model.Split);
+            var generation = RequestMapping.ToGeneration(request, defaultPolicy, engine.Model.Config.Generation, engine.Model.Split);
             return new RunningSequence(engine, engine.Submit(generation), host);
         }
         catch (ArgumentException e)

@@ -12,10 +12,10 @@ public sealed class FuzzTests(DevClusterFixture fixture)
     private static readonly double[] Doubles =
         [double.NaN, double.PositiveInfinity, double.NegativeInfinity, 0, -0.0, -1, 1e-300, 1e-4, 0.5, 1, 1.5, 100, 1e30, double.MaxValue, double.Epsilon];
     private static readonly int[] Ints = [int.MinValue, -1, 0, 1, 2, 8, 255, 4096, 1 << 20, (1 << 20) + 1, int.MaxValue];
-    private static readonly string[] Policies = ["", "dense", "local", "streaming", "h2o", "swa", "alisa", "lru", "SWA", " swa ", ":", "swa::"];
+    private static readonly string[] Policies = ["", "dense", "local", "streaming", "h2o", "swa", "alisa", "quest", "lru", "SWA", " swa ", ":", "swa::"];
     private static readonly string[] Options =
         ["sinks=4", "sinks=99999999999", "sinks=-1", "sinks=", "sinks=1e3", "local=0.75", "local=NaN", "local=-0", "local=1e999",
-         "local=", "mean", "per-head", "learned", "bogus", "=", "0.8", "0.999999", "1e-320", "Infinity", "local=0.5=1"];
+         "local=", "local=0", "mean", "per-head", "learned", "ada", "bogus", "=", "0.8", "0.999999", "1e-320", "Infinity", "local=0.5=1"];
 
     [Fact]
     public async Task Extreme_requests_never_end_internal_or_unknown()

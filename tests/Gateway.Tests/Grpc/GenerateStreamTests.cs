@@ -69,7 +69,7 @@ public sealed class GenerateStreamTests(DevClusterFixture fixture)
 
     private sealed record DirectResult(List<int> Tokens, string Text, List<float> Logprobs, FinishReason Finish, int PromptTokens);
 
-    private static async Task<DirectResult> DirectAsync(Func<GpuWorker.Tokenization.ByteLevelBpeTokenizer, IReadOnlyList<int>> prompt,
+    private static async Task<DirectResult> DirectAsync(Func<GpuWorker.Tokenization.HfTokenizer, IReadOnlyList<int>> prompt,
         GpuWorker.Engine.SamplingParams sampling)
     {
         using var model = LoadedModel.FromCheckpoint(RepoPaths.TinyModel, DeviceChoice.Parse("cpu", null));

@@ -41,7 +41,7 @@ public sealed class InferenceEngineTests(TinyModels models)
     [InlineData(KvStorageFormat.Int8)]
     public async Task RequestsWithDifferentKvPoliciesShareABatchWithoutAffectingEachOther(KvStorageFormat format)
     {
-        string[] policies = ["dense", "swa:0.5", "h2o:0.7", "local:0.8", "streaming:0.5", "swa:0.6:per-head"];
+        string[] policies = ["dense", "swa:0.5", "h2o:0.7", "local:0.8", "streaming:0.5", "swa:0.6:per-head", "quest:0.7:local=0.25:sinks=4", "quest:0.8:ada"];
         var sampling = SamplingParams.Greedy(24) with { IgnoreEos = true };
         var options = new EngineOptions { KvCapacityTokens = 4096, PerHeadScores = true, KvFormat = format };
         await using var engine = new InferenceEngine(models.Get("tiny-llama"), options);
@@ -155,7 +155,7 @@ public sealed class InferenceEngineTests(TinyModels models)
         await using var engine = new InferenceEngine(models.Get("tiny-opt"), new EngineOptions());
         var ids = engine.Tokenizer.Encode("The programmer said to the computer");
         var events = await engine.GenerateAsync(new GenerationRequest("t", ids, SamplingParams.Greedy(30) with { IgnoreEos = true })).ToListAsync();
-        var decoded = engine.Tokenizer.Decode(events.Select(e => e.TokenId), skipSpecialTokens: true);
+        var decoded = engine.Tokenizer.Decode(events.Select(e => e.TokenId));
         Assert.Equal(decoded, string.Concat(events.Select(e => e.Text)));
         Assert.Equal(30, events[^1].GeneratedTokens);
         Assert.Equal(ids.Count, events[^1].PromptTokens);

@@ -7,7 +7,7 @@ namespace AlisaCluster.GpuWorker.Tests.Engine;
 
 public sealed class SamplerTests
 {
-    private static readonly ByteLevelBpeTokenizer Tokenizer = ByteLevelBpeTokenizer.Load(Path.Combine(RepoPaths.Model("tiny-llama"), "tokenizer.json"));
+    private static readonly HfTokenizer Tokenizer = HfTokenizer.Load(Path.Combine(RepoPaths.Model("tiny-llama"), "tokenizer.json"));
 
     private static Sequence NewSequence(SamplingParams sampling, IReadOnlyList<int>? prompt = null, long seed = 1) =>
         new(new GenerationRequest(Guid.NewGuid().ToString(), prompt ?? [0], sampling), new SequenceKv(16), new OutputText(Tokenizer, []), seed);

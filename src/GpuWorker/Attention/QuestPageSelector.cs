@@ -1,0 +1,120 @@
+using AlisaCluster.GpuWorker.Kv;
+using static TorchSharp.torch;
+
+namespace AlisaCluster.GpuWorker.Attention;
+
+/// <summary>Quest (Tang et al., 2024): ranks the KV pages (pool blocks) of a sequence by an upper bound of the logit
+/// the current query can give any key in the page, sum_d max(q_d min_d, q_d max_d) from the page's element-wise key
+/// bounds (<see cref="PageKeyBounds"/>), taking the largest over the KV head's query group, and attends the top pages
+/// within the budget, the recent window (which always holds the current page) and any sinks. With
+/// <see cref="KvPolicy.AdaptiveHeads"/> the layer's pages go to the KV heads whose pages hold most of the estimated
+/// attention mass (Ada-KV) instead of the same count per head. Rows of other policies keep <see cref="TokenSelector"/>.</summary>
+public static class QuestPageSelector
+{
+    /// <summary>One row's split of its budget b: sinks, a recent window of W tokens, and Q whole pages.</summary>
+    public readonly record struct Split(int Window, int Pages, int Sinks);
+
+    /// <summary>b = recent + sinks tokens (<see cref="SelectionBudget"/>) for n cached positions: the window takes at
+    /// least round(b x local) and at least the current page; whole pages take what is left, the window the rest.</summary>
+    public static Split SplitOf(KvPolicy policy, SelectionBudget budget, int pageSize)
+    {
+        int n = budget.Length, sinks = budget.Sinks, b = budget.Recent + sinks;
+        int currentPage = (n - 1) % pageSize + 1;
+        int least = Math.Max((int)Math.Round(b * policy.LocalFraction), currentPage);
+        int pages = Math.Max(0, (b - sinks - least) / pageSize);
+        return new(b - sinks - pages * pageSize, pages, sinks);
+    }
+
+    /// <summary>A row's selection inputs in <see cref="SparseStep"/>'s segment form: sinks, the tokens of its whole pages
+    /// per KV head (the global budget) and the window's start; and its most attended entries in one KV head (Ada-KV:
+    /// every position). Sinks and window never overlap (sinks + window &lt;= b &lt;= n).</summary>
+    public static (int Sinks, int Global, int RecentStart, int MaxEntries) Segments(KvPolicy policy, SelectionBudget budget, int pageSize)
+    {
+        var split = SplitOf(policy, budget, pageSize);
+        return (split.Sinks, split.Pages * pageSize, budget.Length - split.Window, budget.MaxSelected);
+    }
+
+    /// <summary>The layer's selection: per KV head, the sinks, the window and the listed positions of the chosen pages
+    /// outside both (rows of other policies as <see cref="TokenSelector"/> selects them, natively ranked if asked).</summary>
+    public static TokenSelection Select(int layer, SparseStep step, TokenScores? scores, KvCache cache, Tensor query, Tensor readSlots,
+        bool nativeRanking = false)
+    {
+        using var scope = NewDisposeScope();
+        var bounds = cache.PageBounds ?? throw new InvalidOperationException("Quest needs the KV cache's page key bounds");
+        long b = readSlots.shape[0], l = readSlots.shape[1], kvHeads = cache.KvHeads;
+        int pageSize = cache.BlockSize;
+        long pageCount = (l + pageSize - 1) / pageSize;
+        var device = readSlots.device;
+        var inputs = step.Layer(layer);
+        var parts = inputs.Segments.select(1, 0).to(ScalarType.Int64);                                   // [B, 3]: the same in every group
+        var (sinks, recentStart) = (parts.narrow(1, 0, 1), parts.narrow(1, 2, 1));                        // [B, 1]
+        var pages = parts.narrow(1, 1, 1).floor_divide(Scalars.Of((long)pageSize)).view(b, 1, 1);
+        bool adaptive = step.Policies.Any(p => p.AdaptiveHeads);
+        long spread = adaptive ? kvHeads : 1;
+        int take = (int)Math.Min(inputs.MaxGlobal / pageSize * spread, pageCount * spread);
+
+        var count = zeros([b, kvHeads, 1], ScalarType.Int64, device);
+        Tensor? order = null;
+        if (take > 0)
+        {
+            var upper = UpperBounds(bounds, layer, query, readSlots, pageSize, pageCount);          // [B, KvH, G, P]
+            var pageStart = (arange(pageCount, device: device) * Scalars.Of((long)pageSize)).view(1, pageCount);
+            // a page is a candidate if some of its positions are outside the window and the sinks
+            var candidates = (pageStart < recentStart) & (pageStart + Scalars.Of((long)pageSize) > sinks); // [B, P]
+            var chosen = adaptive
+                ? TopPagesAcrossHeads(upper, candidates, pages, take, query.shape[3], step.Policies.Select(p => p.AdaptiveHeads).ToArray())
+                : TopPages(upper.amax(2), candidates.unsqueeze(1), pages, take);                        // [B, KvH, P]
+            var tokens = chosen.unsqueeze(-1).expand(b, kvHeads, pageCount, pageSize).reshape(b, kvHeads, pageCount * pageSize).narrow(2, 0, l);
+            var positions = arange(l, device: device).view(1, l);
+            var listed = tokens & ((positions >= sinks) & (positions < recentStart)).unsqueeze(1);        // the pages' other positions
+            count = listed.sum([-1L], keepdim: true);
+            // listed positions first; a head lists at most its share of pages (Ada-KV: up to every candidate page)
+            (_, order) = listed.to(ScalarType.Float32).topk((int)Math.Min(Math.Min(take, pageCount) * pageSize, l), dim: -1);
+        }
+        var segments = cat([sinks.unsqueeze(1).expand(b, kvHeads, 1), count, recentStart.unsqueeze(1).expand(b, kvHeads, 1)], 2);
+        var quest = new TokenSelection(segments.to(ScalarType.Int32), order, step.Lengths.alias());
+        var isQuest = step.Policies.Select(p => p.NeedsPageBounds).ToArray();
+        if (isQuest.All(q => q)) return quest.MoveToOuterDisposeScope();
+        using var others = TokenSelector.Select(layer, step, scores, readSlots, nativeRanking);
+        return TokenSelection.Where(tensor(isQuest, device: device), quest, others).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>[B, KvH, G, P]: per query head and page, the largest q.k any key within the page's bounds can give,
+    /// as two matmuls (positive parts of q against the maxima, negative parts against the minima).</summary>
+    public static Tensor UpperBounds(PageKeyBounds bounds, int layer, Tensor query, Tensor readSlots, int pageSize, long pageCount)
+    {
+        long b = query.shape[0], d = query.shape[3];
+        var (min, max) = bounds.Of(layer);
+        long kvHeads = min.shape[1];
+        var firstSlots = readSlots.index_select(1, arange(pageCount, device: readSlots.device) * Scalars.Of((long)pageSize));
+        var blocks = firstSlots.floor_divide(Scalars.Of((long)pageSize)).reshape(-1);
+        var low = min.index_select(0, blocks).view(b, pageCount, kvHeads, d).permute(0, 2, 3, 1);     // [B, KvH, D, P]
+        var high = max.index_select(0, blocks).view(b, pageCount, kvHeads, d).permute(0, 2, 3, 1);
+        var q = query.reshape(b, kvHeads, -1, d).to(ScalarType.Float32);
+        // blocks not written yet hold infinities: 0 x inf would be NaN, and those pages are never candidates
+        return (q.clamp_min(Scalars.Of(0.0)).matmul(high.nan_to_num(0, 0, 0)) + q.clamp_max(Scalars.Of(0.0)).matmul(low.nan_to_num(0, 0, 0)));
+    }
+
+    /// <summary>Per KV head, the <paramref name="pages"/>[b] best candidate pages by <paramref name="score"/> [B, KvH, P].</summary>
+    private static Tensor TopPages(Tensor score, Tensor candidates, Tensor pages, int take)
+    {
+        var ranking = score.masked_fill(candidates.logical_not(), Scalars.NegativeInfinity);
+        var (values, indices) = ranking.topk(take, dim: -1);
+        var keep = (arange(take, device: score.device).view(1, 1, take) < pages) & values.isfinite();
+        return zeros(ranking.shape, ScalarType.Bool, score.device).scatter(2, indices, keep);
+    }
+
+    /// <summary>Ada-KV: the row's KvH x pages[b] pages go to the (head, page) pairs with the most estimated attention
+    /// mass, the softmax of the scaled upper bounds over the candidates, summed over the query group.</summary>
+    private static Tensor TopPagesAcrossHeads(Tensor upper, Tensor candidates, Tensor pages, int take, long headDim, bool[] adaptiveRows)
+    {
+        long b = upper.shape[0], kvHeads = upper.shape[1], pageCount = upper.shape[3];
+        var logits = (upper / Scalars.Of(Math.Sqrt(headDim))).masked_fill(candidates.view(b, 1, 1, pageCount).logical_not(), Scalars.NegativeInfinity);
+        var mass = logits.softmax(-1).nan_to_num(0, 0, 0).sum(2);                                        // [B, KvH, P]
+        var pooled = TopPages(mass.reshape(b, 1, kvHeads * pageCount), candidates.repeat(1, kvHeads).unsqueeze(1), pages * Scalars.Of(kvHeads), take)
+            .view(b, kvHeads, pageCount);
+        // rows without the option keep the same count per head
+        var perHead = TopPages(upper.amax(2), candidates.unsqueeze(1), pages, (int)Math.Min(take / kvHeads, pageCount));
+        return where(tensor(adaptiveRows, device: upper.device).view(b, 1, 1), pooled, perHead);
+    }
+}
