@@ -16,5 +16,9 @@ public interface IApiKeyStore
 {
     Task<ApiKeyRecord?> FindAsync(string key, CancellationToken cancellationToken);
 
+    /// <summary>Writes the key (replacing its record).</summary>
     Task AddAsync(string key, ApiKeyRecord record, CancellationToken cancellationToken);
+
+    /// <summary>Writes the key only when the store lacks it (an operator's later edits stay); true when written.</summary>
+    Task<bool> AddIfMissingAsync(string key, ApiKeyRecord record, CancellationToken cancellationToken);
 }

@@ -33,5 +33,15 @@ public sealed class RedisApiKeyStore(IConnectionMultiplexer redis, ILogger<Redis
     }
 
     public Task AddAsync(string key, ApiKeyRecord record, CancellationToken cancellationToken) =>
-        redis.GetDatabase().HashSetAsync(Key(key), [new("name", record.Name), new("max_in_flight", record.MaxInFlight)]).WaitAsync(cancellationToken);
+        redis.GetDatabase().HashSetAsync(Key(key), Fields(record)).WaitAsync(cancellationToken);
+
+    public async Task<bool> AddIfMissingAsync(string key, ApiKeyRecord record, CancellationToken cancellationToken)
+    {
+        var transaction = redis.GetDatabase().CreateTransaction();
+        transaction.AddCondition(Condition.KeyNotExists(Key(key)));
+        _ = transaction.HashSetAsync(Key(key), Fields(record));
+        return await transaction.ExecuteAsync().WaitAsync(cancellationToken);
+    }
+
+    private static HashEntry[] Fields(ApiKeyRecord record) => [new("name", record.Name), new("max_in_flight", record.MaxInFlight)];
 }

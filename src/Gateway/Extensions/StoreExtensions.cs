@@ -12,20 +12,18 @@ public static class StoreExtensions
     {
         if (cluster.UsesRedis)
         {
-            services.AddSingleton<IConnectionMultiplexer>(_ =>
-            {
-                var redis = ConfigurationOptions.Parse(cluster.Redis);
-                redis.AbortOnConnectFail = false;
-                return ConnectionMultiplexer.Connect(redis);
-            });
+            services.AddSingleton<IConnectionMultiplexer>(_ => ConnectionMultiplexer.Connect(RedisConnection.Options(cluster.Redis)));
             services.AddSingleton<ISessionStore, RedisSessionStore>();
-            services.AddSingleton<IApiKeyStore, RedisApiKeyStore>();
+            services.AddSingleton<RedisApiKeyStore>();
+            services.AddSingleton<IApiKeyStore, CachedApiKeyStore>();
         }
         else
         {
             services.AddSingleton<ISessionStore, InMemorySessionStore>();
             services.AddSingleton<IApiKeyStore, InMemoryApiKeyStore>();
         }
+        services.AddSingleton<SessionWriter>();
+        services.AddHostedService(s => s.GetRequiredService<SessionWriter>());
         services.AddHostedService<ApiKeySeeder>();
         return services;
     }

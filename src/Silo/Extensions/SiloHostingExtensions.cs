@@ -1,8 +1,8 @@
 using System.Net;
 using AlisaCluster.Grains.Engines;
 using AlisaCluster.Grains.Hosting;
+using AlisaCluster.Silo.Membership;
 using Orleans.Configuration;
-using StackExchange.Redis;
 
 namespace AlisaCluster.Silo.Extensions;
 
@@ -20,7 +20,7 @@ public static class SiloHostingExtensions
             silo.Configure<ClusterMembershipOptions>(builder.Configuration.GetSection("Cluster:Membership"));
             if (cluster.UsesRedis)
             {
-                silo.UseRedisClustering(o => o.ConfigurationOptions = ConfigurationOptions.Parse(cluster.Redis));
+                silo.UseRedisClustering(o => o.ConfigurationOptions = RedisConnection.Options(cluster.Redis));
                 var advertised = string.IsNullOrWhiteSpace(cluster.AdvertisedIp) ? IPAddress.Loopback : IPAddress.Parse(cluster.AdvertisedIp);
                 silo.ConfigureEndpoints(advertised, cluster.SiloPort, cluster.GatewayPort, listenOnAnyHostAddress: true);
             }
@@ -30,6 +30,11 @@ public static class SiloHostingExtensions
             }
             silo.AddAlisaWorker(builder.Configuration);
         });
+        if (cluster.UsesRedis)
+        {
+            builder.Services.Configure<ClusterSettings>(builder.Configuration.GetSection(ClusterSettings.Section));
+            builder.Services.AddHostedService<MembershipTableGuard>();
+        }
         // the drain runs inside the host's stop: give it the drain timeout plus time for the handover and Orleans
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = worker.DrainTimeout + TimeSpan.FromSeconds(20));
         return builder;
