@@ -31,9 +31,9 @@ public sealed class GatewayOptions
     /// <summary>How often a stream may move to another silo after its silo was lost.</summary>
     public int MaxResumes { get; set; } = 3;
     /// <summary>Wait before the first resume (doubling after each): placement must first see the silo gone, which takes
-    /// a failed load poll (WorkerLoadPoller: every 250 ms, 1 s call timeout) or a membership update; resuming sooner
-    /// can place the sequence on the dead silo again and burn the attempts.</summary>
-    public TimeSpan ResumeDelay { get; set; } = TimeSpan.FromSeconds(1.5);
+    /// a failed load poll (WorkerLoadPoller: every 250 ms, 1 s call timeout; a killed process refuses at once) or a
+    /// membership update; a loss noticed through TokenIdleTimeout has given the pollers that time already.</summary>
+    public TimeSpan ResumeDelay { get; set; } = TimeSpan.FromSeconds(0.5);
     /// <summary>Nothing from the silo for this long (workers send a keep-alive every Worker:KeepAliveInterval while a
     /// sequence waits): the silo, or the route to it, is presumed lost and the stream resumes elsewhere.</summary>
     public TimeSpan TokenIdleTimeout { get; set; } = TimeSpan.FromSeconds(2);

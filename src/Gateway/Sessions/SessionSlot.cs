@@ -56,10 +56,15 @@ public sealed class SessionSlot(SessionRecord session, bool stored)
         return true;
     }
 
-    /// <summary>The write failed: the snapshot must be written again.</summary>
+    /// <summary>The write failed: the snapshot must be written again, whole (the store may have lost what it had,
+    /// e.g. a Redis restarted without persistence).</summary>
     public void WriteFailed()
     {
-        lock (_lock) _dirty = true;
+        lock (_lock)
+        {
+            _dirty = true;
+            _savedTokens = 0;
+        }
     }
 
     /// <summary>The slot is given up without its final write (another stream owns the id, or too much is pending).</summary>
