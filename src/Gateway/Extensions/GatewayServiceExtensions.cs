@@ -33,7 +33,11 @@ public static class GatewayServiceExtensions
         builder.Services.AddSingleton<ClusterLoadMonitor>();
         builder.Services.AddHostedService(s => s.GetRequiredService<ClusterLoadMonitor>());
 
-        builder.Services.AddGrpc().AddServiceOptions<GenerationService>(o => o.Interceptors.Add<ApiKeyInterceptor>());
+        builder.Services.AddGrpc().AddServiceOptions<GenerationService>(o =>
+        {
+            o.Interceptors.Add<FailureMetricsInterceptor>();
+            o.Interceptors.Add<ApiKeyInterceptor>();
+        });
         builder.Services.AddGrpcReflection();
         builder.Services.AddGrpcHealthChecks().AddCheck<ClusterReadyHealthCheck>("cluster", tags: ["ready"]);
         return builder;

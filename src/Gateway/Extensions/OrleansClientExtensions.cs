@@ -12,6 +12,8 @@ public static class OrleansClientExtensions
         builder.UseOrleansClient(client =>
         {
             client.Configure<ClusterOptions>(o => { o.ClusterId = cluster.ClusterId; o.ServiceId = cluster.ServiceId; });
+            // learn of joined and dead silos in seconds (default 30 s); a dead gateway's connection fails at once anyway
+            client.Configure<Orleans.Configuration.GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(5));
             if (cluster.UsesRedis) client.UseRedisClustering(o => o.ConfigurationOptions = RedisConnection.Options(cluster.Redis));
             else client.UseLocalhostClustering(cluster.GatewayPort, cluster.ServiceId, cluster.ClusterId);
             client.UseConnectionRetryFilter(async (_, cancellationToken) =>

@@ -54,7 +54,6 @@ public sealed class GenerationService(ModelCatalog models, SequenceStreamer stre
         catch (Exception e)
         {
             var rpc = StatusMapping.ToRpc(e, cancelled);
-            GatewayMetrics.RequestsFailed.WithLabels(rpc.StatusCode.ToString()).Inc();
             if (session is not null)
                 await session.EndAsync(rpc.StatusCode == StatusCode.Cancelled ? SessionStates.Aborted : SessionStates.Failed, rpc.Status.Detail, progress);
             throw rpc;

@@ -17,6 +17,9 @@ public static class SiloHostingExtensions
         builder.UseOrleans(silo =>
         {
             silo.Configure<ClusterOptions>(o => { o.ClusterId = cluster.ClusterId; o.ServiceId = cluster.ServiceId; });
+            // a dead silo is declared after 3 missed 2 s probes (~6 s; Orleans' default is 3 x 5 s), so a replacement
+            // can join and placement stops considering it soon; Cluster:Membership:* overrides
+            silo.Configure<ClusterMembershipOptions>(o => o.ProbeTimeout = TimeSpan.FromSeconds(2));
             silo.Configure<ClusterMembershipOptions>(builder.Configuration.GetSection("Cluster:Membership"));
             if (cluster.UsesRedis)
             {
