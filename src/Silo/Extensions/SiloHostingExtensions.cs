@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using AlisaCluster.Grains.Engines;
 using AlisaCluster.Grains.Hosting;
 using AlisaCluster.Silo.Membership;
@@ -14,6 +15,7 @@ public static class SiloHostingExtensions
     {
         var cluster = builder.Configuration.GetSection(ClusterSettings.Section).Get<ClusterSettings>() ?? new ClusterSettings();
         var worker = builder.Configuration.GetSection(WorkerOptions.Section).Get<WorkerOptions>() ?? new WorkerOptions();
+        EnsurePortsFree(cluster);
         builder.UseOrleans(silo =>
         {
             silo.Configure<ClusterOptions>(o => { o.ClusterId = cluster.ClusterId; o.ServiceId = cluster.ServiceId; });
@@ -41,5 +43,22 @@ public static class SiloHostingExtensions
         // the drain runs inside the host's stop: give it the drain timeout plus time for the handover and Orleans
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = worker.DrainTimeout + TimeSpan.FromSeconds(20));
         return builder;
+    }
+
+    /// <summary>Refuses to start on ports another process listens on, before joining the cluster: a second silo on the
+    /// running one's address would register as a newer generation of it, and Orleans would declare the running silo
+    /// dead.</summary>
+    private static void EnsurePortsFree(ClusterSettings cluster)
+    {
+        foreach (var (setting, port) in new[] { ("Cluster:SiloPort", cluster.SiloPort), ("Cluster:GatewayPort", cluster.GatewayPort) })
+        {
+            var probe = new TcpListener(IPAddress.Any, port);
+            try { probe.Start(); }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
+            {
+                throw new InvalidOperationException($"{setting} {port} is already in use (another silo on this machine?); give this silo free ports");
+            }
+            finally { probe.Stop(); }
+        }
     }
 }
