@@ -13,6 +13,13 @@ public sealed class GatewayOptions
     public int MaxInFlight { get; set; } = 256;
     /// <summary>Most streams in flight per API key (a key may set its own).</summary>
     public int MaxInFlightPerKey { get; set; } = 64;
+    /// <summary>A worker with this many sequences queued takes no more streams from admission (see
+    /// Admission/CapacityAdmission); when no worker has room, a stream waits AdmissionWait, then RESOURCE_EXHAUSTED.</summary>
+    public int MaxWorkerWaiting { get; set; } = 16;
+    public TimeSpan AdmissionWait { get; set; } = TimeSpan.FromSeconds(2);
+    /// <summary>Tokens (prompt + max_tokens of each admitted stream) an API key may use per minute, counted in Redis
+    /// across all gateways (a key may set its own); 0 = no budget.</summary>
+    public int TokensPerMinutePerKey { get; set; }
     /// <summary>When true, every call needs "authorization: Bearer KEY" with a key from the key store.</summary>
     public bool RequireApiKey { get; set; }
     /// <summary>Keys written to the key store at startup (dev and tests; production adds them to Redis directly).</summary>
@@ -47,4 +54,6 @@ public sealed class ApiKeySeed
     public string Key { get; set; } = "";
     /// <summary>0 = the gateway's MaxInFlightPerKey.</summary>
     public int MaxInFlight { get; set; }
+    /// <summary>0 = the gateway's TokensPerMinutePerKey.</summary>
+    public int TokensPerMinute { get; set; }
 }

@@ -35,7 +35,7 @@ public sealed class ApiKeySeeder(IApiKeyStore keys, IOptions<GatewayOptions> opt
         {
             foreach (var seed in options.Value.ApiKeys)
             {
-                var record = new ApiKeyRecord(seed.Name, seed.MaxInFlight);
+                var record = new ApiKeyRecord(seed.Name, seed.MaxInFlight, seed.TokensPerMinute);
                 // at startup the configuration wins; later only missing keys are written back
                 if (!_seeded) await keys.AddAsync(seed.Key, record, cancellationToken);
                 else if (await keys.AddIfMissingAsync(seed.Key, record, cancellationToken))

@@ -27,6 +27,8 @@ public static class GatewayServiceExtensions
 
         builder.Services.AddSingleton<GatewayResilience>();
         builder.Services.AddSingleton<InFlightLimiter>();
+        builder.Services.AddSingleton<CapacityAdmission>();
+        builder.Services.AddSingleton<TokenBudget>();
         builder.Services.AddSingleton<ModelCatalog>();
         builder.Services.AddSingleton<SequenceStreamer>();
         builder.Services.AddSingleton<SessionTracker>();

@@ -10,8 +10,13 @@ public sealed class ClusterLoadMonitor(IClusterClient cluster, ILogger<ClusterLo
 {
     private static readonly TimeSpan Interval = TimeSpan.FromSeconds(1);
     private IReadOnlyCollection<SiloAddress> _hosts = [];
+    private TaskCompletionSource _nextReport = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public IReadOnlyList<WorkerLoad> Workers { get; private set; } = [];
+    /// <summary>How many times <see cref="Workers"/> was refreshed.</summary>
+    public long Reports { get; private set; }
+    /// <summary>Completes at the next refresh of <see cref="Workers"/>.</summary>
+    public Task NextReport => _nextReport.Task;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -64,5 +69,7 @@ public sealed class ClusterLoadMonitor(IClusterClient cluster, ILogger<ClusterLo
         }
         GatewayMetrics.Workers.Set(workers.Count);
         Workers = workers;
+        Reports++;
+        Interlocked.Exchange(ref _nextReport, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
     }
 }
