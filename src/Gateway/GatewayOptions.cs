@@ -46,6 +46,7 @@ public sealed class GatewayOptions
     public TimeSpan TokenIdleTimeout { get; set; } = TimeSpan.FromSeconds(2);
     /// <summary>Timeout of one unary grain call (tokenize, model info).</summary>
     public TimeSpan GrainCallTimeout { get; set; } = TimeSpan.FromSeconds(10);
+    public GatewayTls Tls { get; set; } = new();
 }
 
 public sealed class ApiKeySeed
