@@ -7,8 +7,9 @@ using Microsoft.Extensions.Options;
 namespace AlisaCluster.Gateway.Grpc;
 
 /// <summary>Authenticates "authorization: Bearer KEY" against the key store; a missing key (when keys are required) or
-/// an unknown one is UNAUTHENTICATED. The caller's record goes into the call's user state for quotas.</summary>
-public sealed class ApiKeyInterceptor(IApiKeyStore keys, GatewayResilience resilience, IOptions<GatewayOptions> options) : Interceptor
+/// an unknown one is UNAUTHENTICATED; a key store that cannot answer (and has no cached record of the key) is
+/// UNAVAILABLE. The caller's record goes into the call's user state for quotas.</summary>
+public sealed class ApiKeyInterceptor(IApiKeyStore keys, IOptions<GatewayOptions> options) : Interceptor
 {
     private const string CallerKey = "alisa.api-key";
 
@@ -40,8 +41,10 @@ public sealed class ApiKeyInterceptor(IApiKeyStore keys, GatewayResilience resil
         if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) || header.Length <= 7)
             throw Unauthenticated("the authorization header must be 'Bearer <api key>'");
         var key = header[7..].Trim();
-        var record = await resilience.Redis.ExecuteAsync(async token => await keys.FindAsync(key, token), context.CancellationToken)
-            ?? throw Unauthenticated("unknown API key");
+        ApiKeyRecord? record;
+        try { record = await keys.FindAsync(key, context.CancellationToken); }
+        catch (RedisUnavailableException e) { throw new RpcException(new Status(StatusCode.Unavailable, e.Message)); }
+        if (record is null) throw Unauthenticated("unknown API key");
         context.UserState[CallerKey] = record;
     }
 

@@ -10,11 +10,12 @@ using Grpc.Core;
 
 namespace AlisaCluster.Gateway.Grpc;
 
-/// <summary>alisa.v1.Generation: validate, admit, tokenize, record the session, then stream (with resume) from the
-/// worker silos. The call's cancellation (client gone) cancels the sequence on its silo, which frees its KV.</summary>
+/// <summary>alisa.v1.Generation: validate, take an in-flight slot, tokenize, charge the key's token budget, admit by
+/// worker capacity, record the session, then stream (with resume) from the worker silos. The call's cancellation
+/// (client gone) cancels the sequence on its silo, which frees its KV.</summary>
 [BindServiceMethod(typeof(GenerationService), nameof(BindService))]
 public sealed class GenerationService(ModelCatalog models, SequenceStreamer streamer, SessionTracker sessions, InFlightLimiter limiter,
-    ClusterLoadMonitor monitor) : Generation.GenerationBase
+    CapacityAdmission capacity, TokenBudget budget, ClusterLoadMonitor monitor) : Generation.GenerationBase
 {
     /// <summary>Found by Grpc.AspNetCore through the attribute: the generated binding, with strict request parsing.
     /// The parameter is the generated base because gRPC only binds methods that override that type's.</summary>
@@ -32,6 +33,8 @@ public sealed class GenerationService(ModelCatalog models, SequenceStreamer stre
         try
         {
             var sequence = shape with { PromptTokens = await PromptAsync(request, shape, cancelled) };
+            await budget.ChargeAsync(ApiKeyInterceptor.Caller(context), sequence.KvTokensNeeded, cancelled);
+            await capacity.AdmitAsync(sequence.KvTokensNeeded, cancelled);
             session = await sessions.StartAsync(sequence, ApiKeyInterceptor.Caller(context), cancelled);
             using var timer = new RequestTimer();
             GatewayMetrics.PromptTokens.Inc(sequence.PromptTokens.Length);
@@ -54,7 +57,6 @@ public sealed class GenerationService(ModelCatalog models, SequenceStreamer stre
         catch (Exception e)
         {
             var rpc = StatusMapping.ToRpc(e, cancelled);
-            GatewayMetrics.RequestsFailed.WithLabels(rpc.StatusCode.ToString()).Inc();
             if (session is not null)
                 await session.EndAsync(rpc.StatusCode == StatusCode.Cancelled ? SessionStates.Aborted : SessionStates.Failed, rpc.Status.Detail, progress);
             throw rpc;

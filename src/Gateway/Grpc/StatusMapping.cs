@@ -19,7 +19,8 @@ public static class StatusMapping
         StreamLostException => Rpc(StatusCode.Unavailable, e.Message),
         StreamCorruptedException => Rpc(StatusCode.Internal, e.Message),
         TimeoutRejectedException => Rpc(StatusCode.Unavailable, "the cluster did not answer in time"),
-        RedisException => Rpc(StatusCode.Unavailable, $"the session store is unavailable: {e.Message}"),
+        RedisUnavailableException => Rpc(StatusCode.Unavailable, e.Message),
+        RedisException => Rpc(StatusCode.Unavailable, $"the session store (Redis) is unavailable: {e.Message}"),
         _ when SiloLoss.IsSiloLoss(e) => Rpc(StatusCode.Unavailable, $"no worker silo could serve the call: {e.Message}"),
         _ => Rpc(StatusCode.Internal, $"{e.GetType().Name}: {e.Message}"),
     };

@@ -35,13 +35,24 @@ public sealed class RunningSequence : IDisposable
         }
     }
 
-    public async IAsyncEnumerable<GenerationEvent> ReadAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    /// <summary>The sequence's events; null when nothing came for <paramref name="keepAlive"/> (the caller sends a
+    /// keep-alive, so the gateway can tell a waiting sequence from a lost silo).</summary>
+    public async IAsyncEnumerable<GenerationEvent?> ReadAsync(TimeSpan keepAlive, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var reader = _sequence.Events;
+        Task<bool>? waiting = null;
         while (true)
         {
+            waiting ??= reader.WaitToReadAsync(cancellationToken).AsTask();
+            // wait at most keepAlive; the wait's own failure surfaces from the await below (the grain's context is kept)
+            await ((Task)waiting).WaitAsync(keepAlive).ConfigureAwait(ConfigureAwaitOptions.ContinueOnCapturedContext | ConfigureAwaitOptions.SuppressThrowing);
+            if (!waiting.IsCompleted)
+            {
+                yield return null;
+                continue;
+            }
             bool more;
-            try { more = await reader.WaitToReadAsync(cancellationToken); }
+            try { more = await waiting; }
             catch (OperationCanceledException) when (_host.Handover.IsCancellationRequested)
             {
                 throw new SequenceHandoverException("the worker silo shut down before the sequence finished");
@@ -51,6 +62,7 @@ public sealed class RunningSequence : IDisposable
             {
                 throw new SequenceHandoverException($"the engine stopped: {e.Message}");
             }
+            waiting = null;
             if (!more) yield break;
             while (reader.TryRead(out var item))
             {

@@ -39,6 +39,10 @@ public sealed class WorkerOptions
         Enum.TryParse<GpuWorker.Engine.DecodeStepKind>(DecodeStep, ignoreCase: true, out var kind) ? kind
             : throw new ArgumentException($"Worker:DecodeStep '{DecodeStep}' is not one of auto, graph, eager", nameof(DecodeStep));
 
+    /// <summary>A sequence that produced nothing for this long sends a keep-alive chunk, so the gateway notices a lost
+    /// silo (or a lost route to it) within its Gateway:TokenIdleTimeout instead of waiting for a token.</summary>
+    public TimeSpan KeepAliveInterval { get; set; } = TimeSpan.FromMilliseconds(500);
+
     /// <summary>On shutdown, how long running sequences may finish before they are handed over to other silos.</summary>
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(20);
 }
