@@ -1,4 +1,5 @@
 using AlisaCluster.Gateway.Admission;
+using AlisaCluster.Gateway.ApiKeys;
 using AlisaCluster.Gateway.Grpc;
 using AlisaCluster.Gateway.Health;
 using AlisaCluster.Gateway.Models;
@@ -29,6 +30,8 @@ public static class GatewayServiceExtensions
         builder.Services.AddSingleton<InFlightLimiter>();
         builder.Services.AddSingleton<ModelCatalog>();
         builder.Services.AddSingleton<SequenceStreamer>();
+        builder.Services.AddSingleton<GenerationPipeline>();
+        builder.Services.AddSingleton<ApiKeyAuthenticator>();
         builder.Services.AddSingleton<SessionTracker>();
         builder.Services.AddSingleton<ClusterLoadMonitor>();
         builder.Services.AddHostedService(s => s.GetRequiredService<ClusterLoadMonitor>());
