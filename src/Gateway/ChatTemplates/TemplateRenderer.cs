@@ -111,7 +111,7 @@ public sealed class TemplateRenderer
         UnaryExpr { Operator: "not" } not => !Truthy(Eval(not.Operand)),
         UnaryExpr unary => Eval(unary.Operand) switch
         {
-            long l => unary.Operator == "-" ? -l : l,
+            long l => (object)(unary.Operator == "-" ? -l : l), // object: a long arm must not widen to double
             double d => unary.Operator == "-" ? -d : d,
             var v => throw new ChatTemplateException($"unary '{unary.Operator}' needs a number, got {TypeName(v)}"),
         },
