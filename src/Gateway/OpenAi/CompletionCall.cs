@@ -9,7 +9,8 @@ public enum CompletionKind { Text, Chat }
 public sealed record ChatMessage(string Role, string Content);
 
 /// <summary>An OpenAI completions or chat request, read into the gRPC API's request (so both APIs validate and sample
-/// the same way) plus what only the HTTP API has. The input of a chat call is its messages, rendered later.</summary>
+/// the same way) plus what only the HTTP API has. A chat call's text input is its messages rendered by the chat template
+/// (<see cref="CompletionHandler"/>).</summary>
 public sealed record CompletionCall(CompletionKind Kind, string Id, GenerateRequest Request, bool MaxTokensGiven)
 {
     public string? Model { get; init; }

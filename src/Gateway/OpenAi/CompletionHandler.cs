@@ -23,6 +23,8 @@ public sealed class CompletionHandler(ApiKeyAuthenticator authenticator, ModelCa
             var caller = await authenticator.AuthenticateAsync(http.Request.Headers.Authorization, cancelled);
             var call = CompletionCall.Read(kind, await ReadBodyAsync(http.Request, cancelled));
             var model = await CheckModelAsync(call.Model, cancelled);
+            if (kind == CompletionKind.Chat)
+                call.Request.Text = await chatPrompts.RenderAsync(call.Messages, call.AddGenerationPrompt, call.ChatTemplate, cancelled);
             var shape = GenerateRequestValidator.ValidateShape(call.Request);
             var json = new CompletionJson(call, model.Name);
             output = ICompletionOutput.For(call, json, http.Response);
@@ -52,8 +54,8 @@ public sealed class CompletionHandler(ApiKeyAuthenticator authenticator, ModelCa
     {
         int[] prompt = call.Kind switch
         {
-            CompletionKind.Chat => await models.TokenizeAsync(
-                await chatPrompts.RenderAsync(call.Messages, call.AddGenerationPrompt, call.ChatTemplate, cancelled), addSpecialTokens: false, cancelled),
+            // the template writes the special tokens (bos_token) itself
+            CompletionKind.Chat => await models.TokenizeAsync(call.Request.Text, addSpecialTokens: false, cancelled),
             _ when call.Request.Tokenized is { } tokens => [.. tokens.Ids],
             _ => await models.TokenizeAsync(call.Request.Text, addSpecialTokens: true, cancelled),
         };
