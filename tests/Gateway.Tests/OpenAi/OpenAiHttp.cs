@@ -24,6 +24,7 @@ public sealed class OpenAiHttp(int port) : IDisposable
     {
         using var response = await _http.SendAsync(Request(path, json, key));
         var text = await response.Content.ReadAsStringAsync();
+        Assert.True(text.Length > 0, $"HTTP {(int)response.StatusCode} came with an empty body");
         return (response.StatusCode, JsonDocument.Parse(text).RootElement.Clone(), response.Headers);
     }
 
