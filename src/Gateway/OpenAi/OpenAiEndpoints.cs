@@ -4,7 +4,8 @@ using AlisaCluster.Grains;
 
 namespace AlisaCluster.Gateway.OpenAi;
 
-/// <summary>The OpenAI-compatible HTTP API on the gateway's HTTP port: completions, chat completions and models.</summary>
+/// <summary>The OpenAI-compatible HTTP API on the gateway's HTTP port: completions, chat completions and models (with
+/// vLLM's max_model_len and our vocab_size as extensions).</summary>
 public static class OpenAiEndpoints
 {
     public static IEndpointRouteBuilder MapOpenAi(this IEndpointRouteBuilder app)
@@ -38,6 +39,6 @@ public static class OpenAiEndpoints
     private static JsonObject Describe(ModelDescription model) => new()
     {
         ["id"] = model.Name, ["object"] = "model", ["created"] = DateTimeOffset.UtcNow.ToUnixTimeSeconds(), ["owned_by"] = "alisa", ["root"] = model.Name,
-        ["max_model_len"] = model.MaxContextLength,
+        ["max_model_len"] = model.MaxContextLength, ["vocab_size"] = model.VocabSize,
     };
 }
