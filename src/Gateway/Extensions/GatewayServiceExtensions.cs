@@ -33,6 +33,7 @@ public static class GatewayServiceExtensions
         builder.Services.AddSingleton<ModelCatalog>();
         builder.Services.AddSingleton<SequenceStreamer>();
         builder.Services.AddSingleton<GenerationPipeline>();
+        builder.Services.AddSingleton<SequenceAborter>();
         builder.Services.AddSingleton<ApiKeyAuthenticator>();
         builder.Services.AddSingleton<ChatPrompts>();
         builder.Services.AddSingleton<CompletionHandler>();

@@ -25,6 +25,13 @@ public static class GenerateResponses
                 SequenceFinish.Length => FinishReason.Length,
                 _ => FinishReason.Abort,
             },
+            StopReason = outcome.Final.Stop switch
+            {
+                SequenceStop.Eos => StopReason.Eos,
+                SequenceStop.StopToken => StopReason.StopToken,
+                SequenceStop.StopString => StopReason.StopString,
+                _ => StopReason.Unspecified,
+            },
             Usage = new Usage
             {
                 PromptTokens = outcome.PromptTokens, CompletionTokens = outcome.CompletionTokens,

@@ -10,7 +10,7 @@ namespace AlisaCluster.Gateway.Grpc;
 /// <summary>alisa.v1.Generation: validate, then the shared <see cref="GenerationPipeline"/> (admit, tokenize, record the
 /// session, stream with resume from the worker silos). The call's cancellation (client gone) cancels the sequence on its silo, which frees its KV.</summary>
 [BindServiceMethod(typeof(GenerationService), nameof(BindService))]
-public sealed class GenerationService(ModelCatalog models, GenerationPipeline pipeline, ClusterLoadMonitor monitor) : Generation.GenerationBase
+public sealed class GenerationService(ModelCatalog models, GenerationPipeline pipeline, SequenceAborter aborter, ClusterLoadMonitor monitor) : Generation.GenerationBase
 {
     /// <summary>Found by Grpc.AspNetCore through the attribute: the generated binding, with strict request parsing.
     /// The parameter is the generated base because gRPC only binds methods that override that type's.</summary>
@@ -25,6 +25,16 @@ public sealed class GenerationService(ModelCatalog models, GenerationPipeline pi
         await pipeline.RunAsync(ApiKeyInterceptor.Caller(context), async token => shape with { PromptTokens = await PromptAsync(request, shape, token) },
             async chunk => await responseStream.WriteAsync(GenerateResponses.Chunk(chunk, logprobs), cancelled),
             async outcome => await responseStream.WriteAsync(GenerateResponses.Complete(outcome), cancelled), cancelled);
+    }
+
+    public override async Task<AbortResponse> Abort(AbortRequest request, ServerCallContext context)
+    {
+        if (request.RequestId.Length == 0) throw GenerateRequestValidator.Invalid("request_id", "must not be empty");
+        try
+        {
+            return new AbortResponse { Aborted = await aborter.AbortAsync(request.RequestId, ApiKeyInterceptor.Caller(context), context.CancellationToken) };
+        }
+        catch (Exception e) { throw StatusMapping.ToRpc(e, context.CancellationToken); }
     }
 
     public override async Task<TokenizeResponse> Tokenize(TokenizeRequest request, ServerCallContext context)

@@ -26,5 +26,11 @@ public static class RequestMapping
             FinishReason.Stop => SequenceFinish.Stop,
             FinishReason.Length => SequenceFinish.Length,
             _ => SequenceFinish.Abort,
-        }, item.PromptTokens, item.GeneratedTokens, silo);
+        }, item.PromptTokens, item.GeneratedTokens, silo, item.Cause switch
+        {
+            null => null,
+            StopCause.Eos => SequenceStop.Eos,
+            StopCause.StopToken => SequenceStop.StopToken,
+            _ => SequenceStop.StopString,
+        });
 }
