@@ -2,6 +2,9 @@ namespace AlisaCluster.Grains;
 
 public enum SequenceFinish { Stop, Length, Abort }
 
+/// <summary>What ended a <see cref="SequenceFinish.Stop"/>.</summary>
+public enum SequenceStop { Eos, StopToken, StopString }
+
 /// <summary>One engine step's output for a sequence: a new token with the text it completes, and on the last chunk the
 /// finish reason (an abort carries no token: <see cref="TokenId"/> is -1), or a keep-alive.</summary>
 [GenerateSerializer, Immutable]
@@ -12,7 +15,8 @@ public sealed record SequenceChunk(
     [property: Id(3)] SequenceFinish? Finish,
     [property: Id(4)] int PromptTokens,
     [property: Id(5)] int GeneratedTokens,
-    [property: Id(6)] string Silo)
+    [property: Id(6)] string Silo,
+    [property: Id(7)] SequenceStop? Stop = null)
 {
     public bool HasToken => TokenId >= 0;
 

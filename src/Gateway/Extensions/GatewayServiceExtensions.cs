@@ -1,7 +1,10 @@
 using AlisaCluster.Gateway.Admission;
+using AlisaCluster.Gateway.ApiKeys;
+using AlisaCluster.Gateway.ChatTemplates;
 using AlisaCluster.Gateway.Grpc;
 using AlisaCluster.Gateway.Health;
 using AlisaCluster.Gateway.Models;
+using AlisaCluster.Gateway.OpenAi;
 using AlisaCluster.Gateway.Sessions;
 using AlisaCluster.Gateway.Streaming;
 using AlisaCluster.Grains.Hosting;
@@ -11,8 +14,8 @@ namespace AlisaCluster.Gateway.Extensions;
 
 public static class GatewayServiceExtensions
 {
-    /// <summary>Everything the gateway serves: gRPC on Gateway:GrpcPort (HTTP/2), health and metrics on Gateway:HttpPort;
-    /// both over TLS when Gateway:Tls:CertificatePath is set.</summary>
+    /// <summary>Everything the gateway serves: gRPC on Gateway:GrpcPort (HTTP/2), health, metrics and the OpenAI-compatible
+    /// API on Gateway:HttpPort; both over TLS when Gateway:Tls:CertificatePath is set.</summary>
     public static WebApplicationBuilder AddAlisaGateway(this WebApplicationBuilder builder)
     {
         var gateway = builder.Configuration.GetSection(GatewayOptions.Section).Get<GatewayOptions>() ?? new GatewayOptions();
@@ -41,6 +44,11 @@ public static class GatewayServiceExtensions
         builder.Services.AddSingleton<TokenBudget>();
         builder.Services.AddSingleton<ModelCatalog>();
         builder.Services.AddSingleton<SequenceStreamer>();
+        builder.Services.AddSingleton<GenerationPipeline>();
+        builder.Services.AddSingleton<SequenceAborter>();
+        builder.Services.AddSingleton<ApiKeyAuthenticator>();
+        builder.Services.AddSingleton<ChatPrompts>();
+        builder.Services.AddSingleton<CompletionHandler>();
         builder.Services.AddSingleton<SessionTracker>();
         builder.Services.AddSingleton<ClusterLoadMonitor>();
         builder.Services.AddHostedService(s => s.GetRequiredService<ClusterLoadMonitor>());

@@ -17,6 +17,7 @@ public static class StatusMapping
         SequenceRejectedException { ExceedsCapacity: true } r => Rpc(StatusCode.ResourceExhausted, $"{r.Field}: {r.Message}"),
         SequenceRejectedException r => Rpc(StatusCode.InvalidArgument, $"{r.Field}: {r.Message}"),
         StreamLostException => Rpc(StatusCode.Unavailable, e.Message),
+        KeyNotFoundException => Rpc(StatusCode.NotFound, e.Message),
         StreamCorruptedException => Rpc(StatusCode.Internal, e.Message),
         TimeoutRejectedException => Rpc(StatusCode.Unavailable, "the cluster did not answer in time"),
         RedisUnavailableException => Rpc(StatusCode.Unavailable, e.Message),

@@ -226,8 +226,9 @@ public sealed class InferenceEngine : IAsyncDisposable
         bool stopToken = eos || sampling.StopTokenIds.Contains(choice.TokenId);
         bool length = sequence.Generated.Count >= sampling.MaxTokens || sequence.Tokens.Count >= MaxModelLength;
         var text = sequence.Output.Advance(sequence.Generated, isLast: stopToken || length, out bool stopString);
-        FinishReason? finish = stopToken || stopString ? FinishReason.Stop : length ? FinishReason.Length : null;
-        sequence.Publish(new GenerationEvent(choice.TokenId, text, choice.Logprob, finish, sequence.PromptLength, sequence.Generated.Count));
+        StopCause? cause = eos ? StopCause.Eos : stopString ? StopCause.StopString : stopToken ? StopCause.StopToken : null;
+        FinishReason? finish = cause is not null ? FinishReason.Stop : length ? FinishReason.Length : null;
+        sequence.Publish(new GenerationEvent(choice.TokenId, text, choice.Logprob, finish, sequence.PromptLength, sequence.Generated.Count) { Cause = cause });
         if (finish is not null) Finish(sequence, error: null);
     }
 

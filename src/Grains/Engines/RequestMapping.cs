@@ -11,7 +11,8 @@ public static class RequestMapping
         {
             Temperature = request.Temperature, TopP = request.TopP, TopK = request.TopK, MaxTokens = request.MaxTokens,
             Stop = request.Stop, StopTokenIds = request.StopTokenIds, Seed = request.Seed,
-            RepetitionPenalty = request.RepetitionPenalty, IgnoreEos = request.IgnoreEos,
+            RepetitionPenalty = request.RepetitionPenalty, IgnoreEos = request.IgnoreEos, PresencePenalty = request.PresencePenalty,
+            FrequencyPenalty = request.FrequencyPenalty, MinP = request.MinP, LogitBias = request.LogitBias,
         })
         {
             Policy = string.IsNullOrEmpty(request.KvPolicy) ? defaultPolicy : KvPolicy.Parse(request.KvPolicy, split),
@@ -25,5 +26,11 @@ public static class RequestMapping
             FinishReason.Stop => SequenceFinish.Stop,
             FinishReason.Length => SequenceFinish.Length,
             _ => SequenceFinish.Abort,
-        }, item.PromptTokens, item.GeneratedTokens, silo);
+        }, item.PromptTokens, item.GeneratedTokens, silo, item.Cause switch
+        {
+            null => null,
+            StopCause.Eos => SequenceStop.Eos,
+            StopCause.StopToken => SequenceStop.StopToken,
+            _ => SequenceStop.StopString,
+        });
 }

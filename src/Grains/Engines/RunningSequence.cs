@@ -72,6 +72,14 @@ public sealed class RunningSequence : IDisposable
         }
     }
 
+    /// <summary>Asks the engine to end the sequence now; the stream then ends with an abort. False if it already ended.</summary>
+    public bool Abort()
+    {
+        if (_finished || _disposed) return false;
+        _engine.Cancel(_sequence);
+        return true;
+    }
+
     public void Dispose()
     {
         if (_disposed) return;

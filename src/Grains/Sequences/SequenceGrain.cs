@@ -12,10 +12,12 @@ namespace AlisaCluster.Grains.Sequences;
 [WorkerPlacement]
 public sealed class SequenceGrain(EngineHost engines, ILocalSiloDetails silo, IOptions<WorkerOptions> options) : Grain, ISequenceGrain
 {
+    private RunningSequence? _running;
+
     public async IAsyncEnumerable<SequenceChunk> GenerateAsync(SequenceRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var siloName = silo.SiloAddress.ToParsableString();
-        using var running = engines.Start(request);
+        using var running = _running = engines.Start(request);
         int generated = request.ResumeTokens.Length;
         try
         {
@@ -32,7 +34,14 @@ public sealed class SequenceGrain(EngineHost engines, ILocalSiloDetails silo, IO
         }
         finally
         {
+            _running = null;
             DeactivateOnIdle();
         }
+    }
+
+    public Task<bool> AbortAsync()
+    {
+        if (_running is null) DeactivateOnIdle(); // activated only by this call
+        return Task.FromResult(_running?.Abort() ?? false);
     }
 }
