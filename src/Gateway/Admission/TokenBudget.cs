@@ -11,6 +11,9 @@ namespace AlisaCluster.Gateway.Admission;
 /// enforced (the outage must not stop serving), which is logged.</summary>
 public sealed class TokenBudget(ITokenBudgetStore store, GatewayResilience resilience, IOptions<GatewayOptions> options, ILogger<TokenBudget> logger)
 {
+    /// <summary>The refusal's trailer with the seconds until the next minute's budget (the HTTP API's Retry-After).</summary>
+    public const string RetryAfterTrailer = "retry-after";
+
     private static readonly TimeSpan Window = TimeSpan.FromMinutes(1);
 
     public async Task ChargeAsync(ApiKeyRecord key, int tokens, CancellationToken cancellationToken)
@@ -26,7 +29,8 @@ public sealed class TokenBudget(ITokenBudgetStore store, GatewayResilience resil
             await resilience.RedisAsync("token budget store", token => store.AddAsync(key.Name, window, -tokens, Window * 2, token), CancellationToken.None);
             int retryIn = (int)Math.Ceiling(Window.TotalSeconds - now.ToUnixTimeSeconds() % (long)Window.TotalSeconds);
             throw new RpcException(new Status(StatusCode.ResourceExhausted,
-                $"API key '{key.Name}' would use {used} tokens this minute, over its budget of {budget} (prompt + max_tokens count); retry in {retryIn} s"));
+                $"API key '{key.Name}' would use {used} tokens this minute, over its budget of {budget} (prompt + max_tokens count); retry in {retryIn} s"),
+                new Metadata { { RetryAfterTrailer, retryIn.ToString() } });
         }
         catch (RedisUnavailableException e)
         {

@@ -2,15 +2,18 @@ using System.Text.Json;
 using AlisaCluster.Gateway.ApiKeys;
 using AlisaCluster.Gateway.ChatTemplates;
 using AlisaCluster.Gateway.Grpc;
+using AlisaCluster.Gateway.Metrics;
 using AlisaCluster.Gateway.Models;
 using AlisaCluster.Gateway.Streaming;
 using AlisaCluster.Grains;
+using Grpc.Core;
 
 namespace AlisaCluster.Gateway.OpenAi;
 
 /// <summary>POST /v1/completions and /v1/chat/completions: authenticate, read the body into the gRPC API's request,
-/// check the model, then run it through the same <see cref="GenerationPipeline"/> as gRPC Generate (admission,
-/// session, resume). The request's abort (client gone) cancels the sequence on its silo, which frees its KV.</summary>
+/// check the model, then run it through the same <see cref="GenerationPipeline"/> as gRPC Generate (in-flight caps,
+/// token budget, capacity admission, session, resume). The request's abort (client gone) cancels the sequence on its
+/// silo, which frees its KV. Every failure is counted in alisa_request_failure_total by its gRPC status, as for gRPC.</summary>
 public sealed class CompletionHandler(ApiKeyAuthenticator authenticator, ModelCatalog models, ChatPrompts chatPrompts, GenerationPipeline pipeline)
 {
     public async Task HandleAsync(HttpContext http, CompletionKind kind)
@@ -33,12 +36,14 @@ public sealed class CompletionHandler(ApiKeyAuthenticator authenticator, ModelCa
         catch (Exception e) when (!cancelled.IsCancellationRequested)
         {
             var error = OpenAiError.From(e, cancelled, inputField);
+            GatewayMetrics.RequestsFailed.WithLabels(error.GrpcCode.ToString()).Inc();
             if (output?.Started == true) await output.FailAsync(error);
             else await error.WriteAsync(http.Response);
         }
         catch (Exception) when (cancelled.IsCancellationRequested)
         {
             // the client is gone: nobody reads an answer; the pipeline has already cancelled the sequence
+            GatewayMetrics.RequestsFailed.WithLabels(nameof(StatusCode.Cancelled)).Inc();
         }
     }
 

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using AlisaCluster.Gateway.Admission;
 using AlisaCluster.Gateway.ApiKeys;
 using AlisaCluster.Gateway.Grpc;
 using Grpc.Core;
@@ -10,8 +11,22 @@ namespace AlisaCluster.Gateway.OpenAi;
 /// names the request field at fault, which becomes <c>param</c>.</summary>
 public sealed record OpenAiError(int Status, string Message, string Type, string? Param, string? Code)
 {
-    /// <summary>Seconds a client over quota should wait before retrying (the Retry-After header of a 429).</summary>
-    public const int RetryAfterSeconds = 1;
+    /// <summary>Seconds a client over quota should wait before retrying (the Retry-After header of a 429): the refusal's
+    /// own <see cref="TokenBudget.RetryAfterTrailer"/> (the rest of the budget's minute), else 1.</summary>
+    public int RetryAfterSeconds { get; init; } = 1;
+
+    /// <summary>The gRPC status of the same failure (the failure metric's label).</summary>
+    public StatusCode GrpcCode => Status switch
+    {
+        400 => StatusCode.InvalidArgument,
+        401 => StatusCode.Unauthenticated,
+        404 => StatusCode.NotFound,
+        409 => StatusCode.AlreadyExists,
+        429 => StatusCode.ResourceExhausted,
+        499 => StatusCode.Cancelled,
+        503 => StatusCode.Unavailable,
+        _ => StatusCode.Internal,
+    };
 
     public static OpenAiError Invalid(string param, string message) => new(400, $"{param}: {message}", "invalid_request_error", param, null);
 
@@ -33,7 +48,10 @@ public sealed record OpenAiError(int Status, string Message, string Type, string
             StatusCode.Unauthenticated => new(401, detail, "authentication_error", null, "invalid_api_key"),
             StatusCode.NotFound => new(404, detail, "invalid_request_error", null, null),
             StatusCode.AlreadyExists => new(409, detail, "invalid_request_error", FieldOf(detail), null),
-            StatusCode.ResourceExhausted => new(429, detail, "rate_limit_error", null, "rate_limit_exceeded"),
+            StatusCode.ResourceExhausted => new(429, detail, "rate_limit_error", null, "rate_limit_exceeded")
+            {
+                RetryAfterSeconds = int.TryParse(rpc.Trailers.GetValue(TokenBudget.RetryAfterTrailer), out var seconds) ? seconds : 1,
+            },
             StatusCode.Unavailable => new(503, detail, "service_unavailable", null, null),
             StatusCode.Cancelled => new(499, detail, "cancelled", null, null),
             _ => new(500, detail, "server_error", null, null),
