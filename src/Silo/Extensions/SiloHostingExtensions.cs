@@ -1,6 +1,7 @@
 using System.Net;
 using AlisaCluster.Grains.Engines;
 using AlisaCluster.Grains.Hosting;
+using AlisaCluster.Silo.Health;
 using Orleans.Configuration;
 using StackExchange.Redis;
 
@@ -9,11 +10,21 @@ namespace AlisaCluster.Silo.Extensions;
 public static class SiloHostingExtensions
 {
     /// <summary>A GPU-worker silo: Redis clustering when Cluster:Redis is set, localhost clustering otherwise; the
-    /// engines from the Worker section; shutdown waits for the worker to drain.</summary>
+    /// engines from the Worker section; shutdown waits for the worker to drain; probes and metrics over HTTP when
+    /// Silo:HttpPort is set.</summary>
     public static IHostApplicationBuilder AddAlisaSilo(this IHostApplicationBuilder builder)
     {
         var cluster = builder.Configuration.GetSection(ClusterSettings.Section).Get<ClusterSettings>() ?? new ClusterSettings();
         var worker = builder.Configuration.GetSection(WorkerOptions.Section).Get<WorkerOptions>() ?? new WorkerOptions();
+        var http = builder.Configuration.GetSection(SiloHttpOptions.Section).Get<SiloHttpOptions>() ?? new SiloHttpOptions();
+        if (http.HttpPort > 0)
+        {
+            // registered before Orleans, so the endpoint answers (not ready) while the model loads
+            builder.Services.Configure<SiloHttpOptions>(builder.Configuration.GetSection(SiloHttpOptions.Section));
+            builder.Services.AddSingleton<EngineHealth>();
+            builder.Services.AddSingleton<SiloMetrics>();
+            builder.Services.AddHostedService<SiloHttpServer>();
+        }
         builder.UseOrleans(silo =>
         {
             silo.Configure<ClusterOptions>(o => { o.ClusterId = cluster.ClusterId; o.ServiceId = cluster.ServiceId; });
