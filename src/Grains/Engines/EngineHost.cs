@@ -20,7 +20,7 @@ public sealed class EngineHost : IAsyncDisposable
         if (worker.Threads > 0) TorchSharp.torch.set_num_threads(worker.Threads);
         var folder = ModelFolder.Resolve(worker.Model);
         DefaultPolicy = KvPolicy.Parse(worker.DefaultKvPolicy, LearnedSplit.FromModelFolder(folder));
-        foreach (var device in worker.Devices)
+        foreach (var device in worker.DeviceList())
         {
             var choice = DeviceChoice.Parse(device == "auto" ? null : device, string.IsNullOrEmpty(worker.DType) ? null : worker.DType);
             var model = LoadedModel.FromCheckpoint(folder, choice);
@@ -37,7 +37,6 @@ public sealed class EngineHost : IAsyncDisposable
                 _engines.Count - 1, model.Name, model.Model.Device, model.Model.DType, engineOptions.KvCapacityTokens, sizing,
                 engineOptions.CpuKvCapacityTokens, engine.Stats.DecodeStep, GpuWorker.Native.AlisaNative.Detail);
         }
-        if (_engines.Count == 0) throw new ArgumentException("Worker:Devices lists no device", nameof(options));
     }
 
     /// <summary>The KV pools of one engine: the CPU tier from GiB or tokens, the GPU pool from tokens or, by default,

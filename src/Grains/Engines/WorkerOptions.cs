@@ -7,8 +7,12 @@ public sealed class WorkerOptions
 
     /// <summary>Hugging Face checkpoint folder; empty = the bundled models/tiny-llama above the working directory.</summary>
     public string Model { get; set; } = "";
-    /// <summary>One engine per entry: "auto" (CUDA when present, else CPU), "cpu", "cuda:0", ...</summary>
-    public string[] Devices { get; set; } = ["auto"];
+    /// <summary>One engine per entry: "auto" (CUDA when present, else CPU), "cpu", "cuda:0", ...; none = one "auto".
+    /// Empty by default: the configuration binder appends to an array's initial items, so a default entry would
+    /// add a second engine to every configured list.</summary>
+    public string[] Devices { get; set; } = [];
+
+    public IReadOnlyList<string> DeviceList() => Devices.Length == 0 ? ["auto"] : Devices;
     /// <summary>"fp32", "fp16", "bf16"; empty = the device's default.</summary>
     public string DType { get; set; } = "";
     /// <summary>GPU KV pool in tokens; 0 = sized from <see cref="GpuMemoryUtilization"/> on CUDA devices and
