@@ -14,7 +14,8 @@
 #   --duration S           seconds per load run (default 60)
 #   --prompt-len A:B --output-len A:B   token ranges of the load (default 64:128 and 128:256)
 #   --redis HOST:PORT      use this Redis instead of starting redis-server
-#   --redis-server PATH    the redis-server binary to start (default: on PATH, else ./redis-server)
+#   --redis-server PATH    the redis-server binary to start (default: on PATH, else .gpu/redis/redis-server from
+#                          scripts/pack-redis.sh)
 #   --silo-args "ARGS"     more silo settings, e.g. "--Worker:DType fp16 --Worker:GpuMemoryUtilization 0.85"
 #   --base-port P          ports P.. for Redis, the gateway and the silos (default 47000)
 #   --out DIR              results (default $OUT/two-gpu if OUT is set, else artifacts/two-gpu)
@@ -96,9 +97,11 @@ silo_tokens() {
 }
 
 if [[ -z $redis ]]; then
-  redis_server=${redis_server:-$(command -v redis-server || echo ./redis-server)}
+  redis_server=${redis_server:-$(command -v redis-server || echo .gpu/redis/redis-server)}
   [[ -x $redis_server ]] || die "no redis-server binary (give --redis-server PATH or --redis HOST:PORT)"
-  "$redis_server" --port "$base" --bind 127.0.0.1 --save "" --appendonly no > "$out/logs/redis.log" 2>&1 &
+  # a binary packed by scripts/pack-redis.sh brings its libraries in lib/ beside it
+  LD_LIBRARY_PATH=$(dirname "$redis_server")/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} \
+    "$redis_server" --port "$base" --bind 127.0.0.1 --save "" --appendonly no > "$out/logs/redis.log" 2>&1 &
   pids+=($!)
   redis=127.0.0.1:$base
   wait_for 20 "redis-server on port $base" bash -c "exec 3<>/dev/tcp/127.0.0.1/$base" 2> /dev/null
