@@ -13,7 +13,8 @@ RUN bash scripts/publish-gateway.sh /out/gateway
 FROM mcr.microsoft.com/dotnet/aspnet:${DOTNET_RUNTIME}
 WORKDIR /app
 COPY --from=publish /out/gateway /app
-ENV Gateway__GrpcPort=50051 \
+ENV HOME=/tmp \
+    Gateway__GrpcPort=50051 \
     Gateway__HttpPort=8080
 USER $APP_UID
 EXPOSE 50051 8080

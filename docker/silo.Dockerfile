@@ -25,6 +25,12 @@ RUN apt-get update \
 RUN python3 -m venv /opt/venv \
  && /opt/venv/bin/pip install --no-cache-dir ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} "torch==${TORCH_VERSION}"
 ENV PATH=/opt/venv/bin:$PATH
+# the wheel's CUDA and the toolkit the kernels are compiled with must be the same major version
+RUN torch_cuda=$(python3 -c 'import torch; print(torch.version.cuda or "")') \
+ && nvcc_cuda=$(nvcc --version | sed -n 's/.*release \([0-9.]*\),.*/\1/p') \
+ && if [ "${torch_cuda%%.*}" != "${nvcc_cuda%%.*}" ]; then \
+      echo "torch ${TORCH_VERSION} is built for CUDA '${torch_cuda}', this base image has CUDA ${nvcc_cuda}: set CUDA_VERSION or TORCH_INDEX_URL to match" >&2; exit 1; \
+    fi
 WORKDIR /src
 COPY native/ native/
 RUN CUDA_ARCHS="${CUDA_ARCHS}" bash native/build.sh
@@ -50,6 +56,7 @@ COPY ${MODEL} /opt/alisa/models/model
 ENV LD_LIBRARY_PATH=/opt/libtorch/torch/lib \
     ALISA_NATIVE_LIB=/opt/alisa/native/libalisa_native.so \
     DOTNET_gcServer=1 \
+    HOME=/tmp \
     Worker__Model=/opt/alisa/models/model \
     Silo__HttpPort=8081
 WORKDIR /opt/alisa/silo
