@@ -12,7 +12,7 @@ public sealed class Manifests(IReadOnlyList<Dictionary<object, object>> objects)
     public static Manifests Parse(string yaml)
     {
         var parser = new Parser(new StringReader(yaml));
-        var deserializer = new DeserializerBuilder().Build();
+        var deserializer = new DeserializerBuilder().WithDuplicateKeyChecking().Build();   // kubectl refuses duplicate keys
         var objects = new List<Dictionary<object, object>>();
         parser.Consume<StreamStart>();
         while (parser.Accept<DocumentStart>(out _))
