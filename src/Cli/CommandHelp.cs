@@ -33,6 +33,11 @@ public static class CommandHelp
             "  --api grpc|openai  --target http://127.0.0.1:50051 (openai: http://127.0.0.1:8080) | --dev (start a dev cluster)\n" +
             "  --rate R | --concurrency N  --duration 30\n" +
             "  --prompt-len 16:64  --output-len 16:64  --seed 1  --api-key KEY  --out FILE",
+        ["silo"] = "Runs a worker silo, as the AlisaCluster.Silo program does (for machines that carry only this CLI).\n" +
+            "  settings as configuration keys: --Cluster:Redis HOST:6379  --Cluster:SiloPort 11111  --Cluster:GatewayPort 30000\n" +
+            "  --Worker:Model FOLDER  --Worker:Devices:0 cuda:0  --Worker:GpuMemoryUtilization 0.9  --Silo:HttpPort 8081 ...",
+        ["gateway"] = "Runs a gRPC gateway, as the AlisaCluster.Gateway program does (for machines that carry only this CLI).\n" +
+            "  settings as configuration keys: --Cluster:Redis HOST:6379  --Gateway:GrpcPort 50051  --Gateway:HttpPort 8080 ...",
         ["native-check"] = "On a CUDA machine with native/build/libalisa_native.so: every native kernel against its reference, and the\n" +
             "CUDA-graph decode step against the eager one on the bundled models. JSON lines; exit code 1 on a mismatch.\n" +
             "  --models tiny-llama,tiny-opt  --out FILE",

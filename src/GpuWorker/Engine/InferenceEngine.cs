@@ -31,6 +31,7 @@ public sealed class InferenceEngine : IAsyncDisposable
     private long _promptTokens, _generatedTokens, _steps, _decodeSteps;
     private double _decodeHostSeconds, _decodeGpuSeconds;
     private int _queued;
+    private long _stepStarted; // Stopwatch timestamp of the step in progress, 0 between steps
 
     public InferenceEngine(LoadedModel model, EngineOptions options)
     {
@@ -70,6 +71,8 @@ public sealed class InferenceEngine : IAsyncDisposable
     public ByteLevelBpeTokenizer Tokenizer => _model.Tokenizer;
     public EngineStats Stats { get; private set; }
     public event Action<EngineStats>? StatsUpdated;
+    /// <summary>How long the step in progress has been running, zero between steps: a hung device shows here.</summary>
+    public TimeSpan StepRunningFor => Volatile.Read(ref _stepStarted) is var started and not 0 ? Stopwatch.GetElapsedTime(started) : TimeSpan.Zero;
 
     /// <summary>Streams the request's tokens; cancelling <paramref name="cancellationToken"/> aborts it and frees its KV.</summary>
     public async IAsyncEnumerable<GenerationEvent> GenerateAsync(GenerationRequest request, [EnumeratorCancellation] CancellationToken cancellationToken = default)
@@ -143,7 +146,11 @@ public sealed class InferenceEngine : IAsyncDisposable
         {
             try
             {
-                if (!Step()) _wake.Wait(_stop.Token);
+                Volatile.Write(ref _stepStarted, Stopwatch.GetTimestamp());
+                bool worked;
+                try { worked = Step(); }
+                finally { Volatile.Write(ref _stepStarted, 0); }
+                if (!worked) _wake.Wait(_stop.Token);
             }
             catch (OperationCanceledException) when (_stop.IsCancellationRequested) { break; }
             catch (Exception error)

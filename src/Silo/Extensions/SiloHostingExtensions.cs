@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using AlisaCluster.Grains.Engines;
 using AlisaCluster.Grains.Hosting;
+using AlisaCluster.Silo.Health;
 using AlisaCluster.Silo.Membership;
 using Orleans.Configuration;
 
@@ -10,12 +11,22 @@ namespace AlisaCluster.Silo.Extensions;
 public static class SiloHostingExtensions
 {
     /// <summary>A GPU-worker silo: Redis clustering when Cluster:Redis is set, localhost clustering otherwise; the
-    /// engines from the Worker section; shutdown waits for the worker to drain.</summary>
+    /// engines from the Worker section; shutdown waits for the worker to drain; probes and metrics over HTTP when
+    /// Silo:HttpPort is set.</summary>
     public static IHostApplicationBuilder AddAlisaSilo(this IHostApplicationBuilder builder)
     {
         var cluster = builder.Configuration.GetSection(ClusterSettings.Section).Get<ClusterSettings>() ?? new ClusterSettings();
         var worker = builder.Configuration.GetSection(WorkerOptions.Section).Get<WorkerOptions>() ?? new WorkerOptions();
-        EnsurePortsFree(cluster);
+        var http = builder.Configuration.GetSection(SiloHttpOptions.Section).Get<SiloHttpOptions>() ?? new SiloHttpOptions();
+        EnsurePortsFree(cluster, http);
+        if (http.HttpPort > 0)
+        {
+            // registered before Orleans, so the endpoint answers (not ready) while the model loads
+            builder.Services.Configure<SiloHttpOptions>(builder.Configuration.GetSection(SiloHttpOptions.Section));
+            builder.Services.AddSingleton<EngineHealth>();
+            builder.Services.AddSingleton<SiloMetrics>();
+            builder.Services.AddHostedService<SiloHttpServer>();
+        }
         builder.UseOrleans(silo =>
         {
             silo.Configure<ClusterOptions>(o => { o.ClusterId = cluster.ClusterId; o.ServiceId = cluster.ServiceId; });
@@ -48,10 +59,11 @@ public static class SiloHostingExtensions
     /// <summary>Refuses to start on ports another process listens on, before joining the cluster: a second silo on the
     /// running one's address would register as a newer generation of it, and Orleans would declare the running silo
     /// dead.</summary>
-    private static void EnsurePortsFree(ClusterSettings cluster)
+    private static void EnsurePortsFree(ClusterSettings cluster, SiloHttpOptions http)
     {
-        foreach (var (setting, port) in new[] { ("Cluster:SiloPort", cluster.SiloPort), ("Cluster:GatewayPort", cluster.GatewayPort) })
+        foreach (var (setting, port) in new[] { ("Cluster:SiloPort", cluster.SiloPort), ("Cluster:GatewayPort", cluster.GatewayPort), ("Silo:HttpPort", http.HttpPort) })
         {
+            if (port == 0) continue;
             var probe = new TcpListener(IPAddress.Any, port);
             try { probe.Start(); }
             catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
