@@ -15,7 +15,7 @@ namespace AlisaCluster.Gateway.Streaming;
 public sealed class GenerationPipeline(SequenceStreamer streamer, SessionTracker sessions, InFlightLimiter limiter,
     CapacityAdmission capacity, TokenBudget budget)
 {
-    /// <param name="prepare">the request with its prompt's token ids, validated (runs after admission: tokenizing costs a grain call)</param>
+    /// <param name="prepare">the request with its prompt's token ids, validated (runs once an in-flight slot is held: tokenizing costs a grain call)</param>
     /// <param name="deliver">each new token, in order</param>
     /// <param name="complete">the end of a finished stream, before the session is marked finished</param>
     public async Task RunAsync(ApiKeyRecord caller, Func<CancellationToken, Task<SequenceRequest>> prepare,
