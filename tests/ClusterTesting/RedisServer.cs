@@ -46,7 +46,8 @@ public sealed class RedisServer : IAsyncDisposable
         }
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        // generous: the suite's test assemblies start in parallel on a loaded machine
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
         while (true)
         {
             try
@@ -55,7 +56,13 @@ public sealed class RedisServer : IAsyncDisposable
                 await probe.GetDatabase().PingAsync();
                 return;
             }
-            catch (RedisConnectionException) when (DateTime.UtcNow < deadline) { await Task.Delay(100); }
+            catch (RedisConnectionException) when (DateTime.UtcNow < deadline && !_process.HasExited) { await Task.Delay(100); }
+            catch (RedisConnectionException e)
+            {
+                string exit = _process.HasExited ? $"redis-server exited with code {_process.ExitCode}" : "redis-server did not answer in 30 s";
+                Kill(); // no orphan redis-server after a failed start
+                throw new InvalidOperationException($"{exit} (port {Port})", e);
+            }
         }
     }
 
