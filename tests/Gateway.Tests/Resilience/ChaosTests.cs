@@ -16,6 +16,7 @@ namespace AlisaCluster.Gateway.Tests.Resilience;
 /// load; kill -9 a silo (a replacement starts), kill -9 Redis and start it empty, SIGTERM a silo, in sequence. Every
 /// stream must end complete and equal to the engine's own output, or with a clear status after a correct prefix; no
 /// token gap reaches 5 s; keys, membership and readiness come back by themselves; nothing is left running.</summary>
+[Collection(TimingCollection.Name)]
 public sealed class ChaosTests(ITestOutputHelper output)
 {
     private const string Key = "chaos-key";

@@ -11,6 +11,7 @@ namespace AlisaCluster.Gateway.Tests.Resilience;
 /// <summary>Redis is a dependency that may go away: while it is down, known keys and running streams keep working and
 /// what cannot be served is UNAVAILABLE (fast, never UNKNOWN); when it comes back empty, the configured keys, the
 /// membership table and the sessions written meanwhile reappear without a human.</summary>
+[Collection(TimingCollection.Name)]
 public sealed class RedisRestartTests
 {
     private static readonly int[] Prompt = [1, 450, 1002, 310, 278, 3303];
