@@ -62,11 +62,7 @@ fi
 [[ -x "$staging/$program" ]] || die "publish produced no executable '$program' in $staging"
 
 # Leave out the CPU libtorch and its companions (LibTorchSharp itself stays), plus debug symbols.
-cpu_libs=(-name 'libtorch*.so*' -o -name 'libc10*.so*' -o -name 'libgomp*.so*' -o -name 'libshm*.so*'
-          -o -name 'libbackend_with_compiler.so' -o -name 'libjitbackend_test.so' -o -name 'libnnapi_backend.so'
-          -o -name 'libaoti_custom_ops.so' -o -name '*.pdb')
-find "$staging" -maxdepth 4 -type f \( "${cpu_libs[@]}" \) -delete
-rm -rf "$staging/cpu"
+bash "$repo/scripts/strip-cpu-libtorch.sh" "$staging"
 
 tar -C "$pack" -cf - app | xz -T0 -6 > "$pack/app.tar.xz"
 rm -rf "$staging"

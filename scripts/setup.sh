@@ -25,3 +25,7 @@ if [ "${ALISA_SETUP_REDIS:-0}" = 1 ] && ! command -v redis-server >/dev/null; th
   sudo_if_needed apt-get update -qq
   DEBIAN_FRONTEND=noninteractive sudo_if_needed apt-get install -y -qq redis-server >/dev/null
 fi
+
+if [ "${ALISA_SETUP_HELM:-0}" = 1 ]; then
+  echo "setup: helm for the chart tests: $(bash "$(dirname "$0")/fetch-helm.sh")" >&2
+fi

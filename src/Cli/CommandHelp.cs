@@ -30,10 +30,17 @@ public static class CommandHelp
         ["calibrate"] = "Learns the per-layer, per-KV-head SWA split from text the model generates itself (stored next to the checkpoint).\n" +
             "  --sequences 4  --length 1024  --seed 0  --sparsity 0.5,0.7,0.8,0.9  --out FILE\n" + Model,
         ["demo"] = "Starts a single-node cluster (silo + gRPC gateway) on the bundled model and streams a completion through the gateway.\n" +
-            "  --prompt TEXT  --max-tokens 64  --temperature 0.8  --top-p 0.95  --model FOLDER  --serve (keep serving on 127.0.0.1:50051)",
-        ["load"] = "Load generator against a gateway (Poisson arrivals or fixed concurrency); prints latency percentiles.\n" +
-            "  --target http://127.0.0.1:50051 | --dev (start a dev cluster)  --rate R | --concurrency N  --duration 30\n" +
+            "  --prompt TEXT  --max-tokens 64  --temperature 0.8  --top-p 0.95  --model FOLDER\n" +
+            "  --serve (keep serving: gRPC 127.0.0.1:50051, OpenAI API http://127.0.0.1:8080/v1 with key alisa-demo-key)",
+        ["load"] = "Load generator against a gateway, over gRPC or the OpenAI API (Poisson arrivals or fixed concurrency); prints latency percentiles.\n" +
+            "  --api grpc|openai  --target http://127.0.0.1:50051 (openai: http://127.0.0.1:8080) | --dev (start a dev cluster)\n" +
+            "  --rate R | --concurrency N  --duration 30\n" +
             "  --prompt-len 16:64  --output-len 16:64  --seed 1  --api-key KEY  --out FILE",
+        ["silo"] = "Runs a worker silo, as the AlisaCluster.Silo program does (for machines that carry only this CLI).\n" +
+            "  settings as configuration keys: --Cluster:Redis HOST:6379  --Cluster:SiloPort 11111  --Cluster:GatewayPort 30000\n" +
+            "  --Worker:Model FOLDER  --Worker:Devices:0 cuda:0  --Worker:GpuMemoryUtilization 0.9  --Silo:HttpPort 8081 ...",
+        ["gateway"] = "Runs a gRPC gateway, as the AlisaCluster.Gateway program does (for machines that carry only this CLI).\n" +
+            "  settings as configuration keys: --Cluster:Redis HOST:6379  --Gateway:GrpcPort 50051  --Gateway:HttpPort 8080 ...",
         ["native-check"] = "On a CUDA machine with native/build/libalisa_native.so: every native kernel against its reference, and the\n" +
             "CUDA-graph decode step against the eager one on the bundled models. JSON lines; exit code 1 on a mismatch.\n" +
             "  --models tiny-llama,tiny-opt  --out FILE",

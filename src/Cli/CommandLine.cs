@@ -57,6 +57,15 @@ public sealed class CommandLine
         catch (Exception e) when (e is FormatException or OverflowException) { throw new ArgumentException($"--{name}: '{text}' is not a valid {typeof(T).Name}"); }
     }
 
+    /// <summary>The options that are .NET configuration keys ("--Section:Key value"), as command-line configuration
+    /// arguments for a host builder.</summary>
+    public string[] ConfigurationArgs()
+    {
+        var keys = _options.Keys.Where(k => k.Contains(':')).ToList();
+        _read.UnionWith(keys);
+        return keys.SelectMany(k => new[] { $"--{k}", String(k)! }).ToArray();
+    }
+
     /// <summary>Call after reading all options: a typo must not be silently ignored.</summary>
     public void RejectUnknown()
     {

@@ -14,6 +14,8 @@ var commands = new Dictionary<string, Func<CommandLine, Task<int>>>
     ["demo"] = ClusterDemoCommand.RunAsync,
     ["load"] = LoadCommand.RunAsync,
     ["native-check"] = NativeCheckCommand.RunAsync,
+    ["silo"] = HostCommands.RunSiloAsync,
+    ["gateway"] = HostCommands.RunGatewayAsync,
 };
 
 if (args.Length == 0 || args[0] is "--help" or "-h" or "help" || !commands.TryGetValue(args[0], out var command))

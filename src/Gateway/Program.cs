@@ -1,6 +1,7 @@
 using AlisaCluster.Gateway.Extensions;
 
-var builder = WebApplication.CreateBuilder(args);
+// appsettings.json is read from the program's folder, whatever the working directory
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
 builder.AddAlisaGateway();
 
 var app = builder.Build();

@@ -1,3 +1,5 @@
+using Orleans.Concurrency;
+
 namespace AlisaCluster.Grains;
 
 /// <summary>One generation request (or one resumed attempt of it) on a GPU-worker silo. The key is
@@ -7,6 +9,11 @@ public interface ISequenceGrain : IGrainWithStringKey
     /// <summary>Streams the new tokens. Cancelling <paramref name="cancellationToken"/> (or abandoning the stream) makes
     /// the engine drop the sequence and free its KV.</summary>
     IAsyncEnumerable<SequenceChunk> GenerateAsync(SequenceRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Aborts the sequence this grain runs: its stream ends with <see cref="SequenceFinish.Abort"/> and its KV is
+    /// freed. False when no sequence runs here (it ended, or never started on this activation).</summary>
+    [AlwaysInterleave]
+    Task<bool> AbortAsync();
 }
 
 public static class SequenceKeys

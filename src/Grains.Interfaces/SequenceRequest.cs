@@ -20,6 +20,10 @@ public sealed record SequenceRequest
     [Id(11)] public bool IgnoreEos { get; init; }
     /// <summary>The engine's policy text form ("swa:0.8", ...); null = the worker's default.</summary>
     [Id(12)] public string? KvPolicy { get; init; }
+    [Id(13)] public double PresencePenalty { get; init; }
+    [Id(14)] public double FrequencyPenalty { get; init; }
+    [Id(15)] public double MinP { get; init; }
+    [Id(16)] public Dictionary<int, float> LogitBias { get; init; } = [];
 
     /// <summary>KV slots the sequence may need at most: the placement director reserves them on the chosen silo.</summary>
     public int KvTokensNeeded => (int)Math.Min(int.MaxValue, (long)PromptTokens.Length + MaxTokens); // no wrap before validation

@@ -1,5 +1,6 @@
 using AlisaCluster.Silo.Extensions;
 
-var builder = Host.CreateApplicationBuilder(args);
+// appsettings.json is read from the program's folder, whatever the working directory
+var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = args, ContentRootPath = AppContext.BaseDirectory });
 builder.AddAlisaSilo();
 await builder.Build().RunAsync();

@@ -1,3 +1,5 @@
+using System.Security.Cryptography.X509Certificates;
+using AlisaCluster.Gateway;
 using AlisaCluster.Gateway.Extensions;
 using AlisaCluster.Grains.Engines;
 using AlisaCluster.Protos;
@@ -20,10 +22,19 @@ public sealed class InProcessCluster : IAsyncDisposable
     private readonly WebApplication _gateway;
     private readonly GrpcChannel _channel;
 
-    private InProcessCluster(IHost? silo, WebApplication gateway, int grpcPort, int httpPort)
+    private readonly Func<HttpMessageHandler> _handler;
+    private readonly string _scheme;
+
+    private InProcessCluster(IHost? silo, WebApplication gateway, int grpcPort, int httpPort, X509Certificate2? serverCertificate)
     {
         _silo = silo; _gateway = gateway; GrpcPort = grpcPort; HttpPort = httpPort;
-        _channel = GrpcChannel.ForAddress($"http://127.0.0.1:{grpcPort}");
+        _scheme = serverCertificate is null ? "http" : "https";
+        // with TLS, trust exactly the gateway's certificate
+        _handler = () => new SocketsHttpHandler
+        {
+            SslOptions = { RemoteCertificateValidationCallback = (_, certificate, _, _) => certificate?.GetCertHashString() == serverCertificate?.GetCertHashString() },
+        };
+        _channel = GrpcChannel.ForAddress($"{_scheme}://127.0.0.1:{grpcPort}", new GrpcChannelOptions { HttpHandler = _handler() });
     }
 
     public int GrpcPort { get; }
@@ -32,6 +43,9 @@ public sealed class InProcessCluster : IAsyncDisposable
     public EngineHost Engines => (_silo ?? throw new InvalidOperationException("no in-process silo")).Services.GetRequiredService<EngineHost>();
 
     public Generation.GenerationClient Client() => new(_channel);
+
+    /// <summary>An HTTP client for the gateway's HTTP port (health, metrics), TLS when the gateway has a certificate.</summary>
+    public HttpClient Http() => new(_handler()) { BaseAddress = new Uri($"{_scheme}://127.0.0.1:{HttpPort}") };
 
     /// <summary>For calls the generated client cannot make, e.g. hand-encoded request bytes.</summary>
     public CallInvoker CallInvoker() => _channel.CreateCallInvoker();
@@ -67,7 +81,8 @@ public sealed class InProcessCluster : IAsyncDisposable
         var gateway = gatewayBuilder.Build();
         gateway.MapAlisaGateway();
         await gateway.StartAsync();
-        var cluster = new InProcessCluster(silo, gateway, grpcPort, httpPort);
+        var tls = new GatewayTls { CertificatePath = all.GetValueOrDefault("Gateway:Tls:CertificatePath") ?? "", KeyPath = all.GetValueOrDefault("Gateway:Tls:KeyPath") ?? "" };
+        var cluster = new InProcessCluster(silo, gateway, grpcPort, httpPort, tls.Load());
         await cluster.WaitUntilReadyAsync(TimeSpan.FromSeconds(60));
         return cluster;
     }
@@ -75,13 +90,13 @@ public sealed class InProcessCluster : IAsyncDisposable
     /// <summary>Waits for /health/ready: the gateway sees a worker silo.</summary>
     public async Task WaitUntilReadyAsync(TimeSpan timeout)
     {
-        using var http = new HttpClient();
+        using var http = Http();
         var deadline = DateTime.UtcNow + timeout;
         while (true)
         {
             try
             {
-                if ((await http.GetAsync($"http://127.0.0.1:{HttpPort}/health/ready")).IsSuccessStatusCode) return;
+                if ((await http.GetAsync("/health/ready")).IsSuccessStatusCode) return;
             }
             catch (HttpRequestException) { }
             if (DateTime.UtcNow > deadline) throw new TimeoutException("the gateway never became ready");

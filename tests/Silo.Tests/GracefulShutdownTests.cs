@@ -77,8 +77,8 @@ public sealed class GracefulShutdownTests
         var tokens = new List<int>();
         while (tokens.Count < 10 && await call.ResponseStream.MoveNext(CancellationToken.None))
             tokens.AddRange(call.ResponseStream.Current.Chunk.TokenIds);
-        var session = await gateway.Gateway.GetRequiredService<ISessionStore>().GetAsync(requestId, CancellationToken.None);
-        var leaving = session!.Silo.Contains($":{siloA.SiloPort}@") ? siloA : siloB;
+        var silo = await SessionProbe.SiloOfAsync(gateway.Gateway, requestId);
+        var leaving = silo.Contains($":{siloA.SiloPort}@") ? siloA : siloB;
         leaving.Terminate();
 
         GenerateComplete? complete = null;

@@ -26,7 +26,7 @@ public static class ClusterDemoCommand
         var settings = new Dictionary<string, string?> { ["Worker:Model"] = model ?? "" };
         var started = Stopwatch.StartNew();
         await using var cluster = await DevCluster.StartAsync(serve, settings);
-        AnsiConsole.MarkupLineInterpolated($"[grey]dev cluster up in {started.Elapsed.TotalSeconds:F1} s: gRPC {cluster.GrpcAddress}, health/metrics http://127.0.0.1:{cluster.HttpPort}[/]");
+        AnsiConsole.MarkupLineInterpolated($"[grey]dev cluster up in {started.Elapsed.TotalSeconds:F1} s: gRPC {cluster.GrpcAddress}, OpenAI API http://127.0.0.1:{cluster.HttpPort}/v1 (key {DevCluster.DemoApiKey}), health/metrics http://127.0.0.1:{cluster.HttpPort}[/]");
 
         using var channel = GrpcChannel.ForAddress(cluster.GrpcAddress);
         var client = new Generation.GenerationClient(channel);

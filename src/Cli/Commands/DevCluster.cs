@@ -20,6 +20,9 @@ public sealed class DevCluster : IAsyncDisposable
         _silo = silo; _gateway = gateway; GrpcPort = grpcPort; HttpPort = httpPort;
     }
 
+    /// <summary>A key the dev cluster accepts (keys stay optional there): the OpenAI SDKs always send one.</summary>
+    public const string DemoApiKey = "alisa-demo-key";
+
     public int GrpcPort { get; }
     public int HttpPort { get; }
     public string GrpcAddress => $"http://127.0.0.1:{GrpcPort}";
@@ -34,6 +37,7 @@ public sealed class DevCluster : IAsyncDisposable
             ["Cluster:SiloPort"] = $"{siloPort}", ["Cluster:GatewayPort"] = $"{gatewayPort}",
             ["Gateway:GrpcPort"] = $"{grpcPort}", ["Gateway:HttpPort"] = $"{httpPort}",
             ["Logging:LogLevel:Default"] = "Warning", ["Logging:LogLevel:Orleans"] = "Error",
+            ["Gateway:ApiKeys:0:Name"] = "demo", ["Gateway:ApiKeys:0:Key"] = DemoApiKey,
         };
         var siloBuilder = Host.CreateApplicationBuilder();
         siloBuilder.Configuration.AddInMemoryCollection(common);

@@ -8,7 +8,8 @@ using Spectre.Console;
 
 namespace AlisaCluster.Cli.Commands;
 
-/// <summary>alisa load: gRPC load against a gateway (--target, or --dev for an in-process dev cluster), with Poisson
+/// <summary>alisa load: load against a gateway through its gRPC or OpenAI API (--api; --target, or --dev for an
+/// in-process dev cluster), with Poisson
 /// arrivals (--rate N per second) or a fixed --concurrency, for --duration seconds; prompt and output lengths as
 /// "min:max" token ranges. Prints a table and the JSON report (also to --out).</summary>
 public static class LoadCommand
@@ -16,7 +17,9 @@ public static class LoadCommand
     public static async Task<int> RunAsync(CommandLine args)
     {
         bool dev = args.Flag("dev");
-        var target = args.String("target", "http://127.0.0.1:50051");
+        var api = args.String("api", "grpc");
+        if (api is not ("grpc" or "openai")) throw new ArgumentException($"--api: '{api}' is not grpc or openai");
+        var target = args.String("target", api == "grpc" ? "http://127.0.0.1:50051" : "http://127.0.0.1:8080");
         double? rate = args.String("rate") is not null ? args.Double("rate", 1) : null;
         int? concurrency = args.String("concurrency") is not null ? args.Int("concurrency", 1) : null;
         if (rate is null && concurrency is null) rate = 2;
@@ -30,20 +33,19 @@ public static class LoadCommand
         args.RejectUnknown();
 
         await using var cluster = dev ? await DevCluster.StartAsync(false, new Dictionary<string, string?>()) : null;
-        if (cluster is not null) target = cluster.GrpcAddress;
-        using var channel = GrpcChannel.ForAddress(target);
-        var client = new Generation.GenerationClient(channel);
-        var headers = apiKey is null ? null : new Metadata { { "authorization", $"Bearer {apiKey}" } };
-        var model = await client.GetModelInfoAsync(new GetModelInfoRequest(), headers);
-        var spec = new LoadSpec(rate, concurrency, duration, promptLengths, outputLengths, model.VocabSize, seed, apiKey);
+        if (cluster is not null) target = api == "grpc" ? cluster.GrpcAddress : $"http://127.0.0.1:{cluster.HttpPort}";
+        using var channel = api == "grpc" ? GrpcChannel.ForAddress(target) : null;
+        using var http = api == "openai" ? new HttpClient { BaseAddress = new Uri(target.TrimEnd('/') + "/"), Timeout = Timeout.InfiniteTimeSpan } : null;
+        var (loadTarget, vocabSize) = channel is not null ? await GrpcTargetAsync(channel, apiKey) : await OpenAiTargetAsync(http!, apiKey);
+        var spec = new LoadSpec(rate, concurrency, duration, promptLengths, outputLengths, vocabSize, seed);
         var mode = rate is { } r ? $"poisson {r.ToString(CultureInfo.InvariantCulture)}/s" : $"concurrency {concurrency}";
 
-        var generator = new LoadGenerator(client, spec);
+        var generator = new LoadGenerator(loadTarget, spec);
         var clock = Stopwatch.StartNew();
         IReadOnlyList<StreamSample> samples = [];
         await AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new ElapsedTimeColumn()).StartAsync(async progress =>
         {
-            var bar = progress.AddTask($"{mode} against {target}", maxValue: duration.TotalSeconds);
+            var bar = progress.AddTask($"{mode} against {target} ({api})", maxValue: duration.TotalSeconds);
             var run = generator.RunAsync(CancellationToken.None);
             while (!run.IsCompleted)
             {
@@ -54,12 +56,32 @@ public static class LoadCommand
             samples = await run;
             bar.Value = duration.TotalSeconds;
         });
-        var report = LoadReport.From(target, mode, clock.Elapsed, samples);
+        var report = LoadReport.From($"{target} ({api})", mode, clock.Elapsed, samples);
         Print(report);
         var json = JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true });
         Console.WriteLine(json);
         if (output is not null) await File.WriteAllTextAsync(output, json);
         return report.Corrupted == 0 && report.ErrorsByStatus.Count == 0 ? 0 : 3;
+    }
+
+    private static async Task<(ILoadTarget, int VocabSize)> GrpcTargetAsync(GrpcChannel channel, string? apiKey)
+    {
+        var client = new Generation.GenerationClient(channel);
+        var headers = apiKey is null ? null : new Metadata { { "authorization", $"Bearer {apiKey}" } };
+        var model = await client.GetModelInfoAsync(new GetModelInfoRequest(), headers);
+        return (new GrpcLoadTarget(client, apiKey), model.VocabSize);
+    }
+
+    /// <summary>The served model from GET /v1/models (its vocab_size extension sizes the random prompts).</summary>
+    private static async Task<(ILoadTarget, int VocabSize)> OpenAiTargetAsync(HttpClient http, string? apiKey)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, "v1/models");
+        if (apiKey is not null) request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", apiKey);
+        using var response = await http.SendAsync(request);
+        var body = await response.Content.ReadAsStringAsync();
+        if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"GET {http.BaseAddress}v1/models: HTTP {(int)response.StatusCode} {body}");
+        var model = JsonDocument.Parse(body).RootElement.GetProperty("data")[0];
+        return (new OpenAiLoadTarget(http, model.GetProperty("id").GetString()!, apiKey), model.GetProperty("vocab_size").GetInt32());
     }
 
     private static void Print(LoadReport report)

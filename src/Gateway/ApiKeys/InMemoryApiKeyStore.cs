@@ -15,4 +15,7 @@ public sealed class InMemoryApiKeyStore : IApiKeyStore
         _keys[ApiKeyRecord.Hash(key)] = record;
         return Task.CompletedTask;
     }
+
+    public Task<bool> AddIfMissingAsync(string key, ApiKeyRecord record, CancellationToken cancellationToken) =>
+        Task.FromResult(_keys.TryAdd(ApiKeyRecord.Hash(key), record));
 }

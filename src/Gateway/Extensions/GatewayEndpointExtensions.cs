@@ -1,4 +1,5 @@
 using AlisaCluster.Gateway.Grpc;
+using AlisaCluster.Gateway.OpenAi;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Prometheus;
 
@@ -15,6 +16,7 @@ public static class GatewayEndpointExtensions
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
         app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
         app.MapMetrics();
+        app.MapOpenAi();
         return app;
     }
 }

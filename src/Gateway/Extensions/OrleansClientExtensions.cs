@@ -1,6 +1,5 @@
 using AlisaCluster.Grains.Hosting;
 using Orleans.Configuration;
-using StackExchange.Redis;
 
 namespace AlisaCluster.Gateway.Extensions;
 
@@ -13,7 +12,9 @@ public static class OrleansClientExtensions
         builder.UseOrleansClient(client =>
         {
             client.Configure<ClusterOptions>(o => { o.ClusterId = cluster.ClusterId; o.ServiceId = cluster.ServiceId; });
-            if (cluster.UsesRedis) client.UseRedisClustering(o => o.ConfigurationOptions = ConfigurationOptions.Parse(cluster.Redis));
+            // learn of joined and dead silos in seconds (default 30 s); a dead gateway's connection fails at once anyway
+            client.Configure<Orleans.Configuration.GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(5));
+            if (cluster.UsesRedis) client.UseRedisClustering(o => o.ConfigurationOptions = RedisConnection.Options(cluster.Redis));
             else client.UseLocalhostClustering(cluster.GatewayPort, cluster.ServiceId, cluster.ClusterId);
             client.UseConnectionRetryFilter(async (_, cancellationToken) =>
             {

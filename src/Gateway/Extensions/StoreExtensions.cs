@@ -1,3 +1,4 @@
+using AlisaCluster.Gateway.Admission;
 using AlisaCluster.Gateway.ApiKeys;
 using AlisaCluster.Gateway.Sessions;
 using AlisaCluster.Grains.Hosting;
@@ -7,25 +8,25 @@ namespace AlisaCluster.Gateway.Extensions;
 
 public static class StoreExtensions
 {
-    /// <summary>Sessions and API keys in Redis when Cluster:Redis is set, in memory (dev mode) otherwise.</summary>
+    /// <summary>Sessions, API keys and token budgets in Redis when Cluster:Redis is set, in memory (dev mode) otherwise.</summary>
     public static IServiceCollection AddAlisaStores(this IServiceCollection services, ClusterSettings cluster)
     {
         if (cluster.UsesRedis)
         {
-            services.AddSingleton<IConnectionMultiplexer>(_ =>
-            {
-                var redis = ConfigurationOptions.Parse(cluster.Redis);
-                redis.AbortOnConnectFail = false;
-                return ConnectionMultiplexer.Connect(redis);
-            });
+            services.AddSingleton<IConnectionMultiplexer>(_ => ConnectionMultiplexer.Connect(RedisConnection.Options(cluster.Redis)));
             services.AddSingleton<ISessionStore, RedisSessionStore>();
-            services.AddSingleton<IApiKeyStore, RedisApiKeyStore>();
+            services.AddSingleton<RedisApiKeyStore>();
+            services.AddSingleton<IApiKeyStore, CachedApiKeyStore>();
+            services.AddSingleton<ITokenBudgetStore, RedisTokenBudgetStore>();
         }
         else
         {
             services.AddSingleton<ISessionStore, InMemorySessionStore>();
             services.AddSingleton<IApiKeyStore, InMemoryApiKeyStore>();
+            services.AddSingleton<ITokenBudgetStore, InMemoryTokenBudgetStore>();
         }
+        services.AddSingleton<SessionWriter>();
+        services.AddHostedService(s => s.GetRequiredService<SessionWriter>());
         services.AddHostedService<ApiKeySeeder>();
         return services;
     }

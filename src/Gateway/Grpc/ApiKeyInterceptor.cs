@@ -2,13 +2,13 @@ using AlisaCluster.Gateway.ApiKeys;
 using AlisaCluster.Gateway.Extensions;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
-using Microsoft.Extensions.Options;
 
 namespace AlisaCluster.Gateway.Grpc;
 
-/// <summary>Authenticates "authorization: Bearer KEY" against the key store; a missing key (when keys are required) or
-/// an unknown one is UNAUTHENTICATED. The caller's record goes into the call's user state for quotas.</summary>
-public sealed class ApiKeyInterceptor(IApiKeyStore keys, GatewayResilience resilience, IOptions<GatewayOptions> options) : Interceptor
+/// <summary>Authenticates "authorization: Bearer KEY" (<see cref="ApiKeyAuthenticator"/>); a missing key (when keys are
+/// required) or an unknown one is UNAUTHENTICATED; a key store that cannot answer (and has no cached record of the key)
+/// is UNAVAILABLE. The caller's record goes into the call's user state for quotas.</summary>
+public sealed class ApiKeyInterceptor(ApiKeyAuthenticator authenticator) : Interceptor
 {
     private const string CallerKey = "alisa.api-key";
 
@@ -31,18 +31,12 @@ public sealed class ApiKeyInterceptor(IApiKeyStore keys, GatewayResilience resil
 
     private async Task AuthenticateAsync(ServerCallContext context)
     {
-        var header = context.RequestHeaders.GetValue("authorization");
-        if (header is null)
+        try
         {
-            if (options.Value.RequireApiKey) throw Unauthenticated("missing header 'authorization: Bearer <api key>'");
-            return;
+            context.UserState[CallerKey] = await authenticator.AuthenticateAsync(context.RequestHeaders.GetValue("authorization"), context.CancellationToken);
         }
-        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) || header.Length <= 7)
-            throw Unauthenticated("the authorization header must be 'Bearer <api key>'");
-        var key = header[7..].Trim();
-        var record = await resilience.Redis.ExecuteAsync(async token => await keys.FindAsync(key, token), context.CancellationToken)
-            ?? throw Unauthenticated("unknown API key");
-        context.UserState[CallerKey] = record;
+        catch (ApiKeyRejectedException e) { throw Unauthenticated(e.Message); }
+        catch (RedisUnavailableException e) { throw new RpcException(new Status(StatusCode.Unavailable, e.Message)); }
     }
 
     private static RpcException Unauthenticated(string message) => new(new Status(StatusCode.Unauthenticated, message));

@@ -15,7 +15,8 @@ public static partial class GenerateRequestValidator
     // The engine's limits (SamplingParams, KvPolicy; RequestLimitsTests keeps the copies equal); the gateway checks
     // them too so a bad value costs no session.
     public const double MinTemperature = 1e-4, MaxTemperature = 100, MaxRepetitionPenalty = 100, MaxKvSparsity = 0.99;
-    public const int MaxTopK = 1 << 20, MaxStopStrings = 16, MaxStopLength = 256, MaxSinks = 1 << 20;
+    public const double MaxPresencePenalty = 2, MaxFrequencyPenalty = 2, MaxLogitBias = 100;
+    public const int MaxTopK = 1 << 20, MaxStopStrings = 16, MaxStopLength = 256, MaxSinks = 1 << 20, MaxLogitBiasTokens = 1024;
 
     /// <summary>Everything but the prompt tokens (text is tokenized after admission).</summary>
     public static SequenceRequest ValidateShape(GenerateRequest request)
@@ -34,6 +35,8 @@ public static partial class GenerateRequestValidator
         double? penalty = p.HasRepetitionPenalty ? p.RepetitionPenalty : null;
         int? topK = p.HasTopK ? p.TopK : null;
         int maxTokens = p.HasMaxTokens ? p.MaxTokens : 64;
+        double presence = p.HasPresencePenalty ? p.PresencePenalty : 0, frequency = p.HasFrequencyPenalty ? p.FrequencyPenalty : 0;
+        double minP = p.HasMinP ? p.MinP : 0;
         if (temperature is double t && t != 0 && !(t >= MinTemperature && t <= MaxTemperature))
             throw Invalid("sampling_params.temperature", $"must be 0 (greedy) or in [{Format(MinTemperature)}, {Format(MaxTemperature)}], got {Format(t)}");
         if (topP is double top && (double.IsNaN(top) || top <= 0 || top > 1)) throw Invalid("sampling_params.top_p", $"must be in (0, 1], got {Format(top)}");
@@ -44,12 +47,21 @@ public static partial class GenerateRequestValidator
         if (p.Stop.Count > MaxStopStrings) throw Invalid("sampling_params.stop", $"at most {MaxStopStrings} stop strings, got {p.Stop.Count}");
         if (p.Stop.Any(string.IsNullOrEmpty)) throw Invalid("sampling_params.stop", "stop strings must not be empty");
         if (p.Stop.Any(s => s.Length > MaxStopLength)) throw Invalid("sampling_params.stop", $"stop strings must be at most {MaxStopLength} characters");
+        if (!(Math.Abs(presence) <= MaxPresencePenalty))
+            throw Invalid("sampling_params.presence_penalty", $"must be in [-{Format(MaxPresencePenalty)}, {Format(MaxPresencePenalty)}], got {Format(presence)}");
+        if (!(Math.Abs(frequency) <= MaxFrequencyPenalty))
+            throw Invalid("sampling_params.frequency_penalty", $"must be in [-{Format(MaxFrequencyPenalty)}, {Format(MaxFrequencyPenalty)}], got {Format(frequency)}");
+        if (!(minP >= 0 && minP <= 1)) throw Invalid("sampling_params.min_p", $"must be in [0, 1], got {Format(minP)}");
+        if (p.LogitBias.Count > MaxLogitBiasTokens) throw Invalid("sampling_params.logit_bias", $"at most {MaxLogitBiasTokens} tokens, got {p.LogitBias.Count}");
+        foreach (var (token, bias) in p.LogitBias.Where(b => b.Key < 0 || !(Math.Abs(b.Value) <= MaxLogitBias)).Take(1))
+            throw Invalid("sampling_params.logit_bias", $"token {token}: needs a token id >= 0 and a bias in [-{Format(MaxLogitBias)}, {Format(MaxLogitBias)}], got {Format(bias)}");
         if (p.StopTokenIds.Any(t => t < 0)) throw Invalid("sampling_params.stop_token_ids", "token ids must be >= 0");
         return new SequenceRequest
         {
             RequestId = id, PromptTokens = [], Temperature = temperature, TopP = topP, TopK = topK, MaxTokens = maxTokens,
             Stop = [.. p.Stop], StopTokenIds = [.. p.StopTokenIds], Seed = p.HasSeed ? p.Seed : null, RepetitionPenalty = penalty,
-            IgnoreEos = p.IgnoreEos, KvPolicy = KvPolicyText(request),
+            IgnoreEos = p.IgnoreEos, KvPolicy = KvPolicyText(request), PresencePenalty = presence, FrequencyPenalty = frequency, MinP = minP,
+            LogitBias = new Dictionary<int, float>(p.LogitBias),
         };
     }
 
@@ -59,6 +71,8 @@ public static partial class GenerateRequestValidator
         if (prompt.Length == 0) throw Invalid(field, "the prompt must not be empty");
         foreach (var token in prompt.Where(t => t < 0 || t >= model.VocabSize).Take(1))
             throw Invalid(field, $"token id {token} is outside the vocabulary [0, {model.VocabSize})");
+        foreach (var token in request.LogitBias.Keys.Where(t => t >= model.VocabSize).Take(1))
+            throw Invalid("sampling_params.logit_bias", $"token id {token} is outside the vocabulary [0, {model.VocabSize})");
         foreach (var token in request.StopTokenIds.Where(t => t >= model.VocabSize).Take(1))
             throw Invalid("sampling_params.stop_token_ids", $"token id {token} is outside the vocabulary [0, {model.VocabSize})");
         if ((long)prompt.Length + request.MaxTokens > model.MaxContextLength)

@@ -14,24 +14,29 @@ public static class GenerateResponses
         return new GenerateResponse { Chunk = message };
     }
 
-    public static GenerateResponse Complete(SequenceRequest request, SequenceChunk final, StreamProgress progress) => new()
+    public static GenerateResponse Complete(GenerationOutcome outcome) => new()
     {
         Complete = new GenerateComplete
         {
-            RequestId = request.RequestId,
-            FinishReason = final.Finish switch
+            RequestId = outcome.Request.RequestId,
+            FinishReason = outcome.Final.Finish switch
             {
                 SequenceFinish.Stop => FinishReason.Stop,
                 SequenceFinish.Length => FinishReason.Length,
                 _ => FinishReason.Abort,
             },
+            StopReason = outcome.Final.Stop switch
+            {
+                SequenceStop.Eos => StopReason.Eos,
+                SequenceStop.StopToken => StopReason.StopToken,
+                SequenceStop.StopString => StopReason.StopString,
+                _ => StopReason.Unspecified,
+            },
             Usage = new Usage
             {
-                PromptTokens = request.PromptTokens.Length, CompletionTokens = progress.Generated.Count,
-                TotalTokens = request.PromptTokens.Length + progress.Generated.Count, Resumes = progress.Resumes,
+                PromptTokens = outcome.PromptTokens, CompletionTokens = outcome.CompletionTokens,
+                TotalTokens = outcome.PromptTokens + outcome.CompletionTokens, Resumes = outcome.Progress.Resumes,
             },
         },
     };
-
-    public static string FinishName(SequenceFinish? finish) => finish?.ToString().ToLowerInvariant() ?? "abort";
 }

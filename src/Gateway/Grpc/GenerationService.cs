@@ -1,8 +1,5 @@
-using AlisaCluster.Gateway.Admission;
 using AlisaCluster.Gateway.Health;
-using AlisaCluster.Gateway.Metrics;
 using AlisaCluster.Gateway.Models;
-using AlisaCluster.Gateway.Sessions;
 using AlisaCluster.Gateway.Streaming;
 using AlisaCluster.Grains;
 using AlisaCluster.Protos;
@@ -10,11 +7,10 @@ using Grpc.Core;
 
 namespace AlisaCluster.Gateway.Grpc;
 
-/// <summary>alisa.v1.Generation: validate, admit, tokenize, record the session, then stream (with resume) from the
-/// worker silos. The call's cancellation (client gone) cancels the sequence on its silo, which frees its KV.</summary>
+/// <summary>alisa.v1.Generation: validate, then the shared <see cref="GenerationPipeline"/> (admit, tokenize, record the
+/// session, stream with resume from the worker silos). The call's cancellation (client gone) cancels the sequence on its silo, which frees its KV.</summary>
 [BindServiceMethod(typeof(GenerationService), nameof(BindService))]
-public sealed class GenerationService(ModelCatalog models, SequenceStreamer streamer, SessionTracker sessions, InFlightLimiter limiter,
-    ClusterLoadMonitor monitor) : Generation.GenerationBase
+public sealed class GenerationService(ModelCatalog models, GenerationPipeline pipeline, SequenceAborter aborter, ClusterLoadMonitor monitor) : Generation.GenerationBase
 {
     /// <summary>Found by Grpc.AspNetCore through the attribute: the generated binding, with strict request parsing.
     /// The parameter is the generated base because gRPC only binds methods that override that type's.</summary>
@@ -25,40 +21,20 @@ public sealed class GenerationService(ModelCatalog models, SequenceStreamer stre
     {
         var cancelled = context.CancellationToken;
         var shape = GenerateRequestValidator.ValidateShape(request);
-        using var lease = limiter.TryAcquire(ApiKeyInterceptor.Caller(context), out var reason)
-            ?? throw new RpcException(new Status(StatusCode.ResourceExhausted, reason));
-        TrackedSession? session = null;
-        var progress = new StreamProgress();
+        bool logprobs = request.SamplingParams?.Logprobs ?? false;
+        await pipeline.RunAsync(ApiKeyInterceptor.Caller(context), async token => shape with { PromptTokens = await PromptAsync(request, shape, token) },
+            async chunk => await responseStream.WriteAsync(GenerateResponses.Chunk(chunk, logprobs), cancelled),
+            async outcome => await responseStream.WriteAsync(GenerateResponses.Complete(outcome), cancelled), cancelled);
+    }
+
+    public override async Task<AbortResponse> Abort(AbortRequest request, ServerCallContext context)
+    {
+        if (request.RequestId.Length == 0) throw GenerateRequestValidator.Invalid("request_id", "must not be empty");
         try
         {
-            var sequence = shape with { PromptTokens = await PromptAsync(request, shape, cancelled) };
-            session = await sessions.StartAsync(sequence, ApiKeyInterceptor.Caller(context), cancelled);
-            using var timer = new RequestTimer();
-            GatewayMetrics.PromptTokens.Inc(sequence.PromptTokens.Length);
-            bool logprobs = request.SamplingParams?.Logprobs ?? false;
-            var final = await streamer.RunAsync(sequence, progress, async chunk =>
-            {
-                if (chunk.HasToken)
-                {
-                    timer.Token();
-                    await responseStream.WriteAsync(GenerateResponses.Chunk(chunk, logprobs), cancelled);
-                }
-                await session.ProgressAsync(progress);
-            }, cancelled);
-            await responseStream.WriteAsync(GenerateResponses.Complete(sequence, final, progress), cancelled);
-            var finish = GenerateResponses.FinishName(final.Finish);
-            timer.Finished(finish);
-            GatewayMetrics.Resumes.Inc(progress.Resumes);
-            await session.EndAsync(SessionStates.Finished, finish, progress);
+            return new AbortResponse { Aborted = await aborter.AbortAsync(request.RequestId, ApiKeyInterceptor.Caller(context), context.CancellationToken) };
         }
-        catch (Exception e)
-        {
-            var rpc = StatusMapping.ToRpc(e, cancelled);
-            GatewayMetrics.RequestsFailed.WithLabels(rpc.StatusCode.ToString()).Inc();
-            if (session is not null)
-                await session.EndAsync(rpc.StatusCode == StatusCode.Cancelled ? SessionStates.Aborted : SessionStates.Failed, rpc.Status.Detail, progress);
-            throw rpc;
-        }
+        catch (Exception e) { throw StatusMapping.ToRpc(e, context.CancellationToken); }
     }
 
     public override async Task<TokenizeResponse> Tokenize(TokenizeRequest request, ServerCallContext context)

@@ -17,9 +17,11 @@ public static class StatusMapping
         SequenceRejectedException { ExceedsCapacity: true } r => Rpc(StatusCode.ResourceExhausted, $"{r.Field}: {r.Message}"),
         SequenceRejectedException r => Rpc(StatusCode.InvalidArgument, $"{r.Field}: {r.Message}"),
         StreamLostException => Rpc(StatusCode.Unavailable, e.Message),
+        KeyNotFoundException => Rpc(StatusCode.NotFound, e.Message),
         StreamCorruptedException => Rpc(StatusCode.Internal, e.Message),
         TimeoutRejectedException => Rpc(StatusCode.Unavailable, "the cluster did not answer in time"),
-        RedisException => Rpc(StatusCode.Unavailable, $"the session store is unavailable: {e.Message}"),
+        RedisUnavailableException => Rpc(StatusCode.Unavailable, e.Message),
+        RedisException => Rpc(StatusCode.Unavailable, $"the session store (Redis) is unavailable: {e.Message}"),
         _ when SiloLoss.IsSiloLoss(e) => Rpc(StatusCode.Unavailable, $"no worker silo could serve the call: {e.Message}"),
         _ => Rpc(StatusCode.Internal, $"{e.GetType().Name}: {e.Message}"),
     };

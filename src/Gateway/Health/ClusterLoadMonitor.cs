@@ -4,12 +4,19 @@ using AlisaCluster.Grains;
 namespace AlisaCluster.Gateway.Health;
 
 /// <summary>Polls every silo's published load once a second: for readiness (a worker is up), GetModelInfo, and the
-/// per-silo KV metrics.</summary>
+/// per-silo KV metrics. The silo list comes from the membership table; while that cannot be read (Redis down) the
+/// last list is polled, so readiness follows the silos themselves, not Redis.</summary>
 public sealed class ClusterLoadMonitor(IClusterClient cluster, ILogger<ClusterLoadMonitor> logger) : BackgroundService
 {
     private static readonly TimeSpan Interval = TimeSpan.FromSeconds(1);
+    private IReadOnlyCollection<SiloAddress> _hosts = [];
+    private TaskCompletionSource _nextReport = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public IReadOnlyList<WorkerLoad> Workers { get; private set; } = [];
+    /// <summary>How many times <see cref="Workers"/> was refreshed.</summary>
+    public long Reports { get; private set; }
+    /// <summary>Completes at the next refresh of <see cref="Workers"/>.</summary>
+    public Task NextReport => _nextReport.Task;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -17,15 +24,14 @@ public sealed class ClusterLoadMonitor(IClusterClient cluster, ILogger<ClusterLo
         {
             try
             {
-                var hosts = await cluster.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true).WaitAsync(Interval, stoppingToken);
-                var loads = await Task.WhenAll(hosts.Keys.Select(PollAsync));
-                Publish(loads.OfType<WorkerLoad>().ToList());
+                _hosts = (await cluster.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true).WaitAsync(Interval, stoppingToken)).Keys;
             }
             catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
             {
-                logger.LogDebug("cluster poll failed: {Error}", e.Message);
-                Publish([]);
+                logger.LogDebug("membership not read, polling the last known silos: {Error}", e.Message);
             }
+            var loads = await Task.WhenAll(_hosts.Select(PollAsync));
+            Publish(loads.OfType<WorkerLoad>().ToList());
             try { await Task.Delay(Interval, stoppingToken); }
             catch (OperationCanceledException) { break; }
         }
@@ -63,5 +69,7 @@ public sealed class ClusterLoadMonitor(IClusterClient cluster, ILogger<ClusterLo
         }
         GatewayMetrics.Workers.Set(workers.Count);
         Workers = workers;
+        Reports++;
+        Interlocked.Exchange(ref _nextReport, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
     }
 }

@@ -15,7 +15,7 @@ public sealed class InMemorySessionStore : ISessionStore
         return Task.FromResult(stored.Session.StreamId == session.StreamId);
     }
 
-    public Task SaveAsync(SessionRecord session, TimeSpan ttl, CancellationToken cancellationToken)
+    public Task SaveAsync(SessionRecord session, int savedTokens, TimeSpan ttl, CancellationToken cancellationToken)
     {
         _sessions[session.RequestId] = (session, DateTimeOffset.UtcNow + ttl);
         return Task.CompletedTask;

@@ -7,10 +7,11 @@ using Microsoft.Extensions.Options;
 
 namespace AlisaCluster.Gateway.Sessions;
 
-/// <summary>Writes a stream's session through the store with the Redis resilience pipeline. Creating the session must
-/// succeed before any generation starts; later progress writes that fail are logged, never fatal (the tokens that
-/// matter for resuming are in this process).</summary>
-public sealed class SessionTracker(ISessionStore store, GatewayResilience resilience, IOptions<GatewayOptions> options, ILogger<SessionTracker> logger)
+/// <summary>Creates a stream's session before generation starts (claiming its request id) and hands its progress to
+/// the <see cref="SessionWriter"/>. When the store is unreachable the stream is still served: the request id is
+/// checked against this gateway's live streams only, and the session is created once the store is back.</summary>
+public sealed class SessionTracker(ISessionStore store, SessionWriter writer, GatewayResilience resilience, IOptions<GatewayOptions> options,
+    ILogger<SessionTracker> logger)
 {
     public async Task<TrackedSession> StartAsync(SequenceRequest request, ApiKeyRecord key, CancellationToken cancellationToken)
     {
@@ -18,42 +19,46 @@ public sealed class SessionTracker(ISessionStore store, GatewayResilience resili
         {
             RequestId = request.RequestId, ApiKeyName = key.Name, StreamId = Guid.NewGuid().ToString("N"), PromptTokens = request.PromptTokens.Length,
         };
-        bool created = await resilience.Redis.ExecuteAsync(async token => await store.TryCreateAsync(session, options.Value.SessionTtl, token), cancellationToken);
-        if (!created) throw new RpcException(new Status(StatusCode.AlreadyExists, $"request_id: '{request.RequestId}' is already in use"));
-        return new TrackedSession(this, session);
-    }
-
-    internal async Task<SessionRecord> SaveAsync(SessionRecord session)
-    {
-        var updated = session with { UpdatedAt = DateTimeOffset.UtcNow };
+        bool stored;
         try
         {
-            await resilience.Redis.ExecuteAsync(async token => await store.SaveAsync(updated, options.Value.SessionTtl, token), CancellationToken.None);
+            stored = await resilience.RedisAsync("session store", token => store.TryCreateAsync(session, options.Value.SessionTtl, token), cancellationToken);
+            if (!stored) throw InUse(request.RequestId);
         }
-        catch (Exception e)
+        catch (RedisUnavailableException e)
         {
-            logger.LogWarning("session {RequestId} not saved: {Error}", session.RequestId, e.Message);
+            logger.LogWarning("session {RequestId} is created later: {Error}", request.RequestId, e.Message);
+            stored = false;
         }
-        return updated;
+        var slot = new SessionSlot(session, stored);
+        if (!writer.TryAdd(slot)) throw InUse(request.RequestId);
+        return new TrackedSession(slot, writer);
     }
+
+    private static RpcException InUse(string requestId) => new(new Status(StatusCode.AlreadyExists, $"request_id: '{requestId}' is already in use"));
 }
 
 /// <summary>One stream's session, updated as the stream progresses.</summary>
-public sealed class TrackedSession(SessionTracker tracker, SessionRecord session)
+public sealed class TrackedSession(SessionSlot slot, SessionWriter writer)
 {
-    private SessionRecord _session = session;
+    /// <summary>How long the end of a stream waits for its final state to be stored (the client already has it all).</summary>
+    private static readonly TimeSpan EndWriteWait = TimeSpan.FromSeconds(1);
 
-    public string RequestId => _session.RequestId;
+    public string RequestId => slot.RequestId;
 
-    public async Task ProgressAsync(StreamProgress progress) =>
-        _session = await tracker.SaveAsync(_session with
-        {
-            State = SessionStates.Running, Silo = progress.Silo, GeneratedTokens = [.. progress.Generated], Resumes = progress.Resumes,
-        });
+    /// <summary>Records the stream's progress in memory and returns at once; the writer stores it in the background.</summary>
+    public Task ProgressAsync(StreamProgress progress)
+    {
+        slot.Update(s => s with { State = SessionStates.Running, Silo = progress.Silo, Resumes = progress.Resumes }, progress.Generated, end: false);
+        return Task.CompletedTask;
+    }
 
-    public async Task EndAsync(string state, string finishReason, StreamProgress progress) =>
-        _session = await tracker.SaveAsync(_session with
-        {
-            State = state, FinishReason = finishReason, Silo = progress.Silo, GeneratedTokens = [.. progress.Generated], Resumes = progress.Resumes,
-        });
+    /// <summary>Records the final state and waits briefly (never failing) for it to be stored.</summary>
+    public async Task EndAsync(string state, string finishReason, StreamProgress progress)
+    {
+        slot.Update(s => s with { State = state, FinishReason = finishReason, Silo = progress.Silo, Resumes = progress.Resumes }, progress.Generated, end: true);
+        writer.Wake();
+        try { await slot.EndWritten.WaitAsync(EndWriteWait); }
+        catch (TimeoutException) { }
+    }
 }

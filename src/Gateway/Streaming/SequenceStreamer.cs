@@ -52,8 +52,9 @@ public sealed class SequenceStreamer(IClusterClient cluster, IOptions<GatewayOpt
                 int expected = progress.Generated.Count + (chunk.HasToken ? 1 : 0);
                 if (chunk.GeneratedTokens != expected)
                     throw new StreamCorruptedException($"worker {chunk.Silo} sent token {chunk.GeneratedTokens} where {expected} was due");
-                if (chunk.HasToken) progress.Generated.Add(chunk.TokenId);
                 progress.Silo = chunk.Silo;
+                if (chunk.IsKeepAlive) continue;
+                if (chunk.HasToken) progress.Generated.Add(chunk.TokenId);
                 await deliver(chunk);
                 if (chunk.Finish is not null) return chunk;
             }
@@ -61,7 +62,7 @@ public sealed class SequenceStreamer(IClusterClient cluster, IOptions<GatewayOpt
         }
         catch (OperationCanceledException) when (!token.IsCancellationRequested)
         {
-            throw new SiloLostException($"no token from the worker for {idleTimeout.TotalSeconds:F0} s");
+            throw new SiloLostException($"nothing from the worker for {idleTimeout.TotalSeconds:F1} s");
         }
         finally
         {

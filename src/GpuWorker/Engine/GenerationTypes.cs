@@ -2,6 +2,9 @@ namespace AlisaCluster.GpuWorker.Engine;
 
 public enum FinishReason { Stop, Length, Abort }
 
+/// <summary>What ended a <see cref="FinishReason.Stop"/>: the model's EOS, a requested stop token, or a stop string.</summary>
+public enum StopCause { Eos, StopToken, StopString }
+
 /// <summary>A request to the engine: tokenized prompt plus sampling parameters.</summary>
 public sealed record GenerationRequest(string RequestId, IReadOnlyList<int> PromptTokens, SamplingParams Sampling)
 {
@@ -17,6 +20,9 @@ public sealed record GenerationRequest(string RequestId, IReadOnlyList<int> Prom
 /// or a possible stop string is held back), and on the last item the finish reason and usage.</summary>
 public sealed record GenerationEvent(int TokenId, string Text, float Logprob, FinishReason? Finish, int PromptTokens, int GeneratedTokens)
 {
+    /// <summary>Set on the final event of a stopped sequence.</summary>
+    public StopCause? Cause { get; init; }
+
     public bool IsFinal => Finish is not null;
 }
 

@@ -31,6 +31,7 @@ public sealed class InferenceEngine : IAsyncDisposable
     private long _promptTokens, _generatedTokens, _steps, _decodeSteps;
     private double _decodeHostSeconds, _decodeGpuSeconds;
     private int _queued;
+    private long _stepStarted; // Stopwatch timestamp of the step in progress, 0 between steps
 
     public InferenceEngine(LoadedModel model, EngineOptions options)
     {
@@ -70,6 +71,8 @@ public sealed class InferenceEngine : IAsyncDisposable
     public HfTokenizer Tokenizer => _model.Tokenizer;
     public EngineStats Stats { get; private set; }
     public event Action<EngineStats>? StatsUpdated;
+    /// <summary>How long the step in progress has been running, zero between steps: a hung device shows here.</summary>
+    public TimeSpan StepRunningFor => Volatile.Read(ref _stepStarted) is var started and not 0 ? Stopwatch.GetElapsedTime(started) : TimeSpan.Zero;
 
     /// <summary>Streams the request's tokens; cancelling <paramref name="cancellationToken"/> aborts it and frees its KV.</summary>
     public async IAsyncEnumerable<GenerationEvent> GenerateAsync(GenerationRequest request, [EnumeratorCancellation] CancellationToken cancellationToken = default)
@@ -146,7 +149,11 @@ public sealed class InferenceEngine : IAsyncDisposable
         {
             try
             {
-                if (!Step()) _wake.Wait(_stop.Token);
+                Volatile.Write(ref _stepStarted, Stopwatch.GetTimestamp());
+                bool worked;
+                try { worked = Step(); }
+                finally { Volatile.Write(ref _stepStarted, 0); }
+                if (!worked) _wake.Wait(_stop.Token);
             }
             catch (OperationCanceledException) when (_stop.IsCancellationRequested) { break; }
             catch (Exception error)
@@ -229,8 +236,9 @@ public sealed class InferenceEngine : IAsyncDisposable
         bool stopToken = eos || sampling.StopTokenIds.Contains(choice.TokenId);
         bool length = sequence.Generated.Count >= sampling.MaxTokens || sequence.Tokens.Count >= MaxModelLength;
         var text = sequence.Output.Advance(sequence.Generated, isLast: stopToken || length, out bool stopString);
-        FinishReason? finish = stopToken || stopString ? FinishReason.Stop : length ? FinishReason.Length : null;
-        sequence.Publish(new GenerationEvent(choice.TokenId, text, choice.Logprob, finish, sequence.PromptLength, sequence.Generated.Count));
+        StopCause? cause = eos ? StopCause.Eos : stopString ? StopCause.StopString : stopToken ? StopCause.StopToken : null;
+        FinishReason? finish = cause is not null ? FinishReason.Stop : length ? FinishReason.Length : null;
+        sequence.Publish(new GenerationEvent(choice.TokenId, text, choice.Logprob, finish, sequence.PromptLength, sequence.Generated.Count) { Cause = cause });
         if (finish is not null) Finish(sequence, error: null);
     }
 

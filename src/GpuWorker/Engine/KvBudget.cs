@@ -26,6 +26,33 @@ public static class KvBudget
         return (int)Math.Min(int.MaxValue, free / bytesPerToken);
     }
 
+    /// <summary>The GPU KV pool, in tokens, of an engine with <paramref name="options"/> on <paramref name="model"/>'s
+    /// device when the process may use <paramref name="utilization"/> of the device's memory for weights, KV, scores
+    /// and working room (vLLM's gpu_memory_utilization).</summary>
+    public static int TokensForDevice(LoadedModel model, EngineOptions options, double utilization)
+    {
+        if (!(utilization > 0 && utilization <= 1))
+            throw new ArgumentException($"GPU memory utilization {utilization} is not in (0, 1]", nameof(utilization));
+        long total = Native.CudaDriver.TotalMemoryBytes(model.Model.Device.index < 0 ? 0 : model.Model.Device.index);
+        return TokensForBudget(model.Config, model.Model.ElementSize, model.Model.ParameterBytes, options, (long)(total * utilization));
+    }
+
+    /// <summary>The GPU KV pool that fits <paramref name="budgetBytes"/> with the engine's score memory counted: scores
+    /// live on the GPU for every logical slot, the CPU and recompute tiers' included.</summary>
+    public static int TokensForBudget(ModelConfig c, int elementSize, long parameterBytes, EngineOptions options, long budgetBytes)
+    {
+        int maxLength = Math.Min(options.MaxModelLength ?? int.MaxValue, c.MaxPositions);
+        int ring = options.EnableScoredPolicies ? ScoreRing(options.MinScoredSparsity, maxLength) * (options.PerHeadScores ? c.NumKvHeads : 1) : 0;
+        double kv = BytesPerToken(c, options.KvFormat, elementSize, options.BlockSize, 0, false);
+        double scores = BytesPerToken(c, options.KvFormat, elementSize, options.BlockSize, ring, options.EnableH2O) - kv;
+        long lowerTiers = (long)(((long)options.CpuKvCapacityTokens + options.RecomputeCapacityTokens + 2L * options.BlockSize) * scores);
+        return TokensFor(budgetBytes - lowerTiers, parameterBytes, kv + scores);
+    }
+
+    /// <summary>Tokens of K/V that <paramref name="gib"/> GiB of host memory hold (the CPU tier, ALISA phase II).</summary>
+    public static int TokensInHostMemory(ModelConfig c, int elementSize, KvStorageFormat format, int blockSize, double gib) =>
+        (int)Math.Min(int.MaxValue, gib * (1L << 30) / BytesPerToken(c, format, elementSize, blockSize, 0, false));
+
     /// <summary>The score ring an engine keeps for SWA down to <paramref name="minSparsity"/> at <paramref name="maxLength"/> tokens.</summary>
     public static int ScoreRing(double minSparsity, int maxLength) =>
         SelectionBudget.For(new KvPolicy(KvPolicyKind.Swa, minSparsity), maxLength).ScoreWindow + 2;

@@ -2,7 +2,8 @@ using static TorchSharp.torch;
 
 namespace AlisaCluster.GpuWorker.Engine;
 
-/// <summary>Picks the next token for every row of a batch: repetition penalty, temperature, top-k, top-p, then a draw
+/// <summary>Picks the next token for every row of a batch: repetition penalty, presence/frequency penalties and logit
+/// bias, temperature, top-k, top-p, min-p, then a draw
 /// from the sequence's own seeded random source (so a seed reproduces the output whatever else is batched).
 /// Everything runs on the logits' device, batched; one small tensor (token ids and logprobs) comes back to the host.</summary>
 public static class Sampler
@@ -25,15 +26,20 @@ public static class Sampler
         int rows = sequences.Count;
         var sampled = new List<int>();
         var penalised = new List<int>();
+        var biased = new List<int>();
         for (int b = 0; b < rows; b++)
         {
-            if (!sequences[b].Sampling.IsGreedy) sampled.Add(b);
-            if (sequences[b].Sampling.RepetitionPenalty != 1.0 && sequences[b].SeenTokens.Count > 0) penalised.Add(b);
+            var sampling = sequences[b].Sampling;
+            if (!sampling.IsGreedy) sampled.Add(b);
+            if (sampling.RepetitionPenalty != 1.0 && sequences[b].SeenTokens.Count > 0) penalised.Add(b);
+            if (sampling.LogitBias.Count > 0 || ((sampling.PresencePenalty != 0 || sampling.FrequencyPenalty != 0) && sequences[b].Generated.Count > 0))
+                biased.Add(b);
         }
 
         // the logprob is always that of the raw logits, whatever the penalty or temperature
         var normalizer = logits.logsumexp(-1);
         var scores = penalised.Count == 0 ? logits : Penalise(logits, sequences, penalised);
+        if (biased.Count > 0) scores = AddBiases(scores, sequences, biased);
         var chosen = scores.argmax(-1);
         if (sampled.Count > 0)
         {
@@ -83,6 +89,35 @@ public static class Sampler
         return logits.index_copy(0, rowIndex, subset);
     }
 
+    /// <summary>Presence/frequency penalties (counted over the generated tokens) and logit bias of the given rows, as one
+    /// sparse add of (flat index, delta) pairs uploaded together; returns a new [B, vocab].</summary>
+    private static Tensor AddBiases(Tensor scores, IReadOnlyList<Sequence> sequences, List<int> rows)
+    {
+        long vocab = scores.shape[1];
+        var index = new List<long>();
+        var delta = new List<float>();
+        foreach (int b in rows)
+        {
+            var sampling = sequences[b].Sampling;
+            var deltas = new Dictionary<int, double>();
+            if (sampling.PresencePenalty != 0 || sampling.FrequencyPenalty != 0)
+            {
+                foreach (var (token, count) in sequences[b].Generated.CountBy(t => t))
+                    deltas[token] = -(sampling.PresencePenalty + sampling.FrequencyPenalty * count);
+            }
+            foreach (var (token, bias) in sampling.LogitBias.Where(p => p.Key < vocab))
+                deltas[token] = deltas.GetValueOrDefault(token) + bias;
+            foreach (var (token, value) in deltas)
+            {
+                index.Add(b * vocab + token);
+                delta.Add((float)value);
+            }
+        }
+        var adjusted = scores.to(ScalarType.Float32, copy: true);
+        adjusted.view(-1).index_add_(0, tensor(index.ToArray(), device: scores.device), tensor(delta.ToArray(), device: scores.device), Scalars.Of(1.0));
+        return adjusted;
+    }
+
     /// <summary>Inverse-CDF draw for scores [S, vocab], one row per sampled sequence; returns the token ids [S].</summary>
     private static Tensor Draw(Tensor scores, IReadOnlyList<Sequence> sequences)
     {
@@ -90,25 +125,30 @@ public static class Sampler
         var device = scores.device;
         long vocab = scores.shape[1];
         int rows = sequences.Count;
-        // one upload of the per-row parameters: temperature, top-k (vocab when off), top-p, the row's uniform draw
-        var packed = new float[rows * 4];
+        // one upload of the per-row parameters: temperature, top-k (vocab when off), top-p, min-p, the row's uniform draw
+        const int width = 5;
+        var packed = new float[rows * width];
         for (int i = 0; i < rows; i++)
         {
             var sampling = sequences[i].Sampling;
-            packed[4 * i] = (float)sampling.Temperature;
-            packed[4 * i + 1] = sampling.TopK > 0 ? Math.Min(sampling.TopK, vocab) : vocab;
-            packed[4 * i + 2] = (float)sampling.TopP;
-            packed[4 * i + 3] = (float)sequences[i].Random.NextDouble();
+            packed[width * i] = (float)sampling.Temperature;
+            packed[width * i + 1] = sampling.TopK > 0 ? Math.Min(sampling.TopK, vocab) : vocab;
+            packed[width * i + 2] = (float)sampling.TopP;
+            packed[width * i + 3] = (float)sampling.MinP;
+            packed[width * i + 4] = (float)sequences[i].Random.NextDouble();
         }
-        var parameters = tensor(packed, [rows, 4], device: device);
-        var (temperature, topK, topP, uniform) = (parameters.narrow(1, 0, 1), parameters.narrow(1, 1, 1), parameters.narrow(1, 2, 1), parameters.narrow(1, 3, 1));
+        var parameters = tensor(packed, [rows, width], device: device);
+        var (temperature, topK, topP) = (parameters.narrow(1, 0, 1), parameters.narrow(1, 1, 1), parameters.narrow(1, 2, 1));
+        var (minP, uniform) = (parameters.narrow(1, 3, 1), parameters.narrow(1, 4, 1));
 
         // candidates by descending score (stable: ties keep the lower id first), cut by top-k
         var (sorted, order) = scores.sort(-1, descending: true, stable: true);
         var rank = arange(vocab, device: device).unsqueeze(0);
         var inTopK = rank.lt(topK);
-        // softmax with temperature, unnormalised (the max is the first column); ranks past top-k get no mass
-        var probs = ((sorted - sorted.narrow(1, 0, 1)) / temperature).exp().masked_fill(inTopK.logical_not(), Scalars.Of(0.0));
+        // softmax with temperature, unnormalised (the max is the first column, 1); ranks past top-k and below min-p get no mass
+        var probs = ((sorted - sorted.narrow(1, 0, 1)) / temperature).exp();
+        inTopK = inTopK.logical_and(probs.ge(minP));
+        probs = probs.masked_fill(inTopK.logical_not(), Scalars.Of(0.0));
         var cumulative = probs.cumsum(1);
         var before = cat([zeros(rows, 1, device: device), cumulative.narrow(1, 0, vocab - 1)], 1);
         // top-p: keep the smallest prefix whose mass reaches TopP, i.e. a rank while the mass before it is below; always the first

@@ -20,23 +20,48 @@ public sealed class EngineHost : IAsyncDisposable
         if (worker.Threads > 0) TorchSharp.torch.set_num_threads(worker.Threads);
         var folder = ModelFolder.Resolve(worker.Model);
         DefaultPolicy = KvPolicy.Parse(worker.DefaultKvPolicy, LearnedSplit.FromModelFolder(folder));
-        foreach (var device in worker.Devices)
+        foreach (var device in worker.DeviceList())
         {
             var choice = DeviceChoice.Parse(device == "auto" ? null : device, string.IsNullOrEmpty(worker.DType) ? null : worker.DType);
             var model = LoadedModel.FromCheckpoint(folder, choice);
-            var engine = new InferenceEngine(model, new EngineOptions
+            var engineOptions = SizeKv(model, worker, new EngineOptions
             {
-                KvCapacityTokens = worker.KvCapacityTokens, MaxBatchSize = worker.MaxBatchSize,
+                MaxBatchSize = worker.MaxBatchSize,
                 MaxWaiting = worker.MaxWaiting, DefaultPolicy = DefaultPolicy, PerHeadScores = worker.PerHeadScores,
-                CpuKvCapacityTokens = worker.CpuKvCapacityTokens, RecomputeCapacityTokens = worker.RecomputeCapacityTokens,
+                RecomputeCapacityTokens = worker.RecomputeCapacityTokens,
                 TierPlan = worker.TierPlan(), DecodeStep = worker.DecodeStepKind(), PrefillChunkTokens = worker.PrefillChunkTokens,
-            });
+            }, out var sizing);
+            var engine = new InferenceEngine(model, engineOptions);
             _engines.Add((model, engine));
-            logger.LogInformation("engine {Index}: {Model} on {Device} ({DType}), KV pool {Kv} tokens, {Step} decode step ({Native})",
-                _engines.Count - 1, model.Name, model.Model.Device, model.Model.DType, worker.KvCapacityTokens, engine.Stats.DecodeStep,
-                GpuWorker.Native.AlisaNative.Detail);
+            logger.LogInformation("engine {Index}: {Model} on {Device} ({DType}), KV pool {Kv} tokens ({Sizing}), CPU tier {CpuKv} tokens, {Step} decode step ({Native})",
+                _engines.Count - 1, model.Name, model.Model.Device, model.Model.DType, engineOptions.KvCapacityTokens, sizing,
+                engineOptions.CpuKvCapacityTokens, engine.Stats.DecodeStep, GpuWorker.Native.AlisaNative.Detail);
         }
-        if (_engines.Count == 0) throw new ArgumentException("Worker:Devices lists no device", nameof(options));
+    }
+
+    /// <summary>The KV pools of one engine: the CPU tier from GiB or tokens, the GPU pool from tokens or, by default,
+    /// from the share of the GPU's memory the engine may use.</summary>
+    public static EngineOptions SizeKv(LoadedModel model, WorkerOptions worker, EngineOptions options, out string sizing)
+    {
+        var config = model.Config;
+        options = options with
+        {
+            CpuKvCapacityTokens = worker.CpuKvMemoryGiB > 0
+                ? KvBudget.TokensInHostMemory(config, model.Model.ElementSize, options.KvFormat, options.BlockSize, worker.CpuKvMemoryGiB)
+                : worker.CpuKvCapacityTokens,
+        };
+        if (worker.KvCapacityTokens > 0)
+        {
+            sizing = "Worker:KvCapacityTokens";
+            return options with { KvCapacityTokens = worker.KvCapacityTokens };
+        }
+        if (model.Model.Device.type != TorchSharp.DeviceType.CUDA)
+        {
+            sizing = "CPU device default";
+            return options with { KvCapacityTokens = WorkerOptions.CpuDeviceKvTokens };
+        }
+        sizing = $"{worker.GpuMemoryUtilization:0.###} of the GPU's memory";
+        return options with { KvCapacityTokens = KvBudget.TokensForDevice(model, options, worker.GpuMemoryUtilization) };
     }
 
     public KvPolicy DefaultPolicy { get; }

@@ -15,6 +15,7 @@ public static class RequestMapping
             TopK = request.TopK ?? defaults.TopK ?? 0, MaxTokens = request.MaxTokens,
             Stop = request.Stop, StopTokenIds = request.StopTokenIds, Seed = request.Seed,
             RepetitionPenalty = request.RepetitionPenalty ?? defaults.RepetitionPenalty ?? 1.0, IgnoreEos = request.IgnoreEos,
+            PresencePenalty = request.PresencePenalty, FrequencyPenalty = request.FrequencyPenalty, MinP = request.MinP, LogitBias = request.LogitBias,
         })
         {
             Policy = string.IsNullOrEmpty(request.KvPolicy) ? defaultPolicy : KvPolicy.Parse(request.KvPolicy, split),
@@ -28,5 +29,11 @@ public static class RequestMapping
             FinishReason.Stop => SequenceFinish.Stop,
             FinishReason.Length => SequenceFinish.Length,
             _ => SequenceFinish.Abort,
-        }, item.PromptTokens, item.GeneratedTokens, silo);
+        }, item.PromptTokens, item.GeneratedTokens, silo, item.Cause switch
+        {
+            null => null,
+            StopCause.Eos => SequenceStop.Eos,
+            StopCause.StopToken => SequenceStop.StopToken,
+            _ => SequenceStop.StopString,
+        });
 }

@@ -35,13 +35,24 @@ public sealed class RunningSequence : IDisposable
         }
     }
 
-    public async IAsyncEnumerable<GenerationEvent> ReadAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    /// <summary>The sequence's events; null when nothing came for <paramref name="keepAlive"/> (the caller sends a
+    /// keep-alive, so the gateway can tell a waiting sequence from a lost silo).</summary>
+    public async IAsyncEnumerable<GenerationEvent?> ReadAsync(TimeSpan keepAlive, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var reader = _sequence.Events;
+        Task<bool>? waiting = null;
         while (true)
         {
+            waiting ??= reader.WaitToReadAsync(cancellationToken).AsTask();
+            // wait at most keepAlive; the wait's own failure surfaces from the await below (the grain's context is kept)
+            await ((Task)waiting).WaitAsync(keepAlive).ConfigureAwait(ConfigureAwaitOptions.ContinueOnCapturedContext | ConfigureAwaitOptions.SuppressThrowing);
+            if (!waiting.IsCompleted)
+            {
+                yield return null;
+                continue;
+            }
             bool more;
-            try { more = await reader.WaitToReadAsync(cancellationToken); }
+            try { more = await waiting; }
             catch (OperationCanceledException) when (_host.Handover.IsCancellationRequested)
             {
                 throw new SequenceHandoverException("the worker silo shut down before the sequence finished");
@@ -51,6 +62,7 @@ public sealed class RunningSequence : IDisposable
             {
                 throw new SequenceHandoverException($"the engine stopped: {e.Message}");
             }
+            waiting = null;
             if (!more) yield break;
             while (reader.TryRead(out var item))
             {
@@ -58,6 +70,14 @@ public sealed class RunningSequence : IDisposable
                 yield return item;
             }
         }
+    }
+
+    /// <summary>Asks the engine to end the sequence now; the stream then ends with an abort. False if it already ended.</summary>
+    public bool Abort()
+    {
+        if (_finished || _disposed) return false;
+        _engine.Cancel(_sequence);
+        return true;
     }
 
     public void Dispose()

@@ -7,11 +7,21 @@ public sealed class WorkerOptions
 
     /// <summary>Hugging Face checkpoint folder; empty = the bundled models/tiny-llama above the working directory.</summary>
     public string Model { get; set; } = "";
-    /// <summary>One engine per entry: "auto" (CUDA when present, else CPU), "cpu", "cuda:0", ...</summary>
-    public string[] Devices { get; set; } = ["auto"];
+    /// <summary>One engine per entry: "auto" (CUDA when present, else CPU), "cpu", "cuda:0", ...; none = one "auto".
+    /// Empty by default: the configuration binder appends to an array's initial items, so a default entry would
+    /// add a second engine to every configured list.</summary>
+    public string[] Devices { get; set; } = [];
+
+    public IReadOnlyList<string> DeviceList() => Devices.Length == 0 ? ["auto"] : Devices;
     /// <summary>"fp32", "fp16", "bf16"; empty = the device's default.</summary>
     public string DType { get; set; } = "";
-    public int KvCapacityTokens { get; set; } = 16384;
+    /// <summary>GPU KV pool in tokens; 0 = sized from <see cref="GpuMemoryUtilization"/> on CUDA devices and
+    /// <see cref="CpuDeviceKvTokens"/> on the CPU.</summary>
+    public int KvCapacityTokens { get; set; }
+    /// <summary>Share of each GPU's memory the engine may fill with weights, KV, scores and working room (vLLM's
+    /// gpu_memory_utilization); sizes the KV pool unless <see cref="KvCapacityTokens"/> is set.</summary>
+    public double GpuMemoryUtilization { get; set; } = 0.9;
+    public const int CpuDeviceKvTokens = 16384;
     public int MaxBatchSize { get; set; } = 64;
     public int MaxWaiting { get; set; } = 1024;
     /// <summary>CPU threads for tensor work; 0 = all cores.</summary>
@@ -22,6 +32,9 @@ public sealed class WorkerOptions
     public bool PerHeadScores { get; set; }
     /// <summary>Pinned CPU memory for KV in tokens (ALISA phase II); 0 = all KV on the GPU.</summary>
     public int CpuKvCapacityTokens { get; set; }
+    /// <summary>The CPU tier in GiB of pinned host memory instead of tokens (wins over <see cref="CpuKvCapacityTokens"/>
+    /// when above 0): what a container's memory limit has to cover.</summary>
+    public double CpuKvMemoryGiB { get; set; }
     /// <summary>Tokens that may be deleted and recomputed at once (ALISA phase III).</summary>
     public int RecomputeCapacityTokens { get; set; }
     /// <summary>The three-phase plan ("p1,p2,alpha,beta,recent", as `alisa bench --explain` prints it); empty = none.</summary>
@@ -38,6 +51,10 @@ public sealed class WorkerOptions
     public GpuWorker.Engine.DecodeStepKind DecodeStepKind() =>
         Enum.TryParse<GpuWorker.Engine.DecodeStepKind>(DecodeStep, ignoreCase: true, out var kind) ? kind
             : throw new ArgumentException($"Worker:DecodeStep '{DecodeStep}' is not one of auto, graph, eager", nameof(DecodeStep));
+
+    /// <summary>A sequence that produced nothing for this long sends a keep-alive chunk, so the gateway notices a lost
+    /// silo (or a lost route to it) within its Gateway:TokenIdleTimeout instead of waiting for a token.</summary>
+    public TimeSpan KeepAliveInterval { get; set; } = TimeSpan.FromMilliseconds(500);
 
     /// <summary>On shutdown, how long running sequences may finish before they are handed over to other silos.</summary>
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(20);

@@ -1,4 +1,5 @@
 using AlisaCluster.Grains.Engines;
+using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
 
 namespace AlisaCluster.Grains.Models;
@@ -6,7 +7,7 @@ namespace AlisaCluster.Grains.Models;
 /// <summary>Answers model facts and tokenization from the local engine's model; stateless, so any silo that takes
 /// the call serves it (and a lost silo costs nothing but a retry).</summary>
 [StatelessWorker]
-public sealed class ModelGrain(EngineHost engines) : Grain, IModelGrain
+public sealed class ModelGrain(EngineHost engines, IOptions<WorkerOptions> options) : Grain, IModelGrain
 {
     public Task<ModelDescription> DescribeAsync()
     {
@@ -17,4 +18,7 @@ public sealed class ModelGrain(EngineHost engines) : Grain, IModelGrain
 
     public Task<int[]> TokenizeAsync(string text, bool addSpecialTokens) =>
         Task.FromResult(engines.Model.Tokenizer.Encode(text, addSpecialTokens).ToArray());
+
+    public Task<ChatTemplateSource> ChatTemplateAsync() =>
+        Task.FromResult(TokenizerConfig.ReadChatTemplate(ModelFolder.Resolve(options.Value.Model)));
 }

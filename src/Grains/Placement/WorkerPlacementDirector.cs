@@ -13,7 +13,7 @@ public sealed class WorkerPlacementDirector(WorkerLoadTable loads) : IPlacementD
         var compatible = context.GetCompatibleSilos(target);
         // a silo that just started has not polled yet: wait briefly for the first reports
         await Task.WhenAny(loads.FirstReport, Task.Delay(TimeSpan.FromSeconds(5)));
-        return loads.Choose(compatible, kvTokens)
+        return loads.Choose(compatible, kvTokens, preferred: context.LocalSilo)
             ?? throw new NoWorkerAvailableException($"no worker silo with an engine is available (compatible silos: {compatible.Length})");
     }
 }

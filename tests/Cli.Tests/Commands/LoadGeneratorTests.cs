@@ -12,8 +12,8 @@ public sealed class LoadGeneratorTests
     {
         await using var cluster = await InProcessCluster.StartAsync(new Dictionary<string, string?>());
         var spec = new LoadSpec(Rate: 3, Concurrency: null, Duration: TimeSpan.FromSeconds(30), PromptTokens: (8, 48), OutputTokens: (8, 48),
-            VocabSize: 4096, Seed: 7, ApiKey: null);
-        var generator = new LoadGenerator(cluster.Client(), spec);
+            VocabSize: 4096, Seed: 7);
+        var generator = new LoadGenerator(new GrpcLoadTarget(cluster.Client(), apiKey: null), spec);
         var started = DateTime.UtcNow;
         var samples = await generator.RunAsync(CancellationToken.None);
         var report = LoadReport.From("in-process", "poisson 3/s", DateTime.UtcNow - started, samples);
@@ -27,15 +27,19 @@ public sealed class LoadGeneratorTests
     }
 
     [Fact]
-    public async Task Fixed_concurrency_keeps_that_many_streams_going()
+    public async Task Fixed_concurrency_keeps_that_many_streams_going_over_grpc_and_the_openai_api()
     {
         await using var cluster = await InProcessCluster.StartAsync(new Dictionary<string, string?>());
         var spec = new LoadSpec(Rate: null, Concurrency: 3, Duration: TimeSpan.FromSeconds(5), PromptTokens: (8, 8), OutputTokens: (16, 16),
-            VocabSize: 4096, Seed: 3, ApiKey: null);
-        var samples = await new LoadGenerator(cluster.Client(), spec).RunAsync(CancellationToken.None);
-        Assert.True(samples.Count >= 3);
-        Assert.All(samples, s => Assert.Equal(("OK", false, 16), (s.Status, s.Corrupted, s.OutputTokens)));
-        Assert.All(samples, s => Assert.Equal(15, s.InterTokenSeconds.Count));
+            VocabSize: 4096, Seed: 3);
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{cluster.HttpPort}/") };
+        foreach (ILoadTarget target in new ILoadTarget[] { new GrpcLoadTarget(cluster.Client(), apiKey: null), new OpenAiLoadTarget(http, "tiny-llama", apiKey: null) })
+        {
+            var samples = await new LoadGenerator(target, spec).RunAsync(CancellationToken.None);
+            Assert.True(samples.Count >= 3, $"{target.Name}: {samples.Count} streams");
+            Assert.All(samples, s => Assert.Equal(("OK", false, 16), (s.Status, s.Corrupted, s.OutputTokens)));
+            Assert.All(samples, s => Assert.Equal(15, s.InterTokenSeconds.Count));
+        }
     }
 
     [Fact]

@@ -17,6 +17,10 @@ public sealed class RequestLimitsTests
         Assert.Equal(SamplingParams.MaxTopK, GenerateRequestValidator.MaxTopK);
         Assert.Equal(SamplingParams.MaxStopStrings, GenerateRequestValidator.MaxStopStrings);
         Assert.Equal(SamplingParams.MaxStopLength, GenerateRequestValidator.MaxStopLength);
+        Assert.Equal(SamplingParams.MaxPresencePenalty, GenerateRequestValidator.MaxPresencePenalty);
+        Assert.Equal(SamplingParams.MaxFrequencyPenalty, GenerateRequestValidator.MaxFrequencyPenalty);
+        Assert.Equal(SamplingParams.MaxLogitBias, GenerateRequestValidator.MaxLogitBias);
+        Assert.Equal(SamplingParams.MaxLogitBiasTokens, GenerateRequestValidator.MaxLogitBiasTokens);
         Assert.Equal(KvPolicy.MaxSparsity, GenerateRequestValidator.MaxKvSparsity);
         Assert.Equal(KvPolicy.MaxSinks, GenerateRequestValidator.MaxSinks);
     }

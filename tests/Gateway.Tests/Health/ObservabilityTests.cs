@@ -44,6 +44,36 @@ public sealed class ObservabilityTests(DevClusterFixture fixture)
     }
 
     [Fact]
+    public async Task Failure_metric_counts_streams_refused_before_they_start()
+    {
+        using var http = new HttpClient();
+        async Task<double> FailedAsync(string code)
+        {
+            var metrics = await http.GetStringAsync($"http://127.0.0.1:{fixture.Cluster.HttpPort}/metrics");
+            var line = metrics.Split('\n').FirstOrDefault(l => l.StartsWith($"alisa_request_failure_total{{code=\"{code}\"}} "));
+            return line is null ? 0 : double.Parse(line.Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
+        }
+        async Task<StatusCode> RefusedAsync(GenerateRequest request, string key)
+        {
+            var error = await Assert.ThrowsAsync<RpcException>(async () =>
+                await StreamResult.ReadAsync(fixture.Cluster.Client().Generate(request, WithKey(key))));
+            return error.StatusCode;
+        }
+        var codes = new[] { StatusCode.Unauthenticated, StatusCode.InvalidArgument, StatusCode.AlreadyExists };
+        var before = await Task.WhenAll(codes.Select(c => FailedAsync(c.ToString())));
+
+        var valid = new GenerateRequest { Text = "In the beginning", SamplingParams = new Protos.SamplingParams { MaxTokens = 2 } };
+        Assert.Equal(StatusCode.Unauthenticated, await RefusedAsync(valid, "no-such-key"));
+        Assert.Equal(StatusCode.InvalidArgument, await RefusedAsync(new GenerateRequest(valid) { SamplingParams = new Protos.SamplingParams { TopP = 2 } }, DevClusterFixture.TesterKey));
+        var reused = new GenerateRequest(valid) { RequestId = "metric-" + Guid.NewGuid().ToString("N") };
+        await StreamResult.ReadAsync(fixture.Cluster.Client().Generate(reused, WithKey(DevClusterFixture.TesterKey)));
+        Assert.Equal(StatusCode.AlreadyExists, await RefusedAsync(reused, DevClusterFixture.TesterKey));
+
+        var after = await Task.WhenAll(codes.Select(c => FailedAsync(c.ToString())));
+        for (int i = 0; i < codes.Length; i++) Assert.True(after[i] >= before[i] + 1, $"{codes[i]}: {before[i]} -> {after[i]}");
+    }
+
+    [Fact]
     public async Task Grpc_health_is_serving_and_reflection_lists_the_service()
     {
         using var channel = GrpcChannel.ForAddress($"http://127.0.0.1:{fixture.Cluster.GrpcPort}");

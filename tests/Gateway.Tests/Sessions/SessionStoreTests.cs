@@ -4,8 +4,8 @@ using StackExchange.Redis;
 
 namespace AlisaCluster.Gateway.Tests.Sessions;
 
-/// <summary>Both session stores honour the same contract: a request id belongs to one stream, saves are whole and
-/// repeatable, and records carry a TTL.</summary>
+/// <summary>Both session stores honour the same contract: a request id belongs to one stream, saves add the new tokens
+/// and are repeatable, and records carry a TTL.</summary>
 public sealed class SessionStoreTests : IAsyncLifetime
 {
     private RedisServer _redis = null!;
@@ -50,8 +50,9 @@ public sealed class SessionStoreTests : IAsyncLifetime
         {
             State = SessionStates.Finished, Silo = "S127.0.0.1:11111:1", GeneratedTokens = [5, 6, 7], Resumes = 1, FinishReason = "length",
         };
-        await store.SaveAsync(progressed, TimeSpan.FromMinutes(1), CancellationToken.None);
-        await store.SaveAsync(progressed, TimeSpan.FromMinutes(1), CancellationToken.None);
+        await store.SaveAsync(progressed with { GeneratedTokens = [5, 6] }, 0, TimeSpan.FromMinutes(1), CancellationToken.None);
+        await store.SaveAsync(progressed, 2, TimeSpan.FromMinutes(1), CancellationToken.None);
+        await store.SaveAsync(progressed, 2, TimeSpan.FromMinutes(1), CancellationToken.None);
         var read = await store.GetAsync(session.RequestId, CancellationToken.None);
         Assert.NotNull(read);
         Assert.Equal(progressed.GeneratedTokens, read.GeneratedTokens);
@@ -69,9 +70,10 @@ public sealed class SessionStoreTests : IAsyncLifetime
         var ttl = await _connection.GetDatabase().KeyTimeToLiveAsync($"alisa:session:{session.RequestId}");
         Assert.InRange(ttl!.Value, TimeSpan.FromMinutes(4), TimeSpan.FromMinutes(5));
 
-        await store.SaveAsync(session, TimeSpan.FromMilliseconds(200), CancellationToken.None);
+        await store.SaveAsync(session with { GeneratedTokens = [1, 2] }, 0, TimeSpan.FromMilliseconds(200), CancellationToken.None);
         await Task.Delay(500);
         Assert.Null(await store.GetAsync(session.RequestId, CancellationToken.None));
+        Assert.False(await _connection.GetDatabase().KeyExistsAsync($"alisa:session:{session.RequestId}:tokens"));
     }
 
     [Fact]

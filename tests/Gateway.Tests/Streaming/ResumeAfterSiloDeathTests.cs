@@ -19,7 +19,6 @@ public sealed class ResumeAfterSiloDeathTests
         await using var gateway = await InProcessCluster.StartAsync(new Dictionary<string, string?>
         {
             ["Cluster:Redis"] = redis.ConnectionString, ["Cluster:ClusterId"] = clusterId, ["Cluster:ServiceId"] = clusterId,
-            ["Gateway:TokenIdleTimeout"] = "00:00:10",
         }, withSilo: false);
 
         int[] prompt = [1, 450, 1002, 310, 278, 3303];
@@ -34,10 +33,10 @@ public sealed class ResumeAfterSiloDeathTests
         while (tokens.Count < 30 && await call.ResponseStream.MoveNext(CancellationToken.None))
             tokens.AddRange(call.ResponseStream.Current.Chunk.TokenIds);
 
-        var session = await gateway.Gateway.GetRequiredService<ISessionStore>().GetAsync(requestId, CancellationToken.None);
-        var victim = session!.Silo.StartsWith($"127.0.0.1:{siloA.SiloPort}@") ? siloA
-            : session.Silo.StartsWith($"127.0.0.1:{siloB.SiloPort}@") ? siloB
-            : throw new InvalidOperationException($"the stream runs on an unknown silo '{session.Silo}'");
+        var silo = await SessionProbe.SiloOfAsync(gateway.Gateway, requestId);
+        var victim = silo.StartsWith($"127.0.0.1:{siloA.SiloPort}@") ? siloA
+            : silo.StartsWith($"127.0.0.1:{siloB.SiloPort}@") ? siloB
+            : throw new InvalidOperationException($"the stream runs on an unknown silo '{silo}'");
         victim.Kill();
 
         GenerateComplete? complete = null;

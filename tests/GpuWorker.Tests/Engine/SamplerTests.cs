@@ -195,4 +195,57 @@ public sealed class SamplerTests
             Assert.Equal(LogSoftmax(logits[b], choices[b].TokenId), choices[b].Logprob, 1e-5);
         }
     }
+
+    [Fact]
+    public void PresenceAndFrequencyPenaltiesAndLogitBiasShiftTheScoresAsOpenAiDefinesThem()
+    {
+        var logits = RandomLogits(3, 200, seed: 5);
+        int top = ArgMax(logits[0]);
+        // row 0: the top token generated twice loses 2 * frequency + presence; row 1: the top token banned by logit bias;
+        // row 2: no adjustment (unaffected by its neighbours)
+        var penalised = NewSequence(SamplingParams.Greedy(8) with { PresencePenalty = 0.5, FrequencyPenalty = 1.5 });
+        penalised.Append(top);
+        penalised.Append(top);
+        var banned = NewSequence(SamplingParams.Greedy(8) with { LogitBias = new Dictionary<int, float> { [ArgMax(logits[1])] = -100 } });
+        var plain = NewSequence(SamplingParams.Greedy(8));
+        var choices = Sample(logits, [penalised, banned, plain]);
+
+        var expected0 = logits[0].ToArray();
+        expected0[top] -= 2 * 1.5f + 0.5f;
+        var expected1 = logits[1].ToArray();
+        expected1[ArgMax(logits[1])] -= 100;
+        Assert.Equal(ArgMax(expected0), choices[0].TokenId);
+        Assert.Equal(ArgMax(expected1), choices[1].TokenId);
+        Assert.Equal(ArgMax(logits[2]), choices[2].TokenId);
+        Assert.NotEqual(top, choices[0].TokenId);
+        // the logprob stays that of the raw logits
+        Assert.Equal(LogSoftmax(logits[0], choices[0].TokenId), choices[0].Logprob, 1e-5);
+    }
+
+    [Fact]
+    public void MinPKeepsOnlyTokensWithinItsShareOfTheTopProbability()
+    {
+        var logits = RandomLogits(1, 100, seed: 6);
+        const double minP = 0.3, temperature = 0.9;
+        double max = logits[0].Max();
+        var allowed = Enumerable.Range(0, 100).Where(i => Math.Exp((logits[0][i] - max) / temperature) >= minP).ToHashSet();
+        var seen = new HashSet<int>();
+        for (int seed = 0; seed < 200; seed++)
+        {
+            var choice = Sample(logits, [NewSequence(Sampled(temperature, seed: seed) with { MinP = minP }, seed: seed)])[0];
+            Assert.Contains(choice.TokenId, allowed);
+            seen.Add(choice.TokenId);
+        }
+        Assert.True(seen.Count > 1 || allowed.Count == 1, "min-p should leave the draw more than one token here");
+    }
+
+    [Fact]
+    public void OpenAiSamplingFieldsOutOfRangeAreRejectedByName()
+    {
+        Assert.Equal("presence_penalty", Assert.Throws<ArgumentException>(() => (SamplingParams.Greedy(1) with { PresencePenalty = 2.5 }).Validate()).ParamName);
+        Assert.Equal("frequency_penalty", Assert.Throws<ArgumentException>(() => (SamplingParams.Greedy(1) with { FrequencyPenalty = -3 }).Validate()).ParamName);
+        Assert.Equal("min_p", Assert.Throws<ArgumentException>(() => (SamplingParams.Greedy(1) with { MinP = 1.5 }).Validate()).ParamName);
+        Assert.Equal("logit_bias", Assert.Throws<ArgumentException>(() =>
+            (SamplingParams.Greedy(1) with { LogitBias = new Dictionary<int, float> { [3] = 101 } }).Validate()).ParamName);
+    }
 }

@@ -52,6 +52,20 @@ public sealed class WorkerLoadTableTests
     }
 
     [Fact]
+    public void The_placing_silo_wins_while_it_is_nearly_as_good_as_the_best()
+    {
+        var table = new WorkerLoadTable();
+        // scores: A = 3072/4096 + 1 = 1.75, B = 4096/4096 + 1 = 2 (within the margin), then A = 0.25 + 1 (not)
+        table.Replace([Load(A, free: 3072), Load(B, free: 4096)]);
+        Assert.Equal(A, table.Choose([A, B], kvTokens: 0, preferred: A));
+        Assert.Equal(B, table.Choose([A, B], kvTokens: 0, preferred: Gateway));
+        table.Replace([Load(A, free: 1024), Load(B, free: 4096)]);
+        Assert.Equal(B, table.Choose([A, B], kvTokens: 0, preferred: A));
+        table.Replace([Load(A, free: 4096, draining: true), Load(B, free: 1024)]);
+        Assert.Equal(B, table.Choose([A, B], kvTokens: 0, preferred: A));
+    }
+
+    [Fact]
     public void Only_compatible_silos_are_candidates()
     {
         var table = new WorkerLoadTable();

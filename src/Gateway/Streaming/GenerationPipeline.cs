@@ -1,0 +1,67 @@
+using AlisaCluster.Gateway.Admission;
+using AlisaCluster.Gateway.ApiKeys;
+using AlisaCluster.Gateway.Grpc;
+using AlisaCluster.Gateway.Metrics;
+using AlisaCluster.Gateway.Sessions;
+using AlisaCluster.Grains;
+using Grpc.Core;
+
+namespace AlisaCluster.Gateway.Streaming;
+
+/// <summary>The path of every generate request, whichever API it came by (gRPC Generate, the OpenAI HTTP endpoints):
+/// an in-flight slot, the prompt, the key's token budget, admission by worker capacity, the session record, metrics,
+/// then the resumable stream from the worker silos. Failures come out as <see cref="RpcException"/>s
+/// (<see cref="StatusMapping"/>), so each API maps one set of statuses; each API counts its own failures.</summary>
+public sealed class GenerationPipeline(SequenceStreamer streamer, SessionTracker sessions, InFlightLimiter limiter,
+    CapacityAdmission capacity, TokenBudget budget)
+{
+    /// <param name="prepare">the request with its prompt's token ids, validated (runs once an in-flight slot is held: tokenizing costs a grain call)</param>
+    /// <param name="deliver">each new token, in order</param>
+    /// <param name="complete">the end of a finished stream, before the session is marked finished</param>
+    public async Task RunAsync(ApiKeyRecord caller, Func<CancellationToken, Task<SequenceRequest>> prepare,
+        Func<SequenceChunk, Task> deliver, Func<GenerationOutcome, Task> complete, CancellationToken cancelled)
+    {
+        using var lease = limiter.TryAcquire(caller, out var reason) ?? throw new RpcException(new Status(StatusCode.ResourceExhausted, reason));
+        TrackedSession? session = null;
+        var progress = new StreamProgress();
+        try
+        {
+            var sequence = await prepare(cancelled);
+            await budget.ChargeAsync(caller, sequence.KvTokensNeeded, cancelled);
+            await capacity.AdmitAsync(sequence.KvTokensNeeded, cancelled);
+            session = await sessions.StartAsync(sequence, caller, cancelled);
+            using var timer = new RequestTimer();
+            GatewayMetrics.PromptTokens.Inc(sequence.PromptTokens.Length);
+            var final = await streamer.RunAsync(sequence, progress, async chunk =>
+            {
+                if (chunk.HasToken)
+                {
+                    timer.Token();
+                    await deliver(chunk);
+                }
+                await session.ProgressAsync(progress);
+            }, cancelled);
+            await complete(new GenerationOutcome(sequence, final, progress));
+            var finish = GenerationOutcome.FinishName(final.Finish);
+            timer.Finished(finish);
+            GatewayMetrics.Resumes.Inc(progress.Resumes);
+            await session.EndAsync(SessionStates.Finished, finish, progress);
+        }
+        catch (Exception e)
+        {
+            var rpc = StatusMapping.ToRpc(e, cancelled);
+            if (session is not null)
+                await session.EndAsync(rpc.StatusCode == StatusCode.Cancelled ? SessionStates.Aborted : SessionStates.Failed, rpc.Status.Detail, progress);
+            throw rpc;
+        }
+    }
+}
+
+/// <summary>A finished stream: the request with its prompt tokens, the final chunk, and what was delivered.</summary>
+public sealed record GenerationOutcome(SequenceRequest Request, SequenceChunk Final, StreamProgress Progress)
+{
+    public int PromptTokens => Request.PromptTokens.Length;
+    public int CompletionTokens => Progress.Generated.Count;
+
+    public static string FinishName(SequenceFinish? finish) => finish?.ToString().ToLowerInvariant() ?? "abort";
+}
