@@ -37,8 +37,8 @@ public static class KvBudget
         return TokensForBudget(model.Config, model.Model.ElementSize, model.Model.ParameterBytes, options, (long)(total * utilization));
     }
 
-    /// <summary>The GPU KV pool that fits <paramref name="budgetBytes"/> with the engine's score memory counted: scores
-    /// live on the GPU for every logical slot, the CPU and recompute tiers' included.</summary>
+    /// <summary>The GPU KV pool that fits <paramref name="budgetBytes"/> with the engine's score memory counted (scores
+    /// live on the GPU for every logical slot, the CPU and recompute tiers' included) and Quest's page key bounds.</summary>
     public static int TokensForBudget(ModelConfig c, int elementSize, long parameterBytes, EngineOptions options, long budgetBytes)
     {
         int maxLength = Math.Min(options.MaxModelLength ?? int.MaxValue, c.MaxPositions);
@@ -46,8 +46,11 @@ public static class KvBudget
         double kv = BytesPerToken(c, options.KvFormat, elementSize, options.BlockSize, 0, false);
         double scores = BytesPerToken(c, options.KvFormat, elementSize, options.BlockSize, ring, options.EnableH2O) - kv;
         long lowerTiers = (long)(((long)options.CpuKvCapacityTokens + options.RecomputeCapacityTokens + 2L * options.BlockSize) * scores);
-        return TokensFor(budgetBytes - lowerTiers, parameterBytes, kv + scores);
+        return TokensFor(budgetBytes - lowerTiers, parameterBytes, kv + scores + (options.EnableQuestPages ? PageBoundsPerToken(c, options.BlockSize) : 0));
     }
+
+    /// <summary>Quest's key bounds per token: a min and a max fp32 row per block, KV head and layer.</summary>
+    public static double PageBoundsPerToken(ModelConfig c, int blockSize) => c.NumLayers * 2.0 * c.NumKvHeads * c.HeadDim * 4 / blockSize;
 
     /// <summary>Tokens of K/V that <paramref name="gib"/> GiB of host memory hold (the CPU tier, ALISA phase II).</summary>
     public static int TokensInHostMemory(ModelConfig c, int elementSize, KvStorageFormat format, int blockSize, double gib) =>
