@@ -1,4 +1,6 @@
 using AlisaCluster.ClusterTesting;
+using AlisaCluster.Gateway.Sessions;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace AlisaCluster.Gateway.Tests;
 
@@ -19,6 +21,24 @@ public sealed class DevClusterFixture : IAsyncLifetime
     });
 
     public async Task DisposeAsync() => await Cluster.DisposeAsync();
+
+    /// <summary>After a client went away mid-stream: waits (at most 10 s) until no engine holds KV or runs a sequence,
+    /// then until the request's session reads Aborted, and returns that session.</summary>
+    public async Task<SessionRecord?> KvReleasedAndAborted(string requestId)
+    {
+        var engines = Cluster.Engines;
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (engines.ActiveSequences > 0 || engines.Engines.Any(e => e.Stats.KvBlocksUsed > 0 || e.Stats.Running > 0))
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"KV still held: {string.Join(", ", engines.Engines.Select(e => e.Stats))}");
+            await Task.Delay(50);
+        }
+        var sessions = Cluster.Gateway.GetRequiredService<ISessionStore>();
+        SessionRecord? session = null;
+        while (DateTime.UtcNow < deadline && (session = await sessions.GetAsync(requestId, CancellationToken.None))?.State != SessionStates.Aborted)
+            await Task.Delay(50);
+        return session;
+    }
 }
 
 [CollectionDefinition(Name)]

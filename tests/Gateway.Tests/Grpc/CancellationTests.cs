@@ -1,7 +1,6 @@
 using AlisaCluster.Gateway.Sessions;
 using AlisaCluster.Protos;
 using Grpc.Core;
-using Microsoft.Extensions.DependencyInjection;
 using static AlisaCluster.ClusterTesting.InProcessCluster;
 
 namespace AlisaCluster.Gateway.Tests.Grpc;
@@ -27,16 +26,7 @@ public sealed class CancellationTests(DevClusterFixture fixture)
         cancel.Cancel();
         call.Dispose();
 
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (engines.ActiveSequences > 0 || engines.Engines.Any(e => e.Stats.KvBlocksUsed > 0 || e.Stats.Running > 0))
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"KV still held: {string.Join(", ", engines.Engines.Select(e => e.Stats))}");
-            await Task.Delay(50);
-        }
-        var sessions = fixture.Cluster.Gateway.GetRequiredService<ISessionStore>();
-        SessionRecord? session = null;
-        while (DateTime.UtcNow < deadline && (session = await sessions.GetAsync(requestId, CancellationToken.None))?.State != SessionStates.Aborted)
-            await Task.Delay(50);
+        var session = await fixture.KvReleasedAndAborted(requestId);
         Assert.Equal(SessionStates.Aborted, session?.State);
         Assert.True(session!.GeneratedTokens.Count >= 5);
     }

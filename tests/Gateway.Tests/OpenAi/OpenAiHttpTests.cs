@@ -4,7 +4,6 @@ using System.Text.Json;
 using AlisaCluster.ClusterTesting;
 using AlisaCluster.Gateway.Sessions;
 using AlisaCluster.Protos;
-using Microsoft.Extensions.DependencyInjection;
 using static AlisaCluster.ClusterTesting.InProcessCluster;
 
 namespace AlisaCluster.Gateway.Tests.OpenAi;
@@ -105,16 +104,7 @@ public sealed class OpenAiHttpTests(DevClusterFixture fixture) : IDisposable
         reader.Dispose();
         response.Dispose();
 
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (engines.ActiveSequences > 0 || engines.Engines.Any(e => e.Stats.KvBlocksUsed > 0 || e.Stats.Running > 0))
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"KV still held: {string.Join(", ", engines.Engines.Select(e => e.Stats))}");
-            await Task.Delay(50);
-        }
-        var sessions = fixture.Cluster.Gateway.GetRequiredService<ISessionStore>();
-        SessionRecord? session = null;
-        while (DateTime.UtcNow < deadline && (session = await sessions.GetAsync(id!, CancellationToken.None))?.State != SessionStates.Aborted)
-            await Task.Delay(50);
+        var session = await fixture.KvReleasedAndAborted(id!);
         Assert.Equal(SessionStates.Aborted, session?.State);
     }
 
