@@ -1,5 +1,6 @@
 using System.Text.Json;
 using AlisaCluster.Protos;
+using AlisaCluster.Gateway.Grpc;
 
 namespace AlisaCluster.Gateway.OpenAi;
 
@@ -16,7 +17,7 @@ public sealed record CompletionCall(CompletionKind Kind, string Id, GenerateRequ
     public string? Model { get; init; }
     public bool Stream { get; init; }
     public bool IncludeUsage { get; init; }
-    /// <summary>Return each sampled token's log-probability (no top alternatives).</summary>
+    /// <summary>Return each sampled token's log-probability (and its request's top_logprobs alternatives).</summary>
     public bool Logprobs { get; init; }
     public IReadOnlyList<ChatMessage> Messages { get; init; } = [];
     public bool AddGenerationPrompt { get; init; } = true;
@@ -47,16 +48,19 @@ public sealed record CompletionCall(CompletionKind Kind, string Id, GenerateRequ
         if (kind == CompletionKind.Text)
         {
             ReadPrompt(fields, request);
+            // legacy form: "logprobs": N asks for the sampled tokens' logprobs and the N most likely at each step
             int? logprobs = fields.Integer("logprobs");
-            if (logprobs > 0) throw fields.Invalid("logprobs", "top alternatives are not returned; use 0 for the sampled tokens' log-probabilities");
-            if (logprobs < 0) throw fields.Invalid("logprobs", $"must be >= 0, got {logprobs}");
-            request.SamplingParams.Logprobs = logprobs == 0;
-            return call with { Logprobs = logprobs == 0 };
+            if (logprobs is < 0 or > GenerateRequestValidator.MaxTopLogprobs) throw fields.Invalid("logprobs", $"must be in [0, {GenerateRequestValidator.MaxTopLogprobs}], got {logprobs}");
+            request.SamplingParams.Logprobs = logprobs is not null;
+            request.SamplingParams.TopLogprobs = logprobs ?? 0;
+            return call with { Logprobs = logprobs is not null };
         }
-        if ((fields.Integer("top_logprobs") ?? 0) != 0)
-            throw fields.Invalid("top_logprobs", "top alternatives are not returned; use \"logprobs\": true alone for the sampled tokens' log-probabilities");
         bool chatLogprobs = fields.Bool("logprobs") ?? false;
+        int topLogprobs = fields.Integer("top_logprobs") ?? 0;
+        if (topLogprobs is < 0 or > GenerateRequestValidator.MaxTopLogprobs) throw fields.Invalid("top_logprobs", $"must be in [0, {GenerateRequestValidator.MaxTopLogprobs}], got {topLogprobs}");
+        if (fields.Has("top_logprobs") && !chatLogprobs) throw fields.Invalid("top_logprobs", "needs \"logprobs\": true");
         request.SamplingParams.Logprobs = chatLogprobs;
+        request.SamplingParams.TopLogprobs = topLogprobs;
         return call with
         {
             Logprobs = chatLogprobs, Messages = ChatMessages.Read(fields), AddGenerationPrompt = fields.Bool("add_generation_prompt") ?? true,

@@ -79,7 +79,11 @@ public sealed class CompletionJson(CompletionCall call, string model)
             {
                 ["content"] = new JsonArray(tokens.Select(t => (JsonNode)new JsonObject
                 {
-                    ["token"] = TokenName(t), ["logprob"] = t.Logprob, ["bytes"] = null, ["top_logprobs"] = new JsonArray(),
+                    ["token"] = TokenName(t.TokenId), ["logprob"] = t.Logprob, ["bytes"] = null,
+                    ["top_logprobs"] = new JsonArray(t.TopLogprobs.Select(top => (JsonNode)new JsonObject
+                    {
+                        ["token"] = TokenName(top.TokenId), ["logprob"] = top.Logprob, ["bytes"] = null,
+                    }).ToArray()),
                 }).ToArray()),
             };
         }
@@ -91,11 +95,15 @@ public sealed class CompletionJson(CompletionCall call, string model)
         }
         return new JsonObject
         {
-            ["tokens"] = new JsonArray(tokens.Select(t => (JsonNode)TokenName(t)).ToArray()),
+            ["tokens"] = new JsonArray(tokens.Select(t => (JsonNode)TokenName(t.TokenId)).ToArray()),
             ["token_logprobs"] = new JsonArray(tokens.Select(t => (JsonNode)t.Logprob).ToArray()),
-            ["top_logprobs"] = null, ["text_offset"] = offsets,
+            // one {token: logprob} object per token (null without top alternatives, as OpenAI's "logprobs": 0)
+            ["top_logprobs"] = call.Request.SamplingParams.TopLogprobs == 0 ? null
+                : new JsonArray(tokens.Select(t => (JsonNode)new JsonObject(t.TopLogprobs.Select(top =>
+                    KeyValuePair.Create(TokenName(top.TokenId), (JsonNode?)top.Logprob)))).ToArray()),
+            ["text_offset"] = offsets,
         };
     }
 
-    private static string TokenName(SequenceChunk token) => $"token_id:{token.TokenId}";
+    private static string TokenName(int tokenId) => $"token_id:{tokenId}";
 }
