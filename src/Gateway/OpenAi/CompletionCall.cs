@@ -17,12 +17,16 @@ public sealed record CompletionCall(CompletionKind Kind, string Id, GenerateRequ
     public string? Model { get; init; }
     public bool Stream { get; init; }
     public bool IncludeUsage { get; init; }
+    /// <summary>How many independent choices to generate (OpenAI's n), each its own sequence.</summary>
+    public int N { get; init; } = 1;
     /// <summary>Return each sampled token's log-probability (and its request's top_logprobs alternatives).</summary>
     public bool Logprobs { get; init; }
     public IReadOnlyList<ChatMessage> Messages { get; init; } = [];
     public bool AddGenerationPrompt { get; init; } = true;
     /// <summary>A template given with the request (vLLM's extra field) instead of the model's.</summary>
     public string? ChatTemplate { get; init; }
+
+    public const int MaxN = 16;
 
     /// <summary>The request field the prompt came from, for error messages.</summary>
     public string InputField => Kind == CompletionKind.Chat ? "messages" : "prompt";
@@ -42,8 +46,9 @@ public sealed record CompletionCall(CompletionKind Kind, string Id, GenerateRequ
         fields.String("user"); // accepted for compatibility (OpenAI's end-user id); only its type is checked
         var call = new CompletionCall(kind, (kind == CompletionKind.Chat ? "chatcmpl-" : "cmpl-") + Guid.NewGuid().ToString("N"), request, maxTokensGiven)
         {
-            Model = fields.String("model"), Stream = stream, IncludeUsage = options?.Bool("include_usage") ?? false,
+            Model = fields.String("model"), Stream = stream, IncludeUsage = options?.Bool("include_usage") ?? false, N = fields.Integer("n") ?? 1,
         };
+        if (call.N is < 1 or > MaxN) throw fields.Invalid("n", $"must be in [1, {MaxN}], got {call.N}");
         request.RequestId = call.Id;
         if (kind == CompletionKind.Text)
         {
@@ -118,7 +123,6 @@ public sealed record CompletionCall(CompletionKind Kind, string Id, GenerateRequ
     /// <summary>Fields of the OpenAI API this server does not implement: refused by name rather than ignored.</summary>
     private static void Unsupported(JsonFields fields, CompletionKind kind)
     {
-        if ((fields.Integer("n") ?? 1) != 1) throw fields.Invalid("n", "only n = 1 is supported; send one request per completion");
         if ((fields.Integer("best_of") ?? 1) != 1) throw fields.Invalid("best_of", "only best_of = 1 is supported");
         if (fields.Bool("echo") == true) throw fields.Invalid("echo", "echoing the prompt is not supported");
         if (!string.IsNullOrEmpty(fields.String("suffix"))) throw fields.Invalid("suffix", "insertion (suffix) is not supported");
