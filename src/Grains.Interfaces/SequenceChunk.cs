@@ -5,6 +5,10 @@ public enum SequenceFinish { Stop, Length, Abort }
 /// <summary>What ended a <see cref="SequenceFinish.Stop"/>.</summary>
 public enum SequenceStop { Eos, StopToken, StopString }
 
+/// <summary>A token and its log-probability.</summary>
+[GenerateSerializer, Immutable]
+public readonly record struct TopToken([property: Id(0)] int TokenId, [property: Id(1)] float Logprob);
+
 /// <summary>One engine step's output for a sequence: a new token with the text it completes, and on the last chunk the
 /// finish reason (an abort carries no token: <see cref="TokenId"/> is -1), or a keep-alive.</summary>
 [GenerateSerializer, Immutable]
@@ -18,6 +22,9 @@ public sealed record SequenceChunk(
     [property: Id(6)] string Silo,
     [property: Id(7)] SequenceStop? Stop = null)
 {
+    /// <summary>The most likely tokens at this step, most likely first (empty unless the request asked for top_logprobs).</summary>
+    [Id(8)] public TopToken[] TopLogprobs { get; init; } = [];
+
     public bool HasToken => TokenId >= 0;
 
     /// <summary>A chunk without a token or a finish: the worker is alive and the sequence still waits for a step.</summary>

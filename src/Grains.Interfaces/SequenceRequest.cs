@@ -24,6 +24,7 @@ public sealed record SequenceRequest
     [Id(14)] public double FrequencyPenalty { get; init; }
     [Id(15)] public double MinP { get; init; }
     [Id(16)] public Dictionary<int, float> LogitBias { get; init; } = [];
+    [Id(17)] public int TopLogprobs { get; init; }
 
     /// <summary>KV slots the sequence may need at most: the placement director reserves them on the chosen silo.</summary>
     public int KvTokensNeeded => (int)Math.Min(int.MaxValue, (long)PromptTokens.Length + MaxTokens); // no wrap before validation

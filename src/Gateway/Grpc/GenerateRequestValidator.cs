@@ -17,6 +17,7 @@ public static partial class GenerateRequestValidator
     public const double MinTemperature = 1e-4, MaxTemperature = 100, MaxRepetitionPenalty = 100, MaxKvSparsity = 0.99;
     public const double MaxPresencePenalty = 2, MaxFrequencyPenalty = 2, MaxLogitBias = 100;
     public const int MaxTopK = 1 << 20, MaxStopStrings = 16, MaxStopLength = 256, MaxSinks = 1 << 20, MaxLogitBiasTokens = 1024;
+    public const int MaxTopLogprobs = 20;
 
     /// <summary>Everything but the prompt tokens (text is tokenized after admission).</summary>
     public static SequenceRequest ValidateShape(GenerateRequest request)
@@ -56,12 +57,14 @@ public static partial class GenerateRequestValidator
         foreach (var (token, bias) in p.LogitBias.Where(b => b.Key < 0 || !(Math.Abs(b.Value) <= MaxLogitBias)).Take(1))
             throw Invalid("sampling_params.logit_bias", $"token {token}: needs a token id >= 0 and a bias in [-{Format(MaxLogitBias)}, {Format(MaxLogitBias)}], got {Format(bias)}");
         if (p.StopTokenIds.Any(t => t < 0)) throw Invalid("sampling_params.stop_token_ids", "token ids must be >= 0");
+        if (p.TopLogprobs is < 0 or > MaxTopLogprobs) throw Invalid("sampling_params.top_logprobs", $"must be in [0, {MaxTopLogprobs}], got {p.TopLogprobs}");
+        if (p.TopLogprobs > 0 && !p.Logprobs) throw Invalid("sampling_params.top_logprobs", "needs logprobs");
         return new SequenceRequest
         {
             RequestId = id, PromptTokens = [], Temperature = temperature, TopP = topP, TopK = topK, MaxTokens = maxTokens,
             Stop = [.. p.Stop], StopTokenIds = [.. p.StopTokenIds], Seed = p.HasSeed ? p.Seed : null, RepetitionPenalty = penalty,
             IgnoreEos = p.IgnoreEos, KvPolicy = KvPolicyText(request), PresencePenalty = presence, FrequencyPenalty = frequency, MinP = minP,
-            LogitBias = new Dictionary<int, float>(p.LogitBias),
+            LogitBias = new Dictionary<int, float>(p.LogitBias), TopLogprobs = p.TopLogprobs,
         };
     }
 

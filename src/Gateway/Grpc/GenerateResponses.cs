@@ -11,6 +11,8 @@ public static class GenerateResponses
     {
         var message = new GenerateChunk { TokenIds = { chunk.TokenId }, Text = chunk.Text };
         if (logprobs) message.Logprobs.Add(chunk.Logprob);
+        if (chunk.TopLogprobs.Length > 0)
+            message.TopLogprobs.Add(new TopLogprobs { TokenIds = { chunk.TopLogprobs.Select(t => t.TokenId) }, Logprobs = { chunk.TopLogprobs.Select(t => t.Logprob) } });
         return new GenerateResponse { Chunk = message };
     }
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using AlisaCluster.Protos;
+using AlisaCluster.Gateway.Grpc;
 
 namespace AlisaCluster.Gateway.OpenAi;
 
@@ -16,12 +17,16 @@ public sealed record CompletionCall(CompletionKind Kind, string Id, GenerateRequ
     public string? Model { get; init; }
     public bool Stream { get; init; }
     public bool IncludeUsage { get; init; }
-    /// <summary>Return each sampled token's log-probability (no top alternatives).</summary>
+    /// <summary>How many independent choices to generate (OpenAI's n), each its own sequence.</summary>
+    public int N { get; init; } = 1;
+    /// <summary>Return each sampled token's log-probability (and its request's top_logprobs alternatives).</summary>
     public bool Logprobs { get; init; }
     public IReadOnlyList<ChatMessage> Messages { get; init; } = [];
     public bool AddGenerationPrompt { get; init; } = true;
     /// <summary>A template given with the request (vLLM's extra field) instead of the model's.</summary>
     public string? ChatTemplate { get; init; }
+
+    public const int MaxN = 16;
 
     /// <summary>The request field the prompt came from, for error messages.</summary>
     public string InputField => Kind == CompletionKind.Chat ? "messages" : "prompt";
@@ -41,22 +46,26 @@ public sealed record CompletionCall(CompletionKind Kind, string Id, GenerateRequ
         fields.String("user"); // accepted for compatibility (OpenAI's end-user id); only its type is checked
         var call = new CompletionCall(kind, (kind == CompletionKind.Chat ? "chatcmpl-" : "cmpl-") + Guid.NewGuid().ToString("N"), request, maxTokensGiven)
         {
-            Model = fields.String("model"), Stream = stream, IncludeUsage = options?.Bool("include_usage") ?? false,
+            Model = fields.String("model"), Stream = stream, IncludeUsage = options?.Bool("include_usage") ?? false, N = fields.Integer("n") ?? 1,
         };
+        if (call.N is < 1 or > MaxN) throw fields.Invalid("n", $"must be in [1, {MaxN}], got {call.N}");
         request.RequestId = call.Id;
         if (kind == CompletionKind.Text)
         {
             ReadPrompt(fields, request);
+            // legacy form: "logprobs": N asks for the sampled tokens' logprobs and the N most likely at each step
             int? logprobs = fields.Integer("logprobs");
-            if (logprobs > 0) throw fields.Invalid("logprobs", "top alternatives are not returned; use 0 for the sampled tokens' log-probabilities");
-            if (logprobs < 0) throw fields.Invalid("logprobs", $"must be >= 0, got {logprobs}");
-            request.SamplingParams.Logprobs = logprobs == 0;
-            return call with { Logprobs = logprobs == 0 };
+            if (logprobs is < 0 or > GenerateRequestValidator.MaxTopLogprobs) throw fields.Invalid("logprobs", $"must be in [0, {GenerateRequestValidator.MaxTopLogprobs}], got {logprobs}");
+            request.SamplingParams.Logprobs = logprobs is not null;
+            request.SamplingParams.TopLogprobs = logprobs ?? 0;
+            return call with { Logprobs = logprobs is not null };
         }
-        if ((fields.Integer("top_logprobs") ?? 0) != 0)
-            throw fields.Invalid("top_logprobs", "top alternatives are not returned; use \"logprobs\": true alone for the sampled tokens' log-probabilities");
         bool chatLogprobs = fields.Bool("logprobs") ?? false;
+        int topLogprobs = fields.Integer("top_logprobs") ?? 0;
+        if (topLogprobs is < 0 or > GenerateRequestValidator.MaxTopLogprobs) throw fields.Invalid("top_logprobs", $"must be in [0, {GenerateRequestValidator.MaxTopLogprobs}], got {topLogprobs}");
+        if (fields.Has("top_logprobs") && !chatLogprobs) throw fields.Invalid("top_logprobs", "needs \"logprobs\": true");
         request.SamplingParams.Logprobs = chatLogprobs;
+        request.SamplingParams.TopLogprobs = topLogprobs;
         return call with
         {
             Logprobs = chatLogprobs, Messages = ChatMessages.Read(fields), AddGenerationPrompt = fields.Bool("add_generation_prompt") ?? true,
@@ -114,7 +123,6 @@ public sealed record CompletionCall(CompletionKind Kind, string Id, GenerateRequ
     /// <summary>Fields of the OpenAI API this server does not implement: refused by name rather than ignored.</summary>
     private static void Unsupported(JsonFields fields, CompletionKind kind)
     {
-        if ((fields.Integer("n") ?? 1) != 1) throw fields.Invalid("n", "only n = 1 is supported; send one request per completion");
         if ((fields.Integer("best_of") ?? 1) != 1) throw fields.Invalid("best_of", "only best_of = 1 is supported");
         if (fields.Bool("echo") == true) throw fields.Invalid("echo", "echoing the prompt is not supported");
         if (!string.IsNullOrEmpty(fields.String("suffix"))) throw fields.Invalid("suffix", "insertion (suffix) is not supported");

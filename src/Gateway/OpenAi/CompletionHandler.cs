@@ -1,3 +1,4 @@
+using System.Runtime.ExceptionServices;
 using System.Text.Json;
 using AlisaCluster.Gateway.ApiKeys;
 using AlisaCluster.Gateway.ChatTemplates;
@@ -11,9 +12,9 @@ using Grpc.Core;
 namespace AlisaCluster.Gateway.OpenAi;
 
 /// <summary>POST /v1/completions and /v1/chat/completions: authenticate, read the body into the gRPC API's request,
-/// check the model, then run it through the same <see cref="GenerationPipeline"/> as gRPC Generate (in-flight caps,
-/// token budget, capacity admission, session, resume). The request's abort (client gone) cancels the sequence on its
-/// silo, which frees its KV. Every failure is counted in alisa_request_failure_total by its gRPC status, as for gRPC.</summary>
+/// check the model, then run each of its n choices through the same <see cref="GenerationPipeline"/> as gRPC Generate
+/// (in-flight caps, token budget, capacity admission, session, resume). The request's abort (client gone) cancels the
+/// sequences on their silos, which frees their KV. Every failure is counted in alisa_request_failure_total by its gRPC status, as for gRPC.</summary>
 public sealed class CompletionHandler(ApiKeyAuthenticator authenticator, ModelCatalog models, ChatPrompts chatPrompts, GenerationPipeline pipeline)
 {
     public async Task HandleAsync(HttpContext http, CompletionKind kind)
@@ -31,7 +32,7 @@ public sealed class CompletionHandler(ApiKeyAuthenticator authenticator, ModelCa
             var shape = GenerateRequestValidator.ValidateShape(call.Request);
             var json = new CompletionJson(call, model.Name);
             output = ICompletionOutput.For(call, json, http.Response);
-            await pipeline.RunAsync(caller, token => PrepareAsync(call, shape, model, token), output.TokenAsync, output.FinishAsync, cancelled);
+            await RunChoicesAsync(caller, call, shape, model, output, cancelled);
         }
         catch (Exception e) when (!cancelled.IsCancellationRequested)
         {
@@ -45,6 +46,31 @@ public sealed class CompletionHandler(ApiKeyAuthenticator authenticator, ModelCa
             // the client is gone: nobody reads an answer; the pipeline has already cancelled the sequence
             GatewayMetrics.RequestsFailed.WithLabels(nameof(StatusCode.Cancelled)).Inc();
         }
+    }
+
+    /// <summary>The call's n choices, each its own sequence through the pipeline (admission, budget, session) with the
+    /// request id suffixed and the seed offset by its index; the first failure cancels the others and is rethrown.</summary>
+    private async Task RunChoicesAsync(ApiKeyRecord caller, CompletionCall call, SequenceRequest shape, ModelDescription model,
+        ICompletionOutput output, CancellationToken cancelled)
+    {
+        using var siblings = CancellationTokenSource.CreateLinkedTokenSource(cancelled);
+        Exception? failure = null;
+        await Task.WhenAll(Enumerable.Range(0, call.N).Select(async index =>
+        {
+            var choice = call.N == 1 ? shape : shape with { RequestId = $"{shape.RequestId}-{index}", Seed = shape.Seed + index };
+            try
+            {
+                await pipeline.RunAsync(caller, token => PrepareAsync(call, choice, model, token), chunk => output.TokenAsync(index, chunk),
+                    outcome => output.FinishAsync(index, outcome), siblings.Token);
+            }
+            catch (Exception e)
+            {
+                Interlocked.CompareExchange(ref failure, e, null);
+                await siblings.CancelAsync();
+            }
+        }));
+        if (failure is not null) ExceptionDispatchInfo.Throw(failure);
+        await output.EndAsync();
     }
 
     /// <summary>The served model, or 404 for another name (no name means the served one, as in vLLM).</summary>

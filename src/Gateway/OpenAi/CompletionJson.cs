@@ -4,6 +4,9 @@ using AlisaCluster.Grains;
 
 namespace AlisaCluster.Gateway.OpenAi;
 
+/// <summary>One finished choice of a non-streamed completion.</summary>
+public sealed record CompletionChoice(string Text, IReadOnlyList<SequenceChunk> Tokens, GenerationOutcome Outcome);
+
 /// <summary>The JSON of OpenAI's completion objects: "text_completion", "chat.completion" and "chat.completion.chunk".
 /// A token in logprobs is written "token_id:N" (vLLM's return_tokens_as_token_ids form): the gateway has no vocabulary.</summary>
 public sealed class CompletionJson(CompletionCall call, string model)
@@ -14,18 +17,18 @@ public sealed class CompletionJson(CompletionCall call, string model)
     public bool WantsLogprobs => call.Logprobs;
     public bool WantsUsage => call.IncludeUsage;
 
-    /// <summary>One streamed chunk with a single choice (or none: the usage chunk).</summary>
-    public JsonObject Chunk(JsonObject? choice, GenerationOutcome? usage = null)
+    /// <summary>One streamed chunk with a single choice (or none: the usage chunk, over all choices).</summary>
+    public JsonObject Chunk(JsonObject? choice, IReadOnlyList<GenerationOutcome>? usage = null)
     {
-        var chunk = Envelope(IsChat ? "chat.completion.chunk" : "text_completion", choice);
+        var chunk = Envelope(IsChat ? "chat.completion.chunk" : "text_completion", choice is null ? [] : [choice]);
         if (call.IncludeUsage) chunk["usage"] = usage is null ? null : Usage(usage);
         return chunk;
     }
 
     /// <summary>A streamed choice: new text (a chat delta) with the tokens' logprobs, or the finish reason.</summary>
-    public JsonObject StreamChoice(string text, IReadOnlyList<SequenceChunk> tokens, int textOffset, string? finish, bool first = false)
+    public JsonObject StreamChoice(int index, string text, IReadOnlyList<SequenceChunk> tokens, int textOffset, string? finish, bool first = false)
     {
-        var choice = new JsonObject { ["index"] = 0 };
+        var choice = new JsonObject { ["index"] = index };
         if (IsChat)
         {
             var delta = new JsonObject();
@@ -40,15 +43,18 @@ public sealed class CompletionJson(CompletionCall call, string model)
     }
 
     /// <summary>The whole (non-streamed) completion.</summary>
-    public JsonObject Complete(string text, IReadOnlyList<SequenceChunk> tokens, GenerationOutcome outcome)
+    public JsonObject Complete(IReadOnlyList<CompletionChoice> choices)
     {
-        var choice = new JsonObject { ["index"] = 0 };
-        if (IsChat) choice["message"] = new JsonObject { ["role"] = "assistant", ["content"] = text };
-        else choice["text"] = text;
-        choice["logprobs"] = call.Logprobs ? Logprobs(tokens, 0) : null;
-        choice["finish_reason"] = FinishReason(outcome.Final.Finish);
-        var completion = Envelope(IsChat ? "chat.completion" : "text_completion", choice);
-        completion["usage"] = Usage(outcome);
+        var completion = Envelope(IsChat ? "chat.completion" : "text_completion", [.. choices.Select((c, index) =>
+        {
+            var choice = new JsonObject { ["index"] = index };
+            if (IsChat) choice["message"] = new JsonObject { ["role"] = "assistant", ["content"] = c.Text };
+            else choice["text"] = c.Text;
+            choice["logprobs"] = call.Logprobs ? Logprobs(c.Tokens, 0) : null;
+            choice["finish_reason"] = FinishReason(c.Outcome.Final.Finish);
+            return choice;
+        })]);
+        completion["usage"] = Usage([.. choices.Select(c => c.Outcome)]);
         return completion;
     }
 
@@ -59,17 +65,18 @@ public sealed class CompletionJson(CompletionCall call, string model)
         _ => "abort",
     };
 
-    private JsonObject Envelope(string objectType, JsonObject? choice) => new()
+    private JsonObject Envelope(string objectType, JsonObject[] choices) => new()
     {
         ["id"] = call.Id, ["object"] = objectType, ["created"] = _created, ["model"] = model,
-        ["choices"] = choice is null ? new JsonArray() : new JsonArray(choice),
+        ["choices"] = new JsonArray(choices),
     };
 
-    private static JsonObject Usage(GenerationOutcome outcome) => new()
+    /// <summary>The prompt counted once; the completion tokens of every choice.</summary>
+    private static JsonObject Usage(IReadOnlyList<GenerationOutcome> outcomes)
     {
-        ["prompt_tokens"] = outcome.PromptTokens, ["completion_tokens"] = outcome.CompletionTokens,
-        ["total_tokens"] = outcome.PromptTokens + outcome.CompletionTokens,
-    };
+        int prompt = outcomes[0].PromptTokens, completion = outcomes.Sum(o => o.CompletionTokens);
+        return new JsonObject { ["prompt_tokens"] = prompt, ["completion_tokens"] = completion, ["total_tokens"] = prompt + completion };
+    }
 
     private JsonObject Logprobs(IReadOnlyList<SequenceChunk> tokens, int textOffset)
     {
@@ -79,7 +86,11 @@ public sealed class CompletionJson(CompletionCall call, string model)
             {
                 ["content"] = new JsonArray(tokens.Select(t => (JsonNode)new JsonObject
                 {
-                    ["token"] = TokenName(t), ["logprob"] = t.Logprob, ["bytes"] = null, ["top_logprobs"] = new JsonArray(),
+                    ["token"] = TokenName(t.TokenId), ["logprob"] = t.Logprob, ["bytes"] = null,
+                    ["top_logprobs"] = new JsonArray(t.TopLogprobs.Select(top => (JsonNode)new JsonObject
+                    {
+                        ["token"] = TokenName(top.TokenId), ["logprob"] = top.Logprob, ["bytes"] = null,
+                    }).ToArray()),
                 }).ToArray()),
             };
         }
@@ -91,11 +102,15 @@ public sealed class CompletionJson(CompletionCall call, string model)
         }
         return new JsonObject
         {
-            ["tokens"] = new JsonArray(tokens.Select(t => (JsonNode)TokenName(t)).ToArray()),
+            ["tokens"] = new JsonArray(tokens.Select(t => (JsonNode)TokenName(t.TokenId)).ToArray()),
             ["token_logprobs"] = new JsonArray(tokens.Select(t => (JsonNode)t.Logprob).ToArray()),
-            ["top_logprobs"] = null, ["text_offset"] = offsets,
+            // one {token: logprob} object per token (null without top alternatives, as OpenAI's "logprobs": 0)
+            ["top_logprobs"] = call.Request.SamplingParams.TopLogprobs == 0 ? null
+                : new JsonArray(tokens.Select(t => (JsonNode)new JsonObject(t.TopLogprobs.Select(top =>
+                    KeyValuePair.Create(TokenName(top.TokenId), (JsonNode?)top.Logprob)))).ToArray()),
+            ["text_offset"] = offsets,
         };
     }
 
-    private static string TokenName(SequenceChunk token) => $"token_id:{token.TokenId}";
+    private static string TokenName(int tokenId) => $"token_id:{tokenId}";
 }

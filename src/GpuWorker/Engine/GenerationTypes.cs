@@ -23,8 +23,14 @@ public sealed record GenerationEvent(int TokenId, string Text, float Logprob, Fi
     /// <summary>Set on the final event of a stopped sequence.</summary>
     public StopCause? Cause { get; init; }
 
+    /// <summary>The request's top_logprobs most likely tokens at this step, most likely first (empty when not asked).</summary>
+    public IReadOnlyList<TokenLogprob> TopLogprobs { get; init; } = [];
+
     public bool IsFinal => Finish is not null;
 }
+
+/// <summary>A token and its log-probability.</summary>
+public readonly record struct TokenLogprob(int TokenId, float Logprob);
 
 /// <summary>Thrown into a request's stream when the engine cannot serve it (e.g. the prompt alone exceeds the KV pool).</summary>
 public sealed class GenerationRejectedException(string message) : Exception(message);

@@ -218,7 +218,7 @@ public sealed class InferenceEngine : IAsyncDisposable
         _decodeTimer?.Stop();
         // host time: issuing the step (what a graph replay saves); the download below waits for the device
         _decodeHostSeconds += Stopwatch.GetElapsedTime(started).TotalSeconds;
-        var choices = Sampler.Download(picked);
+        var choices = Sampler.Download(picked, batch);
         _decodeGpuSeconds += (_decodeTimer?.ElapsedMilliseconds() ?? 0) / 1000;
         _decodeSteps++;
         for (int b = 0; b < batch.Count; b++)
@@ -238,7 +238,10 @@ public sealed class InferenceEngine : IAsyncDisposable
         var text = sequence.Output.Advance(sequence.Generated, isLast: stopToken || length, out bool stopString);
         StopCause? cause = eos ? StopCause.Eos : stopString ? StopCause.StopString : stopToken ? StopCause.StopToken : null;
         FinishReason? finish = cause is not null ? FinishReason.Stop : length ? FinishReason.Length : null;
-        sequence.Publish(new GenerationEvent(choice.TokenId, text, choice.Logprob, finish, sequence.PromptLength, sequence.Generated.Count) { Cause = cause });
+        sequence.Publish(new GenerationEvent(choice.TokenId, text, choice.Logprob, finish, sequence.PromptLength, sequence.Generated.Count)
+        {
+            Cause = cause, TopLogprobs = choice.Top,
+        });
         if (finish is not null) Finish(sequence, error: null);
     }
 

@@ -5,21 +5,24 @@ namespace AlisaCluster.GpuWorker.Engine;
 /// <summary>Picks the next token for every row of a batch: repetition penalty, presence/frequency penalties and logit
 /// bias, temperature, top-k, top-p, min-p, then a draw
 /// from the sequence's own seeded random source (so a seed reproduces the output whatever else is batched).
-/// Everything runs on the logits' device, batched; one small tensor (token ids and logprobs) comes back to the host.</summary>
+/// Everything runs on the logits' device, batched; one small tensor (token ids and logprobs, plus the top logprobs of the
+/// rows that ask for them) comes back to the host.</summary>
 public static class Sampler
 {
-    public readonly record struct Choice(int TokenId, float Logprob);
+    /// <param name="Top">the row's <see cref="SamplingParams.TopLogprobs"/> most likely tokens, most likely first</param>
+    public readonly record struct Choice(int TokenId, float Logprob, TokenLogprob[] Top);
 
     /// <summary>Picks a token for every row of logits [B, vocab] (on the model's device). Each sampled row consumes
     /// exactly one <c>Random.NextDouble()</c> of its sequence (the resume logic replays one per token); greedy rows none.</summary>
     public static Choice[] SampleBatch(Tensor logits, IReadOnlyList<Sequence> sequences)
     {
         using var picked = Pick(logits, sequences);
-        return Download(picked);
+        return Download(picked, sequences);
     }
 
-    /// <summary>The device half of <see cref="SampleBatch"/>: issues the sampling and returns [2, B] float64 (token ids,
-    /// exact in float64, then logprobs) on the device, without waiting for it.</summary>
+    /// <summary>The device half of <see cref="SampleBatch"/>: issues the sampling and returns [2 + 2K, B] float64 (token ids,
+    /// exact in float64, then logprobs, then K rows of top ids and K of their logprobs, K the batch's largest
+    /// <see cref="SamplingParams.TopLogprobs"/>) on the device, without waiting for it.</summary>
     public static Tensor Pick(Tensor logits, IReadOnlyList<Sequence> sequences)
     {
         using var scope = NewDisposeScope();
@@ -47,19 +50,37 @@ public static class Sampler
             chosen = chosen.index_copy(0, sampledRows, Draw(scores.index_select(0, sampledRows), sampled.Select(b => sequences[b]).ToList()));
         }
         var logprob = logits.gather(1, chosen.unsqueeze(1)).squeeze(1) - normalizer;
-
-        return stack([chosen.to(ScalarType.Float64), logprob.to(ScalarType.Float64)]).MoveToOuterDisposeScope();
+        var summary = stack([chosen.to(ScalarType.Float64), logprob.to(ScalarType.Float64)]);
+        int k = sequences.Max(s => s.Sampling.TopLogprobs);
+        if (k > 0) summary = cat([summary, TopLogprobs(logits, normalizer, sequences, k)]);
+        return summary.MoveToOuterDisposeScope();
     }
 
     /// <summary>The step's only device-to-host transfer (it waits for the device): the choices of <see cref="Pick"/>.</summary>
-    public static Choice[] Download(Tensor picked)
+    public static Choice[] Download(Tensor picked, IReadOnlyList<Sequence> sequences)
     {
-        int rows = (int)picked.shape[1];
+        int rows = (int)picked.shape[1], k = ((int)picked.shape[0] - 2) / 2;
         using var host = picked.cpu();
         var summary = host.data<double>().ToArray();
         var choices = new Choice[rows];
-        for (int b = 0; b < rows; b++) choices[b] = new Choice((int)summary[b], (float)summary[rows + b]);
+        for (int b = 0; b < rows; b++)
+        {
+            var top = new TokenLogprob[sequences[b].Sampling.TopLogprobs];
+            for (int i = 0; i < top.Length; i++) top[i] = new((int)summary[(2 + i) * rows + b], (float)summary[(2 + k + i) * rows + b]);
+            choices[b] = new Choice((int)summary[b], (float)summary[rows + b], top);
+        }
         return choices;
+    }
+
+    /// <summary>[2K, B] float64: the K most likely ids of the raw logits' log-softmax (the chosen logprob's distribution),
+    /// then their logprobs; computed for the rows that ask for them, zeros elsewhere.</summary>
+    private static Tensor TopLogprobs(Tensor logits, Tensor normalizer, IReadOnlyList<Sequence> sequences, int k)
+    {
+        var asking = Enumerable.Range(0, sequences.Count).Where(b => sequences[b].Sampling.TopLogprobs > 0).Select(b => (long)b).ToArray();
+        var rows = tensor(asking, device: logits.device);
+        var (values, ids) = logits.index_select(0, rows).topk(k, -1);
+        var top = cat([ids.to(ScalarType.Float64), (values - normalizer.index_select(0, rows).unsqueeze(1)).to(ScalarType.Float64)], 1);
+        return zeros(sequences.Count, 2 * k, ScalarType.Float64, device: logits.device).index_copy(0, rows, top).t();
     }
 
     /// <summary>CTRL-style penalty (as in transformers) on the seen tokens of the given rows; returns a new [B, vocab].</summary>

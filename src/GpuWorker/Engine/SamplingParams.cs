@@ -26,6 +26,8 @@ public sealed record SamplingParams
     public IReadOnlyList<int> StopTokenIds { get; init; } = [];
     /// <summary>Keep generating past EOS (benchmarks).</summary>
     public bool IgnoreEos { get; init; }
+    /// <summary>How many of the most likely tokens (with logprobs) to return per step, 0 to <see cref="MaxTopLogprobs"/>.</summary>
+    public int TopLogprobs { get; init; }
 
     public bool IsGreedy => Temperature == 0;
 
@@ -35,7 +37,7 @@ public sealed record SamplingParams
     // (overflowing sorts, megabyte stop scans), never a useful setting.
     public const double MinTemperature = 1e-4, MaxTemperature = 100, MaxRepetitionPenalty = 100;
     public const double MaxPresencePenalty = 2, MaxFrequencyPenalty = 2, MaxLogitBias = 100;
-    public const int MaxTopK = 1 << 20, MaxStopStrings = 16, MaxStopLength = 256, MaxLogitBiasTokens = 1024;
+    public const int MaxTopK = 1 << 20, MaxStopStrings = 16, MaxStopLength = 256, MaxLogitBiasTokens = 1024, MaxTopLogprobs = 20;
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the first bad field.</summary>
     public void Validate()
@@ -54,6 +56,7 @@ public sealed record SamplingParams
         if (LogitBias.Count > MaxLogitBiasTokens) throw new ArgumentException($"logit_bias takes at most {MaxLogitBiasTokens} tokens, got {LogitBias.Count}", "logit_bias");
         if (LogitBias.Any(b => b.Key < 0 || !(Math.Abs(b.Value) <= MaxLogitBias)))
             throw new ArgumentException($"logit_bias needs token ids >= 0 and biases in [-{MaxLogitBias}, {MaxLogitBias}]", "logit_bias");
+        if (TopLogprobs is < 0 or > MaxTopLogprobs) throw new ArgumentException($"top_logprobs must be in [0, {MaxTopLogprobs}], got {TopLogprobs}", "top_logprobs");
         if (MaxTokens <= 0) throw new ArgumentException($"max_tokens must be > 0, got {MaxTokens}", "max_tokens");
         if (Stop.Count > MaxStopStrings) throw new ArgumentException($"stop takes at most {MaxStopStrings} strings, got {Stop.Count}", "stop");
         if (Stop.Any(string.IsNullOrEmpty)) throw new ArgumentException("stop strings must not be empty", "stop");

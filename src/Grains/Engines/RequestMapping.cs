@@ -16,6 +16,7 @@ public static class RequestMapping
             Stop = request.Stop, StopTokenIds = request.StopTokenIds, Seed = request.Seed,
             RepetitionPenalty = request.RepetitionPenalty ?? defaults.RepetitionPenalty ?? 1.0, IgnoreEos = request.IgnoreEos,
             PresencePenalty = request.PresencePenalty, FrequencyPenalty = request.FrequencyPenalty, MinP = request.MinP, LogitBias = request.LogitBias,
+            TopLogprobs = request.TopLogprobs,
         })
         {
             Policy = string.IsNullOrEmpty(request.KvPolicy) ? defaultPolicy : KvPolicy.Parse(request.KvPolicy, split),
@@ -35,5 +36,8 @@ public static class RequestMapping
             StopCause.Eos => SequenceStop.Eos,
             StopCause.StopToken => SequenceStop.StopToken,
             _ => SequenceStop.StopString,
-        });
+        })
+        {
+            TopLogprobs = [.. item.TopLogprobs.Select(t => new TopToken(t.TokenId, t.Logprob))],
+        };
 }

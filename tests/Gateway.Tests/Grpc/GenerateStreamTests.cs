@@ -2,6 +2,7 @@ using AlisaCluster.ClusterTesting;
 using AlisaCluster.GpuWorker.Engine;
 using AlisaCluster.GpuWorker.Model;
 using AlisaCluster.Protos;
+using Grpc.Core;
 using FinishReason = AlisaCluster.Protos.FinishReason;
 using static AlisaCluster.ClusterTesting.InProcessCluster;
 
@@ -48,6 +49,25 @@ public sealed class GenerateStreamTests(DevClusterFixture fixture)
         Assert.Equal(FinishReason.Length, viaGateway.Complete.FinishReason);
         Assert.Equal(24, viaGateway.Complete.Usage.CompletionTokens);
         Assert.Equal(prompt.Length + 24, viaGateway.Complete.Usage.TotalTokens);
+    }
+
+    [Fact]
+    public async Task Top_logprobs_come_with_each_token_and_lead_with_the_greedy_choice()
+    {
+        using var call = fixture.Cluster.Client().Generate(new GenerateRequest
+        {
+            Text = "In the beginning", SamplingParams = new Protos.SamplingParams { Temperature = 0, MaxTokens = 6, Logprobs = true, TopLogprobs = 4, IgnoreEos = true },
+        }, WithKey(DevClusterFixture.TesterKey));
+        var chunks = new List<GenerateChunk>();
+        await foreach (var response in call.ResponseStream.ReadAllAsync()) if (response.Chunk is { } chunk) chunks.Add(chunk);
+        Assert.Equal(6, chunks.Count);
+        Assert.All(chunks, c =>
+        {
+            var top = Assert.Single(c.TopLogprobs);
+            Assert.Equal(4, top.TokenIds.Count);
+            Assert.Equal(c.TokenIds[0], top.TokenIds[0]);
+            Assert.Equal(c.Logprobs[0], top.Logprobs[0]);
+        });
     }
 
     [Fact]

@@ -21,6 +21,7 @@ public sealed class RequestLimitsTests
         Assert.Equal(SamplingParams.MaxFrequencyPenalty, GenerateRequestValidator.MaxFrequencyPenalty);
         Assert.Equal(SamplingParams.MaxLogitBias, GenerateRequestValidator.MaxLogitBias);
         Assert.Equal(SamplingParams.MaxLogitBiasTokens, GenerateRequestValidator.MaxLogitBiasTokens);
+        Assert.Equal(SamplingParams.MaxTopLogprobs, GenerateRequestValidator.MaxTopLogprobs);
         Assert.Equal(KvPolicy.MaxSparsity, GenerateRequestValidator.MaxKvSparsity);
         Assert.Equal(KvPolicy.MaxSinks, GenerateRequestValidator.MaxSinks);
     }

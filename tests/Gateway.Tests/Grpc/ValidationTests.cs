@@ -51,6 +51,8 @@ public sealed class ValidationTests(DevClusterFixture fixture)
         { "top_k int.MaxValue", "sampling_params.top_k" },
         { "100k stop strings", "sampling_params.stop" },
         { "1 MB stop string", "sampling_params.stop" },
+        { "top_logprobs 21", "sampling_params.top_logprobs" },
+        { "top_logprobs without logprobs", "sampling_params.top_logprobs" },
     };
 
     [Theory]
@@ -159,6 +161,8 @@ public sealed class ValidationTests(DevClusterFixture fixture)
             case "top_k int.MaxValue": sampling.TopK = int.MaxValue; break;
             case "100k stop strings": sampling.Stop.AddRange(Enumerable.Repeat("x", 100_000)); break;
             case "1 MB stop string": sampling.Stop.Add(new string('x', 1 << 20)); break;
+            case "top_logprobs 21": sampling.Logprobs = true; sampling.TopLogprobs = 21; break;
+            case "top_logprobs without logprobs": sampling.TopLogprobs = 2; break;
             default: throw new ArgumentException(name);
         }
         return request;

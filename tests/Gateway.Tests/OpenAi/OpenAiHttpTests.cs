@@ -83,6 +83,49 @@ public sealed class OpenAiHttpTests(DevClusterFixture fixture) : IDisposable
     }
 
     [Fact]
+    public async Task Top_logprobs_lead_with_the_greedy_token_in_completions_and_streamed_chat()
+    {
+        var (status, body, _) = await _http.SendAsync("/v1/completions", JsonSerializer.Serialize(new
+        {
+            prompt = Prompt, max_tokens = 8, temperature = 0, ignore_eos = true, logprobs = 3,
+        }), DevClusterFixture.TesterKey);
+        Assert.Equal(HttpStatusCode.OK, status);
+        var logprobs = body.GetProperty("choices")[0].GetProperty("logprobs");
+        var tokens = logprobs.GetProperty("tokens").EnumerateArray().Select(t => t.GetString()).ToList();
+        var chosen = logprobs.GetProperty("token_logprobs").EnumerateArray().Select(l => l.GetSingle()).ToList();
+        var top = logprobs.GetProperty("top_logprobs").EnumerateArray().Select(t => t.EnumerateObject().ToList()).ToList();
+        Assert.Equal(8, top.Count);
+        for (int i = 0; i < top.Count; i++)
+        {
+            Assert.Equal(3, top[i].Count);
+            Assert.Equal(tokens[i], top[i][0].Name);
+            Assert.Equal(chosen[i], top[i][0].Value.GetSingle());
+            var values = top[i].Select(p => p.Value.GetSingle()).ToList();
+            Assert.Equal(values.OrderDescending(), values);
+        }
+
+        using var response = await _http.StartAsync("/v1/chat/completions", JsonSerializer.Serialize(new
+        {
+            messages = new[] { new { role = "user", content = "hi" } }, max_tokens = 8, temperature = 0, ignore_eos = true,
+            logprobs = true, top_logprobs = 2, stream = true,
+        }), DevClusterFixture.TesterKey);
+        var content = new List<JsonElement>();
+        await foreach (var chunk in OpenAiHttp.EventsAsync(response))
+        {
+            if (chunk.GetProperty("choices")[0].GetProperty("logprobs") is { ValueKind: JsonValueKind.Object } l)
+                content.AddRange(l.GetProperty("content").EnumerateArray());
+        }
+        Assert.Equal(8, content.Count);
+        Assert.All(content, c =>
+        {
+            var alternatives = c.GetProperty("top_logprobs").EnumerateArray().ToList();
+            Assert.Equal(2, alternatives.Count);
+            Assert.Equal(c.GetProperty("token").GetString(), alternatives[0].GetProperty("token").GetString());
+            Assert.Equal(c.GetProperty("logprob").GetSingle(), alternatives[0].GetProperty("logprob").GetSingle());
+        });
+    }
+
+    [Fact]
     public async Task Client_that_disconnects_mid_stream_frees_the_sequences_kv_and_the_session_is_aborted()
     {
         var body = JsonSerializer.Serialize(new { prompt = "In the beginning", max_tokens = 1500, temperature = 0, ignore_eos = true, stream = true });
@@ -114,8 +157,9 @@ public sealed class OpenAiHttpTests(DevClusterFixture fixture) : IDisposable
     [InlineData("/v1/completions", """{"prompt": "hi", "max_tokens": "ten"}""", "max_tokens", "must be an integer")]
     [InlineData("/v1/completions", """{"prompt": "hi", "max_tokens": 0}""", "max_tokens", "must be > 0")]
     [InlineData("/v1/completions", """{"prompt": "hi", "max_tokens": 100000000}""", "max_tokens", "exceeds the model's context")]
-    [InlineData("/v1/completions", """{"prompt": "hi", "n": 2}""", "n", "only n = 1")]
-    [InlineData("/v1/completions", """{"prompt": "hi", "logprobs": 3}""", "logprobs", "top alternatives are not returned")]
+    [InlineData("/v1/completions", """{"prompt": "hi", "n": 0}""", "n", "must be in [1, 16]")]
+    [InlineData("/v1/chat/completions", """{"messages": [{"role": "user", "content": "hi"}], "n": 17}""", "n", "must be in [1, 16]")]
+    [InlineData("/v1/completions", """{"prompt": "hi", "logprobs": 21}""", "logprobs", "must be in [0, 20]")]
     [InlineData("/v1/completions", """{"prompt": "hi", "presence_penalty": 3}""", "presence_penalty", "must be in [-2, 2]")]
     [InlineData("/v1/completions", """{"prompt": "hi", "logit_bias": {"x": 1}}""", "logit_bias", "key 'x' is not a token id")]
     [InlineData("/v1/completions", """{"prompt": "hi", "logit_bias": {"99999999": 1}}""", "logit_bias", "outside the vocabulary")]
@@ -128,7 +172,8 @@ public sealed class OpenAiHttpTests(DevClusterFixture fixture) : IDisposable
     [InlineData("/v1/chat/completions", """{"messages": []}""", "messages", "non-empty list")]
     [InlineData("/v1/chat/completions", """{"messages": [{"role": "tool", "content": "x"}]}""", "messages[0].role", "'tool' is not supported")]
     [InlineData("/v1/chat/completions", """{"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}""", "messages[0].content[0].type", "only 'text'")]
-    [InlineData("/v1/chat/completions", """{"messages": [{"role": "user", "content": "hi"}], "top_logprobs": 2}""", "top_logprobs", "top alternatives")]
+    [InlineData("/v1/chat/completions", """{"messages": [{"role": "user", "content": "hi"}], "top_logprobs": 2}""", "top_logprobs", "needs \"logprobs\": true")]
+    [InlineData("/v1/chat/completions", """{"messages": [{"role": "user", "content": "hi"}], "logprobs": true, "top_logprobs": -1}""", "top_logprobs", "must be in [0, 20]")]
     [InlineData("/v1/chat/completions", """{"messages": [{"role": "user", "content": "hi"}], "tools": []}""", "tools", "not supported")]
     [InlineData("/v1/chat/completions", """{"messages": [{"role": "user", "content": "hi"}], "chat_template": "{% macro x() %}{% endmacro %}"}""", "chat_template", "'{% macro %}' statement is not supported")]
     [InlineData("/v1/chat/completions", """{"messages": [{"role": "user", "content": "hi"}], "chat_template": "{{ raise_exception('no system prompt') }}"}""", "messages", "no system prompt")]

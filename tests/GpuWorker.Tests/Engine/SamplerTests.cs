@@ -78,6 +78,27 @@ public sealed class SamplerTests
     }
 
     [Fact]
+    public void TopLogprobsLeadWithTheGreedyChoiceAreSortedAndOnlyForRowsThatAsk()
+    {
+        var logits = RandomLogits(3, 50, seed: 5);
+        var choices = Sample(logits, [
+            NewSequence(new SamplingParams { Temperature = 0, TopLogprobs = 5 }), NewSequence(SamplingParams.Greedy(4)),
+            NewSequence(new SamplingParams { Temperature = 0, TopLogprobs = 20 }),
+        ]);
+        Assert.Empty(choices[1].Top);
+        foreach (var (b, k) in new[] { (0, 5), (2, 20) })
+        {
+            var top = choices[b].Top;
+            Assert.Equal(k, top.Length);
+            Assert.Equal(choices[b].TokenId, top[0].TokenId);
+            Assert.Equal(choices[b].Logprob, top[0].Logprob);
+            Assert.Equal(top.Select(t => t.Logprob).OrderDescending(), top.Select(t => t.Logprob));
+            Assert.All(top, t => Assert.True(t.Logprob <= 0));
+            Assert.All(top, t => Assert.Equal(LogSoftmax(logits[b], t.TokenId), t.Logprob, 1e-4));
+        }
+    }
+
+    [Fact]
     public void TopKOneWithTemperatureOneEqualsGreedyAndDrawsOncePerRow()
     {
         var logits = RandomLogits(6, 1000, seed: 2);
