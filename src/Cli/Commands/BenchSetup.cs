@@ -22,8 +22,8 @@ public sealed class BenchSetup(LoadedModel model, KvPolicy policy, bool int8, do
     {
         int maxLength = promptLength + generate;
         int ring = policy.NeedsWindowScores ? KvBudget.ScoreRing(policy.Sparsity, maxLength) : 0;
-        var kvPerToken = KvBudget.BytesPerToken(model.Config, Format, model.Model.ElementSize, 16, 0, false);
-        var scorePerToken = KvBudget.BytesPerToken(model.Config, Format, model.Model.ElementSize, 16, ring, policy.NeedsCumulativeScores) - kvPerToken;
+        var kvPerToken = KvBudget.BytesPerToken(model.Config, Format, model.Model.ElementSize, 0, false);
+        var scorePerToken = KvBudget.BytesPerToken(model.Config, Format, model.Model.ElementSize, ring, policy.NeedsCumulativeScores) - kvPerToken;
         int needed = batch * (maxLength + 16);
         // every token keeps its scores on the GPU wherever its K/V live: tiers below the GPU cost score memory there
         int GpuTokens(long lowerTierTokens) => gpuKvTokens ?? (gpuBudgetGiB is { } gib

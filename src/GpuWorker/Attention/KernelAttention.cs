@@ -67,8 +67,8 @@ public sealed class KernelAttention(KvCache cache, KernelStepInputs inputs, Spar
 }
 
 /// <summary>What the attention kernel reads besides the pools, as device tensors: where the new rows go (GPU pool
-/// slots [B], with page groups where Quest's bounds are kept) and their logical slots [B] (what scores are indexed by), logical slots of positions 0..L-1 [B, L] (padding: the scratch slot
-/// 0), the kernel's block table [B, max blocks] int64 (GPU blocks, or the GPU pool's block count + CPU block) and
+/// slots [B], with page groups where Quest's bounds are kept) and their logical slots [B] (what scores are indexed
+/// by), logical slots of positions 0..L-1 [B, L] (padding: the scratch slot 0), the kernel's block table [B, max blocks] int64 (GPU blocks, or the GPU pool's block count + CPU block) and
 /// lengths [B] int64. A host-built step makes them from its <see cref="AttentionBatch"/>; a CUDA graph from static
 /// buffers.</summary>
 public sealed record KernelStepInputs(WritePlan Write, Tensor ScoreWriteSlots, Tensor ReadSlots, Tensor BlockTable, Tensor Lengths)

@@ -13,7 +13,7 @@ public static class KvBudget
 
     /// <summary>Device bytes one cached token costs over all layers: K/V (values, or INT8 codes and row parameters) and
     /// the per-token scores that sparse policies keep.</summary>
-    public static double BytesPerToken(ModelConfig c, KvStorageFormat format, int elementSize, int blockSize, int scoreRing, bool h2o)
+    public static double BytesPerToken(ModelConfig c, KvStorageFormat format, int elementSize, int scoreRing, bool h2o)
     {
         double scores = scoreRing * 4.0 + (h2o ? c.NumKvHeads * 5.0 : 0);
         return KvCache.KvBytesPerToken(c.NumLayers, c.NumKvHeads, c.HeadDim, format, elementSize) + c.NumLayers * scores;
@@ -43,8 +43,8 @@ public static class KvBudget
     {
         int maxLength = Math.Min(options.MaxModelLength ?? int.MaxValue, c.MaxPositions);
         int ring = options.EnableScoredPolicies ? ScoreRing(options.MinScoredSparsity, maxLength) * (options.PerHeadScores ? c.NumKvHeads : 1) : 0;
-        double kv = BytesPerToken(c, options.KvFormat, elementSize, options.BlockSize, 0, false);
-        double scores = BytesPerToken(c, options.KvFormat, elementSize, options.BlockSize, ring, options.EnableH2O) - kv;
+        double kv = BytesPerToken(c, options.KvFormat, elementSize, 0, false);
+        double scores = BytesPerToken(c, options.KvFormat, elementSize, ring, options.EnableH2O) - kv;
         long lowerTiers = (long)(((long)options.CpuKvCapacityTokens + options.RecomputeCapacityTokens + 2L * options.BlockSize) * scores);
         return TokensFor(budgetBytes - lowerTiers, parameterBytes, kv + scores + (options.EnableQuestPages ? PageBoundsPerToken(c, options.BlockSize) : 0));
     }
@@ -53,8 +53,8 @@ public static class KvBudget
     public static double PageBoundsPerToken(ModelConfig c, int blockSize) => c.NumLayers * 2.0 * c.NumKvHeads * c.HeadDim * 4 / blockSize;
 
     /// <summary>Tokens of K/V that <paramref name="gib"/> GiB of host memory hold (the CPU tier, ALISA phase II).</summary>
-    public static int TokensInHostMemory(ModelConfig c, int elementSize, KvStorageFormat format, int blockSize, double gib) =>
-        (int)Math.Min(int.MaxValue, gib * (1L << 30) / BytesPerToken(c, format, elementSize, blockSize, 0, false));
+    public static int TokensInHostMemory(ModelConfig c, int elementSize, KvStorageFormat format, double gib) =>
+        (int)Math.Min(int.MaxValue, gib * (1L << 30) / BytesPerToken(c, format, elementSize, 0, false));
 
     /// <summary>The score ring an engine keeps for SWA down to <paramref name="minSparsity"/> at <paramref name="maxLength"/> tokens.</summary>
     public static int ScoreRing(double minSparsity, int maxLength) =>

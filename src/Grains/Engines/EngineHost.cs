@@ -47,7 +47,7 @@ public sealed class EngineHost : IAsyncDisposable
         options = options with
         {
             CpuKvCapacityTokens = worker.CpuKvMemoryGiB > 0
-                ? KvBudget.TokensInHostMemory(config, model.Model.ElementSize, options.KvFormat, options.BlockSize, worker.CpuKvMemoryGiB)
+                ? KvBudget.TokensInHostMemory(config, model.Model.ElementSize, options.KvFormat, worker.CpuKvMemoryGiB)
                 : worker.CpuKvCapacityTokens,
         };
         if (worker.KvCapacityTokens > 0)

@@ -49,7 +49,7 @@ public sealed class KvBudgetTests(TinyModels models)
     {
         var model = models.Get("tiny-llama");
         const double gib = 1.0 / 64;
-        int cpuTokens = KvBudget.TokensInHostMemory(model.Config, model.Model.ElementSize, KvStorageFormat.Native, 16, gib);
+        int cpuTokens = KvBudget.TokensInHostMemory(model.Config, model.Model.ElementSize, KvStorageFormat.Native, gib);
         await using var engine = new InferenceEngine(model, new EngineOptions { KvCapacityTokens = 1024, CpuKvCapacityTokens = cpuTokens });
         long target = (long)(gib * (1L << 30));
         long blockBytes = engine.CpuKvPoolBytes / (cpuTokens / 16 + 1);
