@@ -9,7 +9,7 @@
 #                 64 and 256: dense with preemption vs ALISA (SWA 80% + INT8, tiers as planned); whole card, batch 256,
 #                 1024 + 1024: dense vs ALISA;
 #        eval   = INT8 and SWA accuracy on CUDA (both models, both texts) against the independent reference;
-#        steps  = the decode step per policy (24 GiB, batch 64, 128 + 128, all KV on the GPU): what selection and score
+#        steps  = the decode step per policy (POLICIES="a,b" picks some) (24 GiB, batch 64, 128 + 128, all KV on the GPU): what selection and score
 #                 upkeep add to the kernel's sparse read (local and streaming select without scores).
 # fp16, random weights. JSON lines land in $OUT.
 set -uo pipefail
@@ -48,7 +48,9 @@ case "$PART" in
       cat /tmp/eval-$m-$text/*.jsonl > "$OUT/eval-$m-$text.jsonl"
     done; done ;;
   steps)
-    for policy in dense "local:0.8 --int8" "streaming:0.8 --int8" "swa:0.8 --int8" "swa:0.8" "h2o:0.8 --int8"; do
+    policies=(dense "local:0.8 --int8" "streaming:0.8 --int8" "swa:0.8 --int8" "swa:0.8" "h2o:0.8 --int8" "quest:0.8 --int8")
+    [ -n "${POLICIES:-}" ] && IFS=, read -ra policies <<< "$POLICIES"   # POLICIES="swa:0.8 --int8,quest:0.8 --int8"
+    for policy in "${policies[@]}"; do
       alisa bench --dummy-weights $shape --dtype fp16 --device cuda --prompt-len 128 --gen-len 128 --batch ${BATCH:-64} \
         --gpu-mem-gib 24 --policy $policy --out "$OUT/steps-$shape.jsonl" | grep -E '^\{|^Unhandled'
     done ;;

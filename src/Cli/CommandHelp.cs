@@ -14,7 +14,7 @@ public static class CommandHelp
             "  --reference FILE (default MODEL/reference-outputs.json)  --out FILE\n" + Model,
         ["bench"] = "Offline throughput: random prompts, fixed output length; prints one JSON line per run (host and GPU step time apart).\n" +
             "  --batch 1,16  --prompt-len 128  --gen-len 128  --kv-mode gpu,offload,tiered  --decode-step auto,eager,graph\n" +
-            "  --policy dense|swa:0.8|...  --int8  --gpu-mem-gib G (emulate a smaller card)  --cpu-mem-gib 64  --kv-tokens N\n" +
+            "  --policy dense|swa:0.8|...  --int8  --gpu-mem-gib G (emulate a smaller card; else --gpu-util 0.9 of the card)  --cpu-mem-gib 64  --kv-tokens N\n" +
             "  --late-prompt-len N (a long prompt arriving mid-decode; reports the stall)  --prefill-chunk N\n" +
             "  --explain  --predict  --profile FILE  --hbm-gbps 4500  --out FILE (JSON lines appended)\n" +
             "  --load: instead, time loading --model FOLDER (--device, --dtype) and sample host memory; one JSON line\n" + Model,

@@ -4,6 +4,7 @@ using AlisaCluster.GpuWorker.Attention;
 using AlisaCluster.GpuWorker.Engine;
 using AlisaCluster.GpuWorker.Kv;
 using AlisaCluster.GpuWorker.Model;
+using AlisaCluster.GpuWorker.Native;
 using AlisaCluster.GpuWorker.Planning;
 using Spectre.Console;
 
@@ -40,7 +41,7 @@ public static class BenchCommand
         var policy = KvPolicy.Parse(args.String("policy", "dense"));
         bool int8 = args.Flag("int8"), explain = args.Flag("explain");
         double? budgetGiB = args.String("gpu-mem-gib") is { } g ? double.Parse(g, System.Globalization.CultureInfo.InvariantCulture) : null;
-        double cpuGiB = args.Double("cpu-mem-gib", 64);
+        double cpuGiB = args.Double("cpu-mem-gib", 64), utilization = args.Double("gpu-util", 0.9);
         double hbmBytesPerSecond = args.Double("hbm-gbps", 4500) * 1e9;
         var output = args.String("out");
         var profilePath = args.String("profile");
@@ -48,7 +49,7 @@ public static class BenchCommand
         bool predict = args.Flag("predict") || modes.Contains("tiered");
         using var model = ModelOptions.Load(args);
         args.RejectUnknown();
-        var setup = new BenchSetup(model, policy, int8, budgetGiB, cpuGiB, kvTokens);
+        var setup = new BenchSetup(model, policy, int8, budgetGiB ?? WholeCardGiB(model, utilization), cpuGiB, kvTokens);
         CostModel? cost = null;
         CostModel Cost() => cost ??= LoadOrProfile(model, policy, setup.Format, batches.Max(), promptLength + generate, profilePath);
 
@@ -74,6 +75,15 @@ public static class BenchCommand
         });
         foreach (var result in results) Console.WriteLine(JsonSerializer.Serialize(result));
         return 0;
+    }
+
+    /// <summary>Without --gpu-mem-gib a CUDA run may use <paramref name="utilization"/> of the card (vLLM's
+    /// gpu_memory_utilization): the rest is room for prefill activations. On the CPU the pool holds the whole workload.</summary>
+    private static double? WholeCardGiB(LoadedModel model, double utilization)
+    {
+        if (model.Model.Device.type != TorchSharp.DeviceType.CUDA) return null;
+        if (!(utilization > 0 && utilization <= 1)) throw new ArgumentException($"--gpu-util: {utilization} is not in (0, 1]");
+        return utilization * CudaDriver.TotalMemoryBytes(Math.Max(0, model.Model.Device.index)) / (double)(1L << 30);
     }
 
     private static DecodeStepKind ParseStep(string name) => Enum.TryParse<DecodeStepKind>(name, ignoreCase: true, out var kind)

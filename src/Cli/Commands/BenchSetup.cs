@@ -26,8 +26,9 @@ public sealed class BenchSetup(LoadedModel model, KvPolicy policy, bool int8, do
         var scorePerToken = KvBudget.BytesPerToken(model.Config, Format, model.Model.ElementSize, ring, policy.NeedsCumulativeScores) - kvPerToken;
         int needed = batch * (maxLength + 16);
         // every token keeps its scores on the GPU wherever its K/V live: tiers below the GPU cost score memory there
+        // (a pool larger than the workload needs would only take room from activations)
         int GpuTokens(long lowerTierTokens) => gpuKvTokens ?? (gpuBudgetGiB is { } gib
-            ? KvBudget.TokensFor((long)(gib * (1L << 30)) - (long)(lowerTierTokens * scorePerToken), model.Model.ParameterBytes, kvPerToken + scorePerToken)
+            ? Math.Min(needed, KvBudget.TokensFor((long)(gib * (1L << 30)) - (long)(lowerTierTokens * scorePerToken), model.Model.ParameterBytes, kvPerToken + scorePerToken))
             : needed);
         int cpuTokens = mode == "gpu" ? 0 : (int)Math.Min(needed, (long)(cpuBudgetGiB * (1L << 30) / kvPerToken));
         int gpuTokens = GpuTokens(mode == "gpu" ? 0 : 2L * needed), gpuOnlyTokens = GpuTokens(0);
