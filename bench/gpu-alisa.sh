@@ -33,8 +33,8 @@ case "$PART" in
     common=(--dummy-weights $shape --dtype fp16 --device cuda)
     for batch in ${BATCHES:-64 256}; do
       alisa bench "${common[@]}" --prompt-len 128 --gen-len 512 --batch $batch --gpu-mem-gib 24 --out "$OUT/table-$shape.jsonl" | grep -E '^\{|^Unhandled'
-      alisa bench "${common[@]}" --prompt-len 128 --gen-len 512 --batch $batch --gpu-mem-gib 24 --cpu-mem-gib 96 --kv-mode tiered \
-        "${alisa_policy[@]}" --out "$OUT/table-$shape.jsonl" | grep -E '^\{|^Unhandled'
+      alisa bench "${common[@]}" --prompt-len 128 --gen-len 512 --batch $batch --gpu-mem-gib 24 --cpu-mem-gib 96 --kv-mode tiered --explain \
+        "${alisa_policy[@]}" --out "$OUT/table-$shape.jsonl"
     done
     [ "${SKIP_LONG:-0}" = 1 ] || for policy in dense alisa; do
       extra=(); [ $policy = alisa ] && extra=("${alisa_policy[@]}")

@@ -52,6 +52,8 @@ ALISA_API void alisa_event_destroy(void* event);
 //   segments     [B, SG, 3] int32 or null (= every position): per selection group (SG = 1 or KvH) sinks, listed,
 //                recent_start; the attended positions are [0, sinks), positions[b, sg, :listed], [recent_start, length)
 //   positions    [B, SG, max] int32
+//   hot_table    [B, MH] int64 or null: with a hot set (alisa_hot_set_update), listed entry j is read from hot slot j
+//                (GPU block hot_table[b, j / block_size], offset j % block_size) instead of through the block table
 //   logits       [B, H, n] fp32 or null: each attended entry's scaled logit in that order; lse [B, H] fp32
 // H = KvH * G (GQA: query head h reads KV head h / G). D in {64, 128}, G in 1..8. Softmax scale `scale`. Everything that
 // varies per step is read on the device (graph-capturable). Reference: PagedDecodeAttentionReference (C#).
@@ -59,7 +61,19 @@ ALISA_API int alisa_paged_decode_attention(void* out, void* query, void* key_poo
                                            void* value_params, void* cpu_key_pool, void* cpu_value_pool,
                                            void* cpu_key_params, void* cpu_value_params, int64_t gpu_blocks,
                                            void* block_table, void* lengths, void* segments, void* positions,
-                                           void* logits, void* lse, int block_size, float scale);
+                                           void* hot_table, void* logits, void* lse, int block_size, float scale);
+
+// The GPU hot set of a tiered pool (hot_set.cuh has the layouts and the slot assignment): before a layer's attention,
+// keeps each sequence's rows listed again in their hot slots, copies the newly listed ones there (from the CPU tier
+// or GPU blocks) and writes the selection the attention kernel reads with hot_table: out_segments [B, SG, 3] int32
+// (0, n, recent start) and out_listed [B, SG, >= MH * block_size] int32 in hot-slot order. hot_positions [S, KvH]
+// int32 (this layer's) is which position each pool row holds as a hot row (-1: none). counters [4] int64 accumulate
+// entries, rows copied from GPU blocks, rows copied from the CPU tier, bytes read from the CPU tier.
+ALISA_API int alisa_hot_set_update(void* out_segments, void* out_listed, void* counters, void* hot_positions,
+                                   void* hot_table, void* key_pool, void* value_pool, void* key_params, void* value_params,
+                                   void* cpu_key_pool, void* cpu_value_pool, void* cpu_key_params, void* cpu_value_params,
+                                   int64_t gpu_blocks, void* block_table, void* lengths, void* segments, void* listed,
+                                   int block_size);
 
 // The attention weight of each attended entry summed over its KV head's query group, from the logits and lse of
 // alisa_paged_decode_attention (same lengths/segments/positions): weights [B, KvH, n] fp32 and the entries' positions

@@ -18,6 +18,7 @@
 // The CPU reference is PagedDecodeAttentionReference.cs (alisa native-check compares them).
 #include "paged_decode_attention.cuh"
 #include "element_types.cuh"
+#include "kv_rows.cuh"
 #include <math_constants.h>
 
 namespace alisa {
@@ -52,14 +53,6 @@ __device__ inline Selection selection_of(const int32_t* segments, const int32_t*
   const int32_t* s = segments + group * 3;
   const int recent = s[2] < length ? length - s[2] : 0;
   return Selection{s[0], s[1], s[2], s[0] + s[1] + recent, positions + group * max_listed};
-}
-
-// Row (slot * KvH + head) of a position: >= 0 in the GPU pool, -1 - row in the CPU tier.
-__device__ inline int64_t row_of(const int64_t* table, int position, int block_size, int64_t gpu_blocks, int kv_heads,
-                                 int kv_head) {
-  const int64_t block = table[position / block_size], offset = position % block_size;
-  return block < gpu_blocks ? (block * block_size + offset) * kv_heads + kv_head
-                            : -1 - (((block - gpu_blocks) * block_size + offset) * kv_heads + kv_head);
 }
 
 // Dot products of one key row with the G scaled queries in shared memory (q_sum[g]: sum of query g, for INT8).
@@ -161,11 +154,17 @@ __global__ void __launch_bounds__(kWarps * kLanes) paged_decode_attention_kernel
   }
 
   const int64_t* table = a.block_table + static_cast<int64_t>(b) * a.max_blocks;
+  // a sequence without hot blocks (its policy lists nothing) reads its listed entries through the block table
+  const int64_t* hot = a.hot_table == nullptr || a.hot_table[static_cast<int64_t>(b) * a.max_hot_blocks] < 0
+                           ? nullptr : a.hot_table + static_cast<int64_t>(b) * a.max_hot_blocks;
   for (int chunk = split * kWarps + warp; chunk * kLanes < sel.total; chunk += splits * kWarps) {
     const int entry = chunk * kLanes + lane;
     const bool valid = entry < sel.total;
-    // invalid lanes read row 0 (the scratch block) and get probability 0
-    const int64_t row = valid ? row_of(table, sel.position(entry), a.block_size, a.gpu_blocks, a.kv_heads, kv_head) : 0;
+    // invalid lanes read row 0 (the scratch block) and get probability 0; listed entries come from the hot set if any
+    const bool from_hot = hot != nullptr && entry >= sel.sinks && entry < sel.sinks + sel.listed;
+    const int64_t row = !valid ? 0
+                        : from_hot ? hot_row_of(hot, entry - sel.sinks, a.block_size, a.kv_heads, kv_head)
+                                   : row_of(table, sel.position(entry), a.block_size, a.gpu_blocks, a.kv_heads, kv_head);
     float s[G];
     key_scores<T, F, G, D>(a.gpu, a.cpu, row, q_s, q_sum, s);
     if (a.logits != nullptr && valid)

@@ -34,6 +34,10 @@ struct PagedDecodeAttentionArgs {
   const int32_t* positions;   // [B, SG, max_listed]
   int selection_groups;       // SG: 1 (one selection for all KV heads) or KvH
   int max_listed;
+  // Optional hot set (hot_set.cuh): listed entry j is read from hot slot j of the sequence's hot blocks
+  // [B, max_hot_blocks] (GPU pool blocks) instead of through the block table.
+  const int64_t* hot_table;
+  int max_hot_blocks;
   // Optional outputs for score-keeping policies: each attended entry's scaled logit per query head, in the order
   // above, [B, H, logit_stride] fp32, and each head's log-sum-exp [B, H].
   float* logits;

@@ -1,7 +1,8 @@
-// C ABI of the paged decode attention kernel and its weights kernel: checks the TorchSharp tensors it is given, then
+// C ABI of the paged decode attention kernel, its weights kernel and the hot set update: checks the TorchSharp tensors it is given, then
 // launches on libtorch's current stream (so the launch is captured when a CUDA graph is being recorded).
 #include "alisa_native.h"
 #include "errors.h"
+#include "hot_set.cuh"
 #include "paged_decode_attention.cuh"
 
 #include <ATen/ATen.h>
@@ -72,8 +73,8 @@ extern "C" int alisa_paged_decode_attention(void* out_handle, void* query_handle
                                             void* key_params, void* value_params, void* cpu_key_pool, void* cpu_value_pool,
                                             void* cpu_key_params, void* cpu_value_params, int64_t gpu_blocks,
                                             void* block_table_handle, void* lengths_handle, void* segments_handle,
-                                            void* positions_handle, void* logits_handle, void* lse_handle, int block_size,
-                                            float scale) {
+                                            void* positions_handle, void* hot_table_handle, void* logits_handle,
+                                            void* lse_handle, int block_size, float scale) {
   return alisa::guarded([&] {
     const at::Tensor& out = *static_cast<at::Tensor*>(out_handle);
     const at::Tensor& keys = *static_cast<at::Tensor*>(key_pool);
@@ -121,6 +122,13 @@ extern "C" int alisa_paged_decode_attention(void* out_handle, void* query_handle
       args.positions = positions->data_ptr<int32_t>();
       args.selection_groups = static_cast<int>(segments->size(1));
       args.max_listed = static_cast<int>(positions->size(2));
+    }
+    if (const at::Tensor* hot_table = optional(hot_table_handle)) {
+      TORCH_CHECK(args.segments != nullptr, kWhat, ": a hot table needs a selection");
+      expect(*hot_table, "hot_table", at::kLong, 2, device);
+      TORCH_CHECK(hot_table->size(0) == batch, kWhat, ": hot_table ", hot_table->sizes(), " must have batch ", batch);
+      args.hot_table = hot_table->data_ptr<int64_t>();
+      args.max_hot_blocks = static_cast<int>(hot_table->size(1));
     }
     if (const at::Tensor* logits = optional(logits_handle)) {
       const at::Tensor* lse = optional(lse_handle);
@@ -196,5 +204,68 @@ extern "C" int alisa_attention_weights(void* weights_handle, void* positions_han
     args.logit_stride = static_cast<int>(stride);
     if (const char* error = alisa::launch_attention_weights(args, at::cuda::getCurrentCUDAStream()))
       throw std::runtime_error(std::string("attention weights: ") + error);
+  });
+}
+
+extern "C" int alisa_hot_set_update(void* out_segments_handle, void* out_listed_handle, void* counters_handle,
+                                    void* hot_positions_handle, void* hot_table_handle, void* key_pool, void* value_pool,
+                                    void* key_params, void* value_params, void* cpu_key_pool, void* cpu_value_pool,
+                                    void* cpu_key_params, void* cpu_value_params, int64_t gpu_blocks,
+                                    void* block_table_handle, void* lengths_handle, void* segments_handle,
+                                    void* listed_handle, int block_size) {
+  return alisa::guarded([&] {
+    constexpr const char* what = "hot set update";
+    const at::Tensor& keys = *static_cast<at::Tensor*>(key_pool);
+    const auto device = keys.device();
+    TORCH_CHECK(device.is_cuda(), what, ": the pool must be on a CUDA device, it is on ", device);
+    const bool int8 = keys.scalar_type() == at::kByte;
+    const int64_t kv_heads = keys.size(1), head_dim = keys.size(2);
+    alisa::HotSetArgs args{};
+    args.format = int8 ? alisa::KvFormat::Int8 : alisa::KvFormat::Native;
+    args.row_bytes = static_cast<int>(head_dim * keys.element_size());
+    args.gpu = pool_view(key_pool, value_pool, key_params, value_params, keys, int8, false, head_dim);
+    if (cpu_key_pool != nullptr) args.cpu = pool_view(cpu_key_pool, cpu_value_pool, cpu_key_params, cpu_value_params, keys, int8, true, head_dim);
+    args.gpu_blocks = cpu_key_pool != nullptr ? gpu_blocks : INT64_MAX;
+    const auto tensor_of = [](void* handle) -> const at::Tensor& { return *static_cast<at::Tensor*>(handle); };
+    const at::Tensor &out_segments = tensor_of(out_segments_handle), &out_listed = tensor_of(out_listed_handle), &counters = tensor_of(counters_handle);
+    const at::Tensor &hot_positions = tensor_of(hot_positions_handle), &hot_table = tensor_of(hot_table_handle);
+    const at::Tensor &block_table = tensor_of(block_table_handle), &lengths = tensor_of(lengths_handle);
+    const at::Tensor &segments = tensor_of(segments_handle), &listed = tensor_of(listed_handle);
+    expect(segments, "segments", at::kInt, 3, device);
+    expect(listed, "listed", at::kInt, 3, device);
+    expect(out_segments, "out_segments", at::kInt, 3, device);
+    expect(out_listed, "out_listed", at::kInt, 3, device);
+    expect(counters, "counters", at::kLong, 1, device);
+    expect(hot_positions, "hot_positions", at::kInt, 2, device);
+    expect(hot_table, "hot_table", at::kLong, 2, device);
+    expect(block_table, "block_table", at::kLong, 2, device);
+    expect(lengths, "lengths", at::kLong, 1, device);
+    const int64_t batch = segments.size(0), groups = segments.size(1);
+    TORCH_CHECK(segments.size(2) == 3 && listed.size(0) == batch && listed.size(1) == groups && out_segments.sizes() == segments.sizes() &&
+                out_listed.size(0) == batch && out_listed.size(1) == groups && hot_table.size(0) == batch &&
+                block_table.size(0) == batch && lengths.size(0) == batch && counters.size(0) == 4,
+                what, ": shapes do not fit: segments ", segments.sizes(), ", listed ", listed.sizes(), ", out_listed ",
+                out_listed.sizes(), ", hot_table ", hot_table.sizes(), ", block_table ", block_table.sizes(), ", counters ", counters.sizes());
+    TORCH_CHECK(hot_positions.size(0) == keys.size(0) && hot_positions.size(1) == kv_heads, what, ": hot_positions ",
+                hot_positions.sizes(), " must be [S, KvH] of the pool ", keys.sizes());
+    args.block_table = block_table.data_ptr<int64_t>();
+    args.max_blocks = static_cast<int>(block_table.size(1));
+    args.hot_table = hot_table.data_ptr<int64_t>();
+    args.max_hot_blocks = static_cast<int>(hot_table.size(1));
+    args.hot_positions = hot_positions.data_ptr<int32_t>();
+    args.lengths = lengths.data_ptr<int64_t>();
+    args.segments = segments.data_ptr<int32_t>();
+    args.listed = listed.data_ptr<int32_t>();
+    args.max_listed = static_cast<int>(listed.size(2));
+    args.out_segments = out_segments.data_ptr<int32_t>();
+    args.out_listed = out_listed.data_ptr<int32_t>();
+    args.max_out = static_cast<int>(out_listed.size(2));
+    args.counters = counters.data_ptr<int64_t>();
+    args.batch = static_cast<int>(batch);
+    args.selection_groups = static_cast<int>(groups);
+    args.kv_heads = static_cast<int>(kv_heads);
+    args.block_size = block_size;
+    if (const char* error = alisa::launch_hot_set_update(args, at::cuda::getCurrentCUDAStream()))
+      throw std::runtime_error(std::string(what) + ": " + error);
   });
 }

@@ -19,7 +19,8 @@ public static class BenchCommand
         int Batch, int PromptTokens, int GeneratedTokens, string Plan, double Seconds, double GeneratedTokensPerSecond, double DecodeStepMs,
         double? PredictedStepMs, double PrefillSeconds, long KvCapacityTokens, double GpuAllocatedGiB, double KvPoolGiB, double CpuKvGiB,
         double WeightsGiB, long Preemptions, double BytesOffloadedGiB, double BytesFetchedGiB, long TokensRecomputed, double FloorStepMs, double StepVsFloor,
-        string DecodeStep = "", double HostStepMs = 0, double? GpuStepMs = null, LatePrompt? Late = null);
+        string DecodeStep = "", double HostStepMs = 0, double? GpuStepMs = null, LatePrompt? Late = null, HotSetCounts? HotSet = null,
+        double? HotSetHitRate = null);
 
     /// <summary>A long prompt that arrived mid-decode (--late-prompt-len): stream 0's longest gap between two tokens
     /// while it was prefilled, against its median gap (the delay chunked prefill bounds).</summary>
@@ -49,7 +50,8 @@ public static class BenchCommand
         bool predict = args.Flag("predict") || modes.Contains("tiered");
         using var model = ModelOptions.Load(args);
         args.RejectUnknown();
-        var setup = new BenchSetup(model, policy, int8, budgetGiB ?? WholeCardGiB(model, utilization), cpuGiB, kvTokens);
+        var setup = new BenchSetup(model, policy, int8, budgetGiB ?? WholeCardGiB(model, utilization), cpuGiB, kvTokens,
+            args.Double("hot-miss-rate", BenchSetup.DefaultHotSetMissRate));
         CostModel? cost = null;
         CostModel Cost() => cost ??= LoadOrProfile(model, policy, setup.Format, batches.Max(), promptLength + generate, profilePath);
 
@@ -104,9 +106,9 @@ public static class BenchCommand
             profile.Save(path);
         }
         var c = model.Config;
-        long fetch = 2L * c.NumLayers * c.NumKvHeads * c.HeadDim * model.Model.ElementSize;
-        long offload = format == KvStorageFormat.Int8 ? fetch / model.Model.ElementSize : fetch;
-        return new CostModel(profile, fetch, offload);
+        // the kernel reads CPU-tier rows as stored (INT8: codes and row parameters), and blocks move down as stored
+        long rowBytes = KvCache.KvBytesPerToken(c.NumLayers, c.NumKvHeads, c.HeadDim, format, model.Model.ElementSize);
+        return new CostModel(profile, rowBytes, rowBytes);
     }
 
     private static void Explain(string mode, int batch, BenchSetup.Setup run, CostModel? cost)
@@ -168,6 +170,7 @@ public static class BenchCommand
         }
         double seconds = stopwatch.Elapsed.TotalSeconds;
         var stats = engine.Stats;
+        var hot = engine.ReadHotSet(); // idle now: reading the device counters costs nothing
         double stepMs = (seconds - allStartedSeconds) / Math.Max(1, generate - 1) * 1000;
         // floor: one decode step reads all weights plus the KV it attends to (mean length, selected share)
         double meanLength = promptLength + generate / 2.0;
@@ -178,10 +181,11 @@ public static class BenchCommand
             budgetGiB, cpuGiB, batch, promptLength, generate, run.Plan, seconds, batch * generate / seconds, stepMs, run.Choice?.PredictedStepSeconds * 1000,
             allStartedSeconds, run.Options.KvCapacityTokens, (model.Model.ParameterBytes + engine.KvPoolBytes) / GiB, engine.KvPoolBytes / GiB,
             engine.CpuKvPoolBytes / GiB, model.Model.ParameterBytes / GiB, stats.Preemptions - before.Preemptions,
-            (stats.BytesOffloaded - before.BytesOffloaded) / GiB, (stats.BytesFetched - before.BytesFetched) / GiB,
+            (stats.BytesOffloaded - before.BytesOffloaded) / GiB, (stats.BytesFetched - before.BytesFetched + hot.BytesFromCpu) / GiB,
             stats.TokensRecomputed - before.TokensRecomputed, floorMs, stepMs / floorMs,
             stats.DecodeStep, PerStepMs(stats.DecodeHostSeconds - before.DecodeHostSeconds),
-            stats.DecodeGpuSeconds > 0 ? PerStepMs(stats.DecodeGpuSeconds - before.DecodeGpuSeconds) : null, latePrompt);
+            stats.DecodeGpuSeconds > 0 ? PerStepMs(stats.DecodeGpuSeconds - before.DecodeGpuSeconds) : null, latePrompt,
+            hot.Entries > 0 ? hot : null, hot.Entries > 0 ? hot.HitRate : null);
         double PerStepMs(double seconds) => seconds / Math.Max(1, stats.DecodeSteps - before.DecodeSteps) * 1000;
     }
 }

@@ -10,9 +10,18 @@ namespace AlisaCluster.Cli.Commands;
 /// gpu = all KV on the GPU (under a budget it preempts and recomputes, like vLLM);
 /// offload = all KV but the block being written on the CPU, read back every step (like HF Accelerate / FlexGen);
 /// tiered = ALISA's three phases, planned by the cost model.</summary>
-public sealed class BenchSetup(LoadedModel model, KvPolicy policy, bool int8, double? gpuBudgetGiB, double cpuBudgetGiB, int? gpuKvTokens = null)
+/// <param name="hotSetMissRate">what the planner assumes of a tiered engine's GPU hot set (on the native kernel path):
+/// the share of listed entries copied in per step</param>
+public sealed class BenchSetup(LoadedModel model, KvPolicy policy, bool int8, double? gpuBudgetGiB, double cpuBudgetGiB, int? gpuKvTokens = null,
+    double hotSetMissRate = BenchSetup.DefaultHotSetMissRate)
 {
     public static readonly string[] Modes = ["gpu", "offload", "tiered"];
+
+    /// <summary>The planning assumption for the hot set's miss rate (docs/alisa-kernel.md has the measured ones).</summary>
+    public const double DefaultHotSetMissRate = 0.1;
+
+    /// <summary>Whether a tiered engine on this model keeps a GPU hot set (the kernel path: CUDA and the native library).</summary>
+    private bool HotSet => KernelAttention.Unsupported(model.Config, model.Model.Device) is null;
 
     public KvStorageFormat Format => int8 ? KvStorageFormat.Int8 : KvStorageFormat.Native;
 
@@ -25,13 +34,16 @@ public sealed class BenchSetup(LoadedModel model, KvPolicy policy, bool int8, do
         var kvPerToken = KvBudget.BytesPerToken(model.Config, Format, model.Model.ElementSize, 0, false);
         var scorePerToken = KvBudget.BytesPerToken(model.Config, Format, model.Model.ElementSize, ring, policy.NeedsCumulativeScores) - kvPerToken;
         int needed = batch * (maxLength + 16);
-        // every token keeps its scores on the GPU wherever its K/V live: tiers below the GPU cost score memory there
+        // every token keeps its scores on the GPU wherever its K/V live: tiers below the GPU cost score memory there;
+        // a hot set's position table costs 4 bytes per GPU slot, layer and KV head
         // (a pool larger than the workload needs would only take room from activations)
-        int GpuTokens(long lowerTierTokens) => gpuKvTokens ?? (gpuBudgetGiB is { } gib
-            ? Math.Min(needed, KvBudget.TokensFor((long)(gib * (1L << 30)) - (long)(lowerTierTokens * scorePerToken), model.Model.ParameterBytes, kvPerToken + scorePerToken))
+        int GpuTokens(long lowerTierTokens, double slotBytes) => gpuKvTokens ?? (gpuBudgetGiB is { } gib
+            ? Math.Min(needed, KvBudget.TokensFor((long)(gib * (1L << 30)) - (long)(lowerTierTokens * scorePerToken), model.Model.ParameterBytes, slotBytes))
             : needed);
-        int cpuTokens = mode == "gpu" ? 0 : (int)Math.Min(needed, (long)(cpuBudgetGiB * (1L << 30) / kvPerToken));
-        int gpuTokens = GpuTokens(mode == "gpu" ? 0 : 2L * needed), gpuOnlyTokens = GpuTokens(0);
+        bool tiers = mode != "gpu";
+        double hotBytes = tiers && HotSet ? KvCache.HotSetBytesPerSlot(model.Config.NumLayers, model.Config.NumKvHeads) : 0;
+        int cpuTokens = tiers ? (int)Math.Min(needed, (long)(cpuBudgetGiB * (1L << 30) / kvPerToken)) : 0;
+        int gpuTokens = GpuTokens(tiers ? 2L * needed : 0, kvPerToken + scorePerToken + hotBytes), gpuOnlyTokens = GpuTokens(0, kvPerToken + scorePerToken);
         var options = new EngineOptions
         {
             KvCapacityTokens = gpuTokens, MaxBatchSize = batch, MaxModelLength = maxLength, DefaultPolicy = policy, KvFormat = Format,
@@ -39,7 +51,7 @@ public sealed class BenchSetup(LoadedModel model, KvPolicy policy, bool int8, do
             MinScoredSparsity = policy.NeedsWindowScores ? policy.Sparsity : 0.5, PerHeadScores = policy.PerKvHead,
             EnableQuestPages = policy.NeedsPageBounds,
         };
-        var work = new TierPlanner.Workload(batch, promptLength, generate, policy, 16);
+        var work = new TierPlanner.Workload(batch, promptLength, generate, policy, 16, tiers && HotSet ? hotSetMissRate : null);
         // what the cost model predicts for a fixed plan (none for preemption, which it does not model)
         TierPlanner.Choice? Predict(KvTierPlan plan) => costModel is null ? null : TierPlanner.Evaluate(costModel(), work, new(gpuTokens, cpuTokens, 0), plan);
         switch (mode)

@@ -4,6 +4,7 @@ using AlisaCluster.GpuWorker.Engine;
 using AlisaCluster.GpuWorker.Kv;
 using AlisaCluster.GpuWorker.Model;
 using AlisaCluster.GpuWorker.Native;
+using AlisaCluster.GpuWorker.Planning;
 using Spectre.Console;
 using static TorchSharp.torch;
 
@@ -39,12 +40,12 @@ public static class NativeCheckCommand
         using (no_grad())
         {
             foreach (var kernelCase in KernelCases()) await Report(kernelCase, kernelCase.Passed);
-            foreach (var fusedCase in FusedCases().Concat(WindowScoresCheck.Cases())) await Report(fusedCase, fusedCase.Passed);
+            foreach (var fusedCase in FusedCases().Concat(WindowScoresCheck.Cases()).Concat(HotSetCheck.Cases())) await Report(fusedCase, fusedCase.Passed);
         }
         foreach (var name in models)
             foreach (var (batch, capacity, requests) in new[] { (1, 4096, "greedy"), (3, 4096, "greedy"), (8, 4096, "greedy"), (8, 320, "greedy"),
                          (8, 4096, "mixed"), (8, 4096, "sampled"),
-                         (8, 4096, "swa"), (8, 320, "swa"), (8, 4096, "swa-int8"), (8, 4096, "h2o") })
+                         (8, 4096, "swa"), (8, 320, "swa"), (8, 4096, "swa-int8"), (8, 4096, "h2o"), (8, 4096, "swa-tiered"), (8, 4096, "swa-tiered-int8") })
             {
                 var stepCase = await CompareSteps(Path.Combine(Path.GetDirectoryName(ModelOptions.DefaultModelFolder)!, name), batch, capacity, requests);
                 await Report(stepCase, stepCase.Passed);
@@ -191,7 +192,9 @@ public static class NativeCheckCommand
     /// <summary>The same requests through an eager and a graph engine (fp32): "greedy"; "mixed" = every other request
     /// under SWA 50% and shorter (steps with it fall back to eager, then the graph takes over); "sampled" = seeded
     /// temperature / top-p sampling; "swa", "swa-int8", "h2o" = every request under that policy at 50% (the sparse
-    /// graphs: selection and score upkeep on the device), INT8 KV for "swa-int8".</summary>
+    /// graphs: selection and score upkeep on the device), INT8 KV for "swa-int8"; "swa-tiered" (and "-int8"): SWA with
+    /// every block older than 16 tokens on the CPU tier, read by the eager step in place (no hot set) and by the graph
+    /// through the GPU hot set.</summary>
     private static async Task<StepCase> CompareSteps(string folder, int batch, int capacity, string requests)
     {
         using var model = LoadedModel.FromCheckpoint(folder, DeviceChoice.Parse("cuda", "fp32"));
@@ -200,20 +203,25 @@ public static class NativeCheckCommand
         {
             "mixed" when i % 2 == 1 => new($"r{i}", prompts[i], SamplingParams.Greedy(24) with { IgnoreEos = true }) { Policy = KvPolicy.Parse("swa:0.5") },
             "sampled" => new($"r{i}", prompts[i], new SamplingParams { Temperature = 0.8, TopP = 0.9, MaxTokens = 48, Seed = i, IgnoreEos = true }),
-            "swa" or "swa-int8" => new($"r{i}", prompts[i], SamplingParams.Greedy(48) with { IgnoreEos = true }) { Policy = KvPolicy.Parse("swa:0.5") },
+            "swa" or "swa-int8" or "swa-tiered" or "swa-tiered-int8" => new($"r{i}", prompts[i], SamplingParams.Greedy(48) with { IgnoreEos = true }) { Policy = KvPolicy.Parse("swa:0.5") },
             "h2o" => new($"r{i}", prompts[i], SamplingParams.Greedy(48) with { IgnoreEos = true }) { Policy = KvPolicy.Parse("h2o:0.5") },
             _ => new($"r{i}", prompts[i], SamplingParams.Greedy(48) with { IgnoreEos = true }),
         };
+        bool tiered = requests.StartsWith("swa-tiered");
         async Task<(List<GenerationEvent>[] Events, long Preemptions)> Run(DecodeStepKind kind)
         {
             await using var engine = new InferenceEngine(model, new EngineOptions
             {
                 KvCapacityTokens = capacity, MaxBatchSize = 8, DecodeStep = kind,
-                KvFormat = requests == "swa-int8" ? KvStorageFormat.Int8 : KvStorageFormat.Native,
+                KvFormat = requests.EndsWith("int8") ? KvStorageFormat.Int8 : KvStorageFormat.Native,
                 DefaultPolicy = requests.StartsWith("swa") ? KvPolicy.Parse("swa:0.5") : KvPolicy.Dense,
+                CpuKvCapacityTokens = tiered ? 4096 : 0,
+                TierPlan = tiered ? new KvTierPlan(16, int.MaxValue, 1, 0, 16) : null,
+                HotSet = kind == DecodeStepKind.Graph,
             });
             var events = await Task.WhenAll(prompts.Select((_, i) => engine.GenerateAsync(Request(i)).ToListAsync().AsTask()));
             if (kind == DecodeStepKind.Graph && engine.Stats.DecodeStep != "cuda-graph") throw new InvalidOperationException("the graph step was not used");
+            if (tiered && kind == DecodeStepKind.Graph && engine.ReadHotSet().Entries == 0) throw new InvalidOperationException("the hot set was not used");
             return (events, engine.Stats.Preemptions);
         }
         var eager = await Run(DecodeStepKind.Eager);

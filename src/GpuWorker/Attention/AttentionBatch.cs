@@ -80,7 +80,7 @@ public sealed class AttentionBatch : IDisposable
     public KernelStepInputs KernelInputs(KvCache cache)
     {
         _kernelTable ??= KernelBlockTable.For(cache, this);
-        return new KernelStepInputs(Write, WriteSlots, ReadSlots, _kernelTable.Blocks, _kernelTable.Lengths);
+        return new KernelStepInputs(Write, WriteSlots, ReadSlots, _kernelTable.Blocks, _kernelTable.Lengths, _kernelTable.HotBlocks);
     }
 
     /// <summary>Called after the forward: the new tokens are now part of each sequence's cache.</summary>

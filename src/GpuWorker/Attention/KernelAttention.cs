@@ -43,6 +43,9 @@ public sealed class KernelAttention(KvCache cache, KernelStepInputs inputs, Spar
         using var selection = step is null ? null : TokenSelector.Select(layer, step, scores, cache, query, inputs.ReadSlots, WindowScoresKernel.ServesRanking(step, scores));
         var kernelSelection = selection is null ? null
             : new AttentionSelection(selection.Segments, selection.Listed?.to(ScalarType.Int32) ?? zeros([b, selection.Segments.shape[1], 1], ScalarType.Int32, query.device));
+        if (kernelSelection is not null && selection!.Listed is not null && inputs.HotTable is { } hotTable) // listed rows from the hot set
+            kernelSelection = HotSetKernel.Update(kernelSelection, cache.HotPositionsOf(layer), hotTable, cache.HotCounters, pool, cache.CpuPoolOf(layer),
+                cache.GpuPoolBlocks, inputs.BlockTable, inputs.Lengths, cache.BlockSize);
         int entries = step?.Layer(layer).MaxEntries ?? (int)l;
         bool keepScores = scores is not null && step is { UsesWindow: true } or { UsesCumulative: true };
         var logits = keepScores ? empty([b, heads, entries], ScalarType.Float32, query.device) : null;
@@ -68,40 +71,46 @@ public sealed class KernelAttention(KvCache cache, KernelStepInputs inputs, Spar
 
 /// <summary>What the attention kernel reads besides the pools, as device tensors: where the new rows go (GPU pool
 /// slots [B], with page groups where Quest's bounds are kept) and their logical slots [B] (what scores are indexed
-/// by), logical slots of positions 0..L-1 [B, L] (padding: the scratch slot 0), the kernel's block table [B, max blocks] int64 (GPU blocks, or the GPU pool's block count + CPU block) and
-/// lengths [B] int64. A host-built step makes them from its <see cref="AttentionBatch"/>; a CUDA graph from static
-/// buffers.</summary>
-public sealed record KernelStepInputs(WritePlan Write, Tensor ScoreWriteSlots, Tensor ReadSlots, Tensor BlockTable, Tensor Lengths)
+/// by), logical slots of positions 0..L-1 [B, L] (padding: the scratch slot 0), the kernel's block table [B, max blocks] int64 (GPU blocks, or the GPU pool's block count + CPU block),
+/// lengths [B] int64, and with a hot set each sequence's hot blocks [B, MH] int64 (then -1). A host-built step makes
+/// them from its <see cref="AttentionBatch"/>; a CUDA graph from static buffers.</summary>
+public sealed record KernelStepInputs(WritePlan Write, Tensor ScoreWriteSlots, Tensor ReadSlots, Tensor BlockTable, Tensor Lengths, Tensor? HotTable = null)
 {
     public long KeyLength => ReadSlots.shape[1];
 }
 
-/// <summary>A decode batch's block table and lengths for the kernel, built once per step on the host and uploaded with
-/// one copy.</summary>
+/// <summary>A decode batch's block table, lengths and hot table (with a hot set) for the kernel, built once per step on
+/// the host and uploaded with one copy.</summary>
 internal sealed class KernelBlockTable : IDisposable
 {
     public required Tensor Blocks { get; init; }
     public required Tensor Lengths { get; init; }
+    public Tensor? HotBlocks { get; init; }
 
     public static KernelBlockTable For(KvCache cache, AttentionBatch batch)
     {
         var sequences = batch.Sequences;
         int width = Math.Max(1, sequences.Max(s => s.Blocks.Count));
-        var host = new long[sequences.Count * (width + 1)];
+        int hotWidth = cache.HasHotSet ? Math.Max(1, sequences.Max(s => s.HotBlocks.Count)) : 0;
+        var host = new long[sequences.Count * (width + 1 + hotWidth)];
         for (int b = 0; b < sequences.Count; b++)
         {
             for (int i = 0; i < sequences[b].Blocks.Count; i++)
                 host[b * width + i] = cache.KernelBlockOf(sequences[b].Blocks[i])
                     ?? throw new InvalidOperationException("the attention kernel does not read dropped (phase III) blocks");
             host[sequences.Count * width + b] = batch.StartPositions[b] + batch.QueryLength;
+            var hot = host.AsSpan(sequences.Count * (width + 1) + b * hotWidth, hotWidth);
+            hot.Fill(-1);
+            for (int i = 0; i < sequences[b].HotBlocks.Count; i++) hot[i] = sequences[b].HotBlocks[i];
         }
         using var all = tensor(host, device: batch.ReadSlots.device);
         return new KernelBlockTable
         {
             Blocks = all.narrow(0, 0, sequences.Count * width).view(sequences.Count, width),
             Lengths = all.narrow(0, sequences.Count * width, sequences.Count),
+            HotBlocks = hotWidth == 0 ? null : all.narrow(0, sequences.Count * (width + 1), sequences.Count * hotWidth).view(sequences.Count, hotWidth),
         };
     }
 
-    public void Dispose() { Blocks.Dispose(); Lengths.Dispose(); }
+    public void Dispose() { Blocks.Dispose(); Lengths.Dispose(); HotBlocks?.Dispose(); }
 }

@@ -8,6 +8,19 @@ public readonly record struct SelectionBudget(int Length, int Recent, int Sinks,
     /// <summary>Most positions the selection can hold (the union may be smaller where the parts overlap).</summary>
     public int MaxSelected => Math.Min(Length, Recent + Sinks + Global);
 
+    /// <summary>Most entries any layer and KV head lists at length n besides the recent window (sinks + global picks;
+    /// 0 for policies that list none): the hot slots a sequence needs.</summary>
+    public static int MaxListed(KvPolicy policy, int n)
+    {
+        if (policy.IsDense) return 0;
+        var shape = policy.RecentFractions;
+        int most = 0;
+        for (int layer = 0; layer < (shape?.Length ?? 1); layer++)
+            for (int head = 0; head < (shape?[layer].Length ?? 1); head++)
+                if (For(policy, n, layer, head) is { Global: > 0 } budget) most = Math.Max(most, budget.Sinks + budget.Global);
+        return most;
+    }
+
     public static SelectionBudget For(KvPolicy policy, int n, int layer = 0, int kvHead = 0)
     {
         if (policy.IsDense) return new(n, n, 0, 0, 0);

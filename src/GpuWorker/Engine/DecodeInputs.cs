@@ -11,7 +11,8 @@ namespace AlisaCluster.GpuWorker.Engine;
 /// tier), lengths (keys to attend, the new token included), and for sparse policies the selection segments [rows, 3]
 /// (sinks, global budget, recent start), the ring column of the step and the one leaving the score window (-1: none);
 /// then two block tables [rows, M]: logical blocks, and where the kernel reads them (GPU block, or the GPU pool's block
-/// count + CPU block; rewritten when a sequence's blocks move to the CPU).
+/// count + CPU block; rewritten when a sequence's blocks move to the CPU); with a hot set, each row's hot blocks [rows, MH]
+/// (then -1).
 /// A batch of size n uses the first n entries of each region (a bucket; rows past the batch are padding that
 /// reads and writes the scratch block 0). Block-table rows are written incrementally: a row is rewritten only when
 /// its sequence changes, and only its new blocks otherwise, so the host work does not grow with sequence length.</summary>
@@ -19,7 +20,7 @@ public sealed class DecodeInputs : IDisposable
 {
     /// <summary>A bucket's views of the device buffer.</summary>
     public sealed record Bucket(int Size, Tensor Tokens, Tensor Positions, WritePlan Write, Tensor ScoreWriteSlots, Tensor Lengths,
-        Tensor Segments, Tensor Column, Tensor Leaving, Tensor LogicalTable, Tensor BlockTable) : IDisposable
+        Tensor Segments, Tensor Column, Tensor Leaving, Tensor LogicalTable, Tensor BlockTable, Tensor? HotTable) : IDisposable
     {
         /// <summary>The logical slot [B, maxLength] of every position up to <paramref name="maxLength"/> (what sparse
         /// graphs index scores by; past a row's length: the scratch slot 0), derived on the device from the logical
@@ -35,7 +36,7 @@ public sealed class DecodeInputs : IDisposable
 
         public void Dispose()
         {
-            foreach (var t in new[] { Tokens, Positions, ScoreWriteSlots, Lengths, Segments, Column, Leaving, LogicalTable, BlockTable }) t.Dispose();
+            foreach (var t in new[] { Tokens, Positions, ScoreWriteSlots, Lengths, Segments, Column, Leaving, LogicalTable, BlockTable, HotTable }) t?.Dispose();
             Write.Dispose();
         }
     }
@@ -44,16 +45,18 @@ public sealed class DecodeInputs : IDisposable
     private const int Fixed = 10;
 
     private readonly KvCache _cache;
-    private readonly int _rows, _maxBlocks;
+    private readonly int _rows, _maxBlocks, _maxHotBlocks;
     private readonly Tensor _host, _device;
     private readonly (SequenceKv? Sequence, int Generation, int Blocks, int Offloaded)[] _tableRows;
 
-    public DecodeInputs(KvCache cache, int maxBatch, int maxBlocks, Device device)
+    /// <param name="maxHotBlocks">widest hot table a graph reads (0 without a hot set); see <see cref="MaxHotBlocks"/></param>
+    public DecodeInputs(KvCache cache, int maxBatch, int maxBlocks, int maxHotBlocks, Device device)
     {
         _cache = cache;
         _rows = maxBatch;
         _maxBlocks = maxBlocks;
-        long total = (long)Fixed * maxBatch + 2L * maxBatch * maxBlocks;
+        _maxHotBlocks = maxHotBlocks;
+        long total = (long)Fixed * maxBatch + 2L * maxBatch * maxBlocks + (long)maxBatch * maxHotBlocks;
         using var host = zeros(total, ScalarType.Int64);
         // page-locked for a CUDA device, so the per-step copy is one asynchronous DMA transfer
         _host = device.type == TorchSharp.DeviceType.CUDA ? host.pin_memory() : host.clone();
@@ -71,7 +74,13 @@ public sealed class DecodeInputs : IDisposable
         _device.narrow(0, 7L * _rows, size).view(size, 1),
         _device.narrow(0, 8L * _rows, size).view(size, 1),
         _device.narrow(0, (long)Fixed * _rows, (long)size * _maxBlocks).view(size, _maxBlocks),
-        _device.narrow(0, (long)(Fixed + _maxBlocks) * _rows, (long)size * _maxBlocks).view(size, _maxBlocks));
+        _device.narrow(0, (long)(Fixed + _maxBlocks) * _rows, (long)size * _maxBlocks).view(size, _maxBlocks),
+        _maxHotBlocks == 0 ? null : _device.narrow(0, HotStart, (long)size * _maxHotBlocks).view(size, _maxHotBlocks));
+
+    /// <summary>Widest hot table the graphs read: sequences with more hot blocks run on the eager step.</summary>
+    public int MaxHotBlocks => _maxHotBlocks;
+
+    private long HotStart => (long)(Fixed + 2 * _maxBlocks) * _rows;
 
     /// <summary>Writes the step's inputs for <paramref name="sequences"/> (each feeding its token at position Length; KV
     /// room reserved) padded to <paramref name="bucket"/> rows, and starts the copy to the device. The previous copy
@@ -97,8 +106,10 @@ public sealed class DecodeInputs : IDisposable
             (host[7 * _rows + row], host[8 * _rows + row]) = (column, leaving);
             StageTableRow(host.Slice(Fixed * _rows + row * _maxBlocks, _maxBlocks), host.Slice((Fixed + _maxBlocks) * _rows + row * _maxBlocks, _maxBlocks),
                 row, sequence);
+            if (_maxHotBlocks > 0) StageHotRow(host.Slice((int)HotStart + row * _maxHotBlocks, _maxHotBlocks), sequence);
         }
-        foreach (var (start, length) in new[] { (0L, (long)Fixed * _rows + (long)bucket * _maxBlocks), ((long)(Fixed + _maxBlocks) * _rows, (long)bucket * _maxBlocks) })
+        foreach (var (start, length) in new[] { (0L, (long)Fixed * _rows + (long)bucket * _maxBlocks), ((long)(Fixed + _maxBlocks) * _rows, (long)bucket * _maxBlocks),
+                     (HotStart, (long)bucket * _maxHotBlocks) }.Where(range => range.Item2 > 0))
         {
             using var source = _host.narrow(0, start, length);
             using var target = _device.narrow(0, start, length);
@@ -133,6 +144,14 @@ public sealed class DecodeInputs : IDisposable
             for (int b = 0; b < sequences.Count; b++) sequences[b].ScoreFloor += steps[b].Count;
             return new SparseRows(segments, columns, leaving);
         }
+    }
+
+    /// <summary>A row's hot blocks, then -1 (padding rows have none: they list nothing).</summary>
+    private void StageHotRow(Span<long> hot, SequenceKv? sequence)
+    {
+        int count = sequence?.HotBlocks.Count ?? 0;
+        if (count > hot.Length) throw new InvalidOperationException($"a sequence holds {count} hot blocks, the decode inputs {hot.Length}");
+        for (int i = 0; i < hot.Length; i++) hot[i] = i < count ? sequence!.HotBlocks[i] : -1;
     }
 
     private void StageTableRow(Span<long> logical, Span<long> kernel, int index, SequenceKv? sequence)

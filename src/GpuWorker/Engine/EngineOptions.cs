@@ -45,6 +45,9 @@ public sealed record EngineOptions
     /// <summary>Keep per-page key bounds so requests may use Quest (2 x KV heads x head dim floats per block and layer;
     /// untiered pools only).</summary>
     public bool EnableQuestPages { get; init; } = true;
+    /// <summary>With a CPU tier on the native kernel path, keep each listing sequence's selected rows in GPU hot blocks
+    /// so a step moves only the newly selected rows over PCIe (<see cref="Kv.KvCache.HasHotSet"/>).</summary>
+    public bool HotSet { get; init; } = true;
     /// <summary>Keep SWA scores per KV head, so requests may use per-head selection (KV heads times the memory).</summary>
     public bool PerHeadScores { get; init; }
 }

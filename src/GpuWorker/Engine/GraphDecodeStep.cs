@@ -13,7 +13,7 @@ namespace AlisaCluster.GpuWorker.Engine;
 /// first-use capture stalls the running streams); another policy's graph is captured on its first batch. Batches the
 /// graphs do not serve (policies mixed in one batch, a learned split, mean scores or Quest, more than one step leaving a
 /// score window, dropped blocks to recompute, more rows than the largest bucket) run on the eager step. A CPU tier is
-/// read by the kernel in place, so tiered caches replay graphs too.</summary>
+/// read by the kernel in place (through the hot set, where the cache keeps one), so tiered caches replay graphs too.</summary>
 public sealed class GraphDecodeStep : IDecodeStep
 {
     private readonly ModelRunner _runner;
@@ -31,7 +31,10 @@ public sealed class GraphDecodeStep : IDecodeStep
         _eager = eager;
         int maxBlocks = (maxModelLength + runner.Cache.BlockSize) / runner.Cache.BlockSize; // + the slot of the token being fed
         _maxLength = maxBlocks * runner.Cache.BlockSize;
-        _inputs = new DecodeInputs(runner.Cache, maxBatch, maxBlocks, runner.Model.Device);
+        // graphs serve sequences that list at most half their tokens (SWA and H2O at 50% sparsity or more); sequences with
+        // more hot blocks run on the eager step
+        int maxHotBlocks = runner.Cache.HasHotSet ? (_maxLength / 2 + runner.Cache.BlockSize - 1) / runner.Cache.BlockSize : 0;
+        _inputs = new DecodeInputs(runner.Cache, maxBatch, maxBlocks, maxHotBlocks, runner.Model.Device);
         _bucketSizes = Enumerable.Range(0, 31).Select(i => 1 << i).TakeWhile(b => b < maxBatch).Append(maxBatch).ToArray();
         foreach (var size in _bucketSizes.Reverse()) Capture(size, KvPolicy.Dense); // largest first: the shared pool is sized once
         if (Serves(defaultPolicy))
@@ -50,7 +53,8 @@ public sealed class GraphDecodeStep : IDecodeStep
     {
         int size = Array.Find(_bucketSizes, b => b >= sequences.Count);
         var policy = sequences[0].Policy.IsDense ? KvPolicy.Dense : sequences[0].Policy;
-        if (size == 0 || !Serves(policy) || sequences.Any(s => (s.Policy.IsDense ? KvPolicy.Dense : s.Policy) != policy || s.DroppedBlocks > 0))
+        if (size == 0 || !Serves(policy) || sequences.Any(s => (s.Policy.IsDense ? KvPolicy.Dense : s.Policy) != policy || s.DroppedBlocks > 0
+                || s.HotBlocks.Count > _inputs.MaxHotBlocks))
             return _eager.Forward(sequences, tokens);
         DecodeInputs.SparseRows? sparse = null;
         if (!policy.IsDense && (sparse = DecodeInputs.SparseRows.Plan(sequences, _runner.Scores?.Ring ?? 0)) is null)
@@ -86,7 +90,7 @@ public sealed class GraphDecodeStep : IDecodeStep
         using var scope = NewDisposeScope();
         var readSlots = step is null ? zeros([inputs.Size, 0], ScalarType.Int64, inputs.Lengths.device) : inputs.LogicalSlots(_runner.Cache.BlockSize, _maxLength); // dense keeps no scores
         step?.Derive(readSlots);
-        var kernelInputs = new KernelStepInputs(inputs.Write, inputs.ScoreWriteSlots, readSlots, inputs.BlockTable, inputs.Lengths);
+        var kernelInputs = new KernelStepInputs(inputs.Write, inputs.ScoreWriteSlots, readSlots, inputs.BlockTable, inputs.Lengths, inputs.HotTable);
         var attention = new KernelAttention(_runner.Cache, kernelInputs, step, _runner.Scores);
         var logits = _runner.Model.Forward(inputs.Tokens, inputs.Positions, attention, lastOnly: true);
         return (logits.view(inputs.Size, -1).MoveToOuterDisposeScope(), readSlots.MoveToOuterDisposeScope());

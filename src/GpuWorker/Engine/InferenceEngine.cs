@@ -43,7 +43,8 @@ public sealed class InferenceEngine : IAsyncDisposable
             throw new ArgumentException("a KV tier plan needs a CPU tier or recompute capacity (CpuKvCapacityTokens, RecomputeCapacityTokens)", nameof(options));
         var tiers = new KvTiers(options.CpuKvCapacityTokens / options.BlockSize, options.RecomputeCapacityTokens / options.BlockSize);
         _cache = new KvCache(c.NumLayers, c.NumKvHeads, c.HeadDim, blocks, options.BlockSize, model.Model.DType, model.Model.Device,
-            options.KvFormat, tiers, pageBounds: options.EnableQuestPages);
+            options.KvFormat, tiers, pageBounds: options.EnableQuestPages,
+            hotSet: options.HotSet && KernelAttention.Unsupported(c, model.Model.Device) is null);
         _scores = options.EnableScoredPolicies ? CreateScores(c, options) : null;
         _runner = new ModelRunner(model.Model, _cache, _scores);
         _decodeStep = DecodeSteps.Create(options.DecodeStep, _runner, options.MaxBatchSize, MaxModelLength, options.DefaultPolicy);
@@ -69,6 +70,9 @@ public sealed class InferenceEngine : IAsyncDisposable
     /// <summary>Device bytes of the KV pool, Quest's page bounds and the per-token scores.</summary>
     public long KvPoolBytes => _cache.PoolBytes + (_cache.PageBounds?.Bytes ?? 0) + (_scores?.Bytes ?? 0);
     public HfTokenizer Tokenizer => _model.Tokenizer;
+    /// <summary>The GPU hot set's counts so far (zeros without one). Reads device counters: call it while the engine
+    /// is idle, or accept a wait for the step in flight.</summary>
+    public HotSetCounts ReadHotSet() => _cache.ReadHotSet();
     public EngineStats Stats { get; private set; }
     public event Action<EngineStats>? StatsUpdated;
     /// <summary>How long the step in progress has been running, zero between steps: a hung device shows here.</summary>

@@ -21,7 +21,7 @@ public sealed partial class KvCache : IDisposable
     private readonly long _gpuSlots, _cpuSlots;
 
     public KvCache(int layers, int kvHeads, int headDim, int blockCount, int blockSize, ScalarType dtype, Device device,
-        KvStorageFormat format = KvStorageFormat.Native, KvTiers? tiers = null, bool pageBounds = false)
+        KvStorageFormat format = KvStorageFormat.Native, KvTiers? tiers = null, bool pageBounds = false, bool hotSet = false)
     {
         BlockSize = blockSize;
         Format = format;
@@ -49,6 +49,7 @@ public sealed partial class KvCache : IDisposable
             _cpuSlots = (long)((_cpuBlocks?.BlockCount ?? 0) + 1) * blockSize;
             _reader = new TieredReader(_gpu, _cpu, _locations, gpuSlots, _cpuSlots, kvHeads, device);
             SlotCount = (long)(logicalBlocks + 1) * blockSize;
+            if (hotSet && t.CpuBlocks > 0) CreateHotSet(layers, gpuSlots, kvHeads, device);
         }
         else
         {
@@ -104,7 +105,9 @@ public sealed partial class KvCache : IDisposable
     {
         int needed = sequence.BlocksNeededFor(length);
         if (!IsTiered) return _gpuBlocks.TryAllocate(needed, sequence.Blocks);
-        if (needed > _gpuBlocks.FreeBlocks || needed > _logical.FreeBlocks) return false;
+        int hot = HotBlocksNeeded(sequence, length);
+        if (needed + hot > _gpuBlocks.FreeBlocks || needed > _logical.FreeBlocks) return false;
+        TakeHotBlocks(sequence, hot);
         int first = sequence.Blocks.Count;
         _logical.TryAllocate(needed, sequence.Blocks);
         var physical = new List<int>(needed);
@@ -116,7 +119,8 @@ public sealed partial class KvCache : IDisposable
     /// <summary>Returns every block of the sequence, on every tier, at once.</summary>
     public void Release(SequenceKv sequence)
     {
-        _gpuBlocks.Free(sequence.Blocks.Skip(sequence.OffloadedBlocks).Select(GpuBlockOf).ToList());
+        _gpuBlocks.Free(sequence.Blocks.Skip(sequence.OffloadedBlocks).Select(GpuBlockOf).Concat(sequence.HotBlocks).ToList());
+        sequence.HotBlocks.Clear();
         if (IsTiered)
         {
             _cpuBlocks?.Free(sequence.Blocks.Skip(sequence.DroppedBlocks).Take(sequence.OffloadedBlocks - sequence.DroppedBlocks).Select(b => _cpuOf[b]));
@@ -215,6 +219,7 @@ public sealed partial class KvCache : IDisposable
     {
         foreach (var layer in _gpu.Concat(_cpu)) layer.Dispose();
         PageBounds?.Dispose();
+        DisposeHotSet();
         _locations?.Dispose();
         _reader?.Dispose();
     }

@@ -8,6 +8,10 @@ namespace AlisaCluster.GpuWorker.Kv;
 public sealed class SequenceKv(int blockSize)
 {
     public List<int> Blocks { get; } = new();
+
+    /// <summary>GPU pool blocks holding the rows the selection listed at the last step (the hot set; tiered pools on
+    /// the kernel path only, see <see cref="KvCache.HasHotSet"/>).</summary>
+    public List<int> HotBlocks { get; } = new();
     public int BlockSize { get; } = blockSize;
 
     /// <summary>Positions whose K/V have been written.</summary>

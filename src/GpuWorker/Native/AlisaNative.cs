@@ -11,7 +11,7 @@ namespace AlisaCluster.GpuWorker.Native;
 public static partial class AlisaNative
 {
     private const string Library = "alisa_native";
-    private const int AbiVersion = 3;
+    private const int AbiVersion = 4;
     private static readonly Lazy<(bool Loaded, string Detail)> State = new(Load);
 
     /// <summary>True when the library was found, loaded and speaks this ABI.</summary>
@@ -65,8 +65,12 @@ public static partial class AlisaNative
     [LibraryImport(Library)]
     internal static partial int alisa_paged_decode_attention(IntPtr output, IntPtr query, IntPtr keyPool, IntPtr valuePool,
         IntPtr keyParams, IntPtr valueParams, IntPtr cpuKeyPool, IntPtr cpuValuePool, IntPtr cpuKeyParams, IntPtr cpuValueParams,
-        long gpuBlocks, IntPtr blockTable, IntPtr lengths, IntPtr segments, IntPtr positions, IntPtr logits, IntPtr lse, int blockSize,
-        float scale);
+        long gpuBlocks, IntPtr blockTable, IntPtr lengths, IntPtr segments, IntPtr positions, IntPtr hotTable, IntPtr logits, IntPtr lse,
+        int blockSize, float scale);
+    [LibraryImport(Library)]
+    internal static partial int alisa_hot_set_update(IntPtr outSegments, IntPtr outListed, IntPtr counters, IntPtr hotPositions, IntPtr hotTable,
+        IntPtr keyPool, IntPtr valuePool, IntPtr keyParams, IntPtr valueParams, IntPtr cpuKeyPool, IntPtr cpuValuePool, IntPtr cpuKeyParams,
+        IntPtr cpuValueParams, long gpuBlocks, IntPtr blockTable, IntPtr lengths, IntPtr segments, IntPtr listed, int blockSize);
     [LibraryImport(Library)]
     internal static partial int alisa_attention_weights(IntPtr weights, IntPtr positions, IntPtr logits, IntPtr lse, IntPtr lengths,
         IntPtr segments, IntPtr listed);

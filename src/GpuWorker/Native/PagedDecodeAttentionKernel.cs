@@ -10,8 +10,10 @@ public sealed record KvPoolTensors(Tensor Keys, Tensor Values, Tensor? KeyParams
 }
 
 /// <summary>Which positions each (sequence, selection group) attends: segments [B, SG, 3] int32 = (sinks, listed,
-/// recent start), i.e. positions [0, sinks), Positions[b, sg, ..listed] and [recent start, length); SG = 1 or KvH.</summary>
-public sealed record AttentionSelection(Tensor Segments, Tensor Positions);
+/// recent start), i.e. positions [0, sinks), Positions[b, sg, ..listed] and [recent start, length); SG = 1 or KvH.
+/// With a <paramref name="HotTable"/> [B, MH] int64 (<see cref="HotSetKernel"/>) listed entry j is read from the
+/// sequence's hot slot j, not through the block table.</summary>
+public sealed record AttentionSelection(Tensor Segments, Tensor Positions, Tensor? HotTable = null);
 
 /// <summary>The native paged decode attention kernel (native/src/paged_decode_attention.cu): one query token per
 /// sequence attends to cached keys read in place through its block table, from the GPU pool or (block-table entries
@@ -36,7 +38,8 @@ public static class PagedDecodeAttentionKernel
         if (gpuBlocks == 0) gpuBlocks = gpu.Keys.shape[0] / blockSize;
         AlisaNative.Check(AlisaNative.alisa_paged_decode_attention(output.Handle, query.Handle, gpu.Keys.Handle, gpu.Values.Handle,
             H(gpu.KeyParams), H(gpu.ValueParams), H(cpu?.Keys), H(cpu?.Values), H(cpu?.KeyParams), H(cpu?.ValueParams), gpuBlocks,
-            blockTable.Handle, lengths.Handle, H(selection?.Segments), H(selection?.Positions), H(logits), H(lse), blockSize, scale),
+            blockTable.Handle, lengths.Handle, H(selection?.Segments), H(selection?.Positions), H(selection?.HotTable), H(logits), H(lse),
+            blockSize, scale),
             "paged decode attention");
     }
 

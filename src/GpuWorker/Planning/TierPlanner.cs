@@ -8,7 +8,14 @@ namespace AlisaCluster.GpuWorker.Planning;
 /// feasible one wins. A few hundred thousand arithmetic steps: no runtime cost.</summary>
 public static class TierPlanner
 {
-    public sealed record Workload(int Batch, int PromptTokens, int GeneratedTokens, KvPolicy Policy, int BlockSize);
+    /// <param name="HotSetMissRate">with a GPU hot set (<see cref="Kv.KvCache.HasHotSet"/>): the share of listed entries a
+    /// step copies in (the rest were listed at the step before); each sequence also holds hot blocks for its listed
+    /// entries. Null: no hot set, every listed CPU-tier row is read each step.</param>
+    public sealed record Workload(int Batch, int PromptTokens, int GeneratedTokens, KvPolicy Policy, int BlockSize, double? HotSetMissRate = null)
+    {
+        /// <summary>Hot blocks one sequence holds at length n (0 without a hot set).</summary>
+        public int HotBlocksAt(int n) => HotSetMissRate is null ? 0 : (SelectionBudget.MaxListed(Policy, n) + BlockSize - 1) / BlockSize;
+    }
 
     /// <summary>Tokens of KV each tier holds for the whole batch.</summary>
     public sealed record Budgets(long GpuTokens, long CpuTokens, long DroppedTokens);
@@ -37,9 +44,11 @@ public static class TierPlanner
     {
         int bs = work.BlockSize, end = work.PromptTokens + work.GeneratedTokens;
         long gpuBlocksPerSequence = budgets.GpuTokens / work.Batch / bs;
-        if ((end + bs - 1) / bs <= gpuBlocksPerSequence) return Evaluate(cost, work, budgets, KvTierPlan.AllGpu);
+        if ((end + bs - 1) / bs + work.HotBlocksAt(end) <= gpuBlocksPerSequence) return Evaluate(cost, work, budgets, KvTierPlan.AllGpu);
         int recent = RecentWindow(work.Policy, end); // SWA's local window stays on the GPU
+        // phase II starts where a sequence's blocks (and hot blocks) outgrow its share of the GPU
         int p1 = (int)Math.Min(int.MaxValue - 1, gpuBlocksPerSequence * bs - 1);
+        while (p1 > 0 && (p1 + bs) / bs + work.HotBlocksAt(p1 + 1) > gpuBlocksPerSequence) p1 -= bs;
         Choice? best = null;
         for (double alpha = Grid; alpha <= 1 + 1e-9; alpha += Grid)
         {
@@ -85,9 +94,10 @@ public static class TierPlanner
             var (offloaded, dropped) = plan.BlocksAt(n, bs);
             offloaded = Math.Min(offloaded, n / bs);
             dropped = Math.Min(dropped, offloaded);
-            long gpuTokens = ((long)(n + bs) / bs - offloaded) * bs * b, cpuTokens = (long)(offloaded - dropped) * bs * b, droppedTokens = (long)dropped * bs * b;
+            long gpuTokens = ((long)(n + bs) / bs - offloaded + work.HotBlocksAt(n + 1)) * bs * b, cpuTokens = (long)(offloaded - dropped) * bs * b, droppedTokens = (long)dropped * bs * b;
             if (gpuTokens > budgets.GpuTokens || cpuTokens > budgets.CpuTokens || droppedTokens > budgets.DroppedTokens) return null;
-            var step = new CostModel.StepCost(cost.ComputeSeconds(b, n + 1), cost.FetchSeconds(b * FetchedPerSequence(work.Policy, n + 1, (offloaded - dropped) * bs, plan.RecentTokens)),
+            double fetched = FetchedPerSequence(work.Policy, n + 1, (offloaded - dropped) * bs, plan.RecentTokens) * (work.HotSetMissRate ?? 1);
+            var step = new CostModel.StepCost(cost.ComputeSeconds(b, n + 1), cost.FetchSeconds(b * fetched),
                 dropped > 0 ? cost.RecomputeSeconds(b, dropped * bs) : 0, cost.OffloadSeconds((double)b * Math.Max(0, offloaded - previousOffloaded) * bs));
             previousOffloaded = offloaded;
             first ??= step;

@@ -25,7 +25,7 @@ public sealed class DecodeInputsTests : IDisposable
     [Fact]
     public void StagesTheBatchAndPadsToTheBucket()
     {
-        using var inputs = new DecodeInputs(_cache, maxBatch: 4, maxBlocks: 3, CPU);
+        using var inputs = new DecodeInputs(_cache, maxBatch: 4, maxBlocks: 3, maxHotBlocks: 0, CPU);
         using var bucket = inputs.View(4);
         var a = Sequence(5, 7, 2);          // position 5 = block 2, offset 1 -> slot 9
         var b = Sequence(0, 3);             // position 0 = block 3 -> slot 12
@@ -43,7 +43,7 @@ public sealed class DecodeInputsTests : IDisposable
     public void KernelRowsFollowBlocksMovedToTheCpuTier()
     {
         using var cache = new KvCache(1, 1, 4, blockCount: 8, blockSize: 4, ScalarType.Float32, CPU, tiers: new KvTiers(CpuBlocks: 4, DroppedBlocks: 0));
-        using var inputs = new DecodeInputs(cache, maxBatch: 1, maxBlocks: 4, CPU);
+        using var inputs = new DecodeInputs(cache, maxBatch: 1, maxBlocks: 4, maxHotBlocks: 0, CPU);
         using var bucket = inputs.View(1);
         var sequence = cache.CreateSequence();
         Assert.True(cache.TryReserve(sequence, 12));
@@ -65,7 +65,7 @@ public sealed class DecodeInputsTests : IDisposable
     [Fact]
     public void BlockTableRowsFollowNewBlocksOwnersAndPreemption()
     {
-        using var inputs = new DecodeInputs(_cache, maxBatch: 2, maxBlocks: 3, CPU);
+        using var inputs = new DecodeInputs(_cache, maxBatch: 2, maxBlocks: 3, maxHotBlocks: 0, CPU);
         using var bucket = inputs.View(2);
         var a = Sequence(3, 5);
         var b = Sequence(1, 6);
@@ -91,7 +91,7 @@ public sealed class DecodeInputsTests : IDisposable
     [Fact]
     public void LogicalSlotsCoverEachRowUpToItsLengthAndPointPaddingAtTheScratchSlot()
     {
-        using var inputs = new DecodeInputs(_cache, maxBatch: 2, maxBlocks: 3, CPU);
+        using var inputs = new DecodeInputs(_cache, maxBatch: 2, maxBlocks: 3, maxHotBlocks: 0, CPU);
         using var bucket = inputs.View(2);
         inputs.Stage([Sequence(5, 7, 2), Sequence(1, 3)], [1, 1], 2);   // lengths 6 and 2 with the fed tokens
         using var slots = bucket.LogicalSlots(blockSize: 4, maxLength: 8);
@@ -101,7 +101,7 @@ public sealed class DecodeInputsTests : IDisposable
     [Fact]
     public void RefusesASequenceWithoutRoomForItsToken()
     {
-        using var inputs = new DecodeInputs(_cache, maxBatch: 1, maxBlocks: 2, CPU);
+        using var inputs = new DecodeInputs(_cache, maxBatch: 1, maxBlocks: 2, maxHotBlocks: 0, CPU);
         Assert.Throws<InvalidOperationException>(() => inputs.Stage([Sequence(4, 1)], [1], 1)); // 4 slots, needs a 5th
     }
 }
