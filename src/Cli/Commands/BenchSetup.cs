@@ -62,6 +62,11 @@ public sealed class BenchSetup(LoadedModel model, KvPolicy policy, bool int8, do
                 return new(options with { CpuKvCapacityTokens = cpuTokens, TierPlan = KvTierPlan.FullOffload }, Predict(KvTierPlan.FullOffload),
                     "full offload: " + KvTierPlan.FullOffload);
             case "tiered":
+                // first without a recompute tier: its tokens' scores would take GPU room that CPU-only plans can use
+                int offloadGpuTokens = GpuTokens(needed, kvPerToken + scorePerToken + hotBytes);
+                if (TierPlanner.Plan(costModel!(), work, new(offloadGpuTokens, cpuTokens, 0), gpuOnlyTokens) is { Preempts: false } offloading)
+                    return new(options with { KvCapacityTokens = offloadGpuTokens, CpuKvCapacityTokens = cpuTokens, TierPlan = offloading.Plan },
+                        offloading, offloading.Plan.ToString());
                 var choice = TierPlanner.Plan(costModel!(), work, new(gpuTokens, cpuTokens, needed), gpuOnlyTokens);
                 // without lower tiers no scores are kept for them: the whole budget is the GPU pool
                 var gpuOnly = options with { KvCapacityTokens = gpuOnlyTokens };

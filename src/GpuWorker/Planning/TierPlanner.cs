@@ -34,10 +34,28 @@ public static class TierPlanner
     {
         var tiered = PlanTiers(cost, work, budgets);
         if (tiered is { Plan.IsAllGpu: true }) return tiered;
+        if (work.HotSetMissRate is not null && OffloadingWithPreemption(cost, work, budgets) is { } hot
+            && (tiered is null || hot.PredictedStepSeconds < tiered.PredictedStepSeconds)) tiered = hot;
         if (PreemptionSimulator.TotalSeconds(cost, work, gpuOnlyTokens ?? budgets.GpuTokens) is not { } preempting
             || (tiered is not null && tiered.PredictedStepSeconds * work.GeneratedTokens <= preempting)) return tiered;
         var step = new CostModel.StepCost(preempting / work.GeneratedTokens, 0, 0, 0);
         return new Choice(KvTierPlan.AllGpu, step.Total, step, step, Preempts: true);
+    }
+
+    /// <summary>With a hot set a sequence needs little GPU room once its older tokens are on the CPU: everything past
+    /// the recent window offloaded from where the batch outgrows the GPU, and the few sequences that still do not fit
+    /// preempted (simulated); null when the CPU tier is too small for it.</summary>
+    private static Choice? OffloadingWithPreemption(CostModel cost, TierPlanner.Workload work, Budgets budgets)
+    {
+        int bs = work.BlockSize, end = work.PromptTokens + work.GeneratedTokens;
+        long perSequence = budgets.GpuTokens / work.Batch / bs;
+        int p1 = work.PromptTokens;
+        while (p1 < end && (p1 + bs) / bs + work.HotBlocksAt(p1 + 1) <= perSequence) p1++;
+        var plan = new KvTierPlan(Math.Max(0, p1 - 1), int.MaxValue, 1, 0, RecentWindow(work.Policy, end));
+        if (LastFittingLength(plan, work, budgets.CpuTokens) != int.MaxValue) return null;
+        if (PreemptionSimulator.TotalSeconds(cost, work, budgets.GpuTokens, plan) is not { } seconds) return null;
+        var step = new CostModel.StepCost(seconds / work.GeneratedTokens, 0, 0, 0);
+        return new Choice(plan, step.Total, step, step);
     }
 
     private static Choice? PlanTiers(CostModel cost, Workload work, Budgets budgets)
@@ -109,7 +127,7 @@ public static class TierPlanner
 
     /// <summary>Tokens one sequence reads from the CPU per step: all of them for dense attention; for a sparse policy the
     /// expected share of its global picks, which are spread over the tokens older than the recent window.</summary>
-    private static double FetchedPerSequence(KvPolicy policy, int length, int cpuTokens, int recent)
+    internal static double FetchedPerSequence(KvPolicy policy, int length, int cpuTokens, int recent)
     {
         if (cpuTokens == 0) return 0;
         if (policy.IsDense) return cpuTokens;

@@ -107,4 +107,37 @@ public sealed class TierPlannerTests
         Assert.Equal(int.MaxValue, KvTierPlan.Parse("10,never,1,0,1").P2);
         Assert.Throws<ArgumentException>(() => KvTierPlan.Parse("10,5,1.5,0,1"));
     }
+    [Fact]
+    public void AHotSetHoldsTheListedRowsOnTheGpuAndFetchesOnlyItsMisses()
+    {
+        var budgets = new TierPlanner.Budgets(GpuTokens: 8 * 320, CpuTokens: 8 * 640, DroppedTokens: 0);
+        var hot = Work with { HotSetMissRate = 0.1 };
+        var choice = TierPlanner.Plan(Cost, hot, budgets)!;
+        var without = TierPlanner.Plan(Cost, Work, budgets)!;
+        // phase II starts earlier (the hot blocks share the GPU) and every step fits with them
+        Assert.True(choice.Plan.P1 < without.Plan.P1);
+        for (int n = 128; n < 640; n++)
+        {
+            var (offloaded, _) = choice.Plan.BlocksAt(n, 16);
+            Assert.True(((n + 16) / 16 - offloaded + hot.HotBlocksAt(n + 1)) * 16 * 8 <= budgets.GpuTokens, $"GPU over budget at {n}");
+        }
+        // the same plan reads a tenth of the listed CPU rows per step with the hot set
+        var plan = choice.Plan;
+        var withHot = TierPlanner.Evaluate(Cost, hot, budgets with { GpuTokens = long.MaxValue }, plan)!;
+        var withoutHot = TierPlanner.Evaluate(Cost, Work, budgets with { GpuTokens = long.MaxValue }, plan)!;
+        Assert.Equal(withoutHot.LastStep.Fetch * 0.1, withHot.LastStep.Fetch, 9);
+    }
+    [Fact]
+    public void WithAHotSetAGpuTooSmallForEveryPlanStillOffloadsAndPreemptsOnlyTheRest()
+    {
+        // 8 x 120 tokens: not even the window and hot blocks of all 8 sequences fit at the end
+        var budgets = new TierPlanner.Budgets(GpuTokens: 8 * 120, CpuTokens: 8 * 640, DroppedTokens: 0);
+        var hot = Work with { HotSetMissRate = 0.1 };
+        var choice = TierPlanner.Plan(Cost, hot, budgets)!;
+        Assert.False(choice.Preempts);
+        Assert.Equal(1, choice.Plan.Alpha);
+        Assert.Equal(int.MaxValue, choice.Plan.P2);
+        var allOnGpu = PreemptionSimulator.TotalSeconds(Cost, hot, budgets.GpuTokens)!.Value;
+        Assert.True(choice.PredictedStepSeconds * hot.GeneratedTokens < allOnGpu);
+    }
 }
