@@ -63,6 +63,7 @@ public static class HotSetCheck
                 }
             }
             WriteHeld(hotPositions, held, hotTable, maxHot, blockSize, kvHeads, perHead);
+            FillHeldRows(held, gpu, cpu, table, maxBlocks, hotTable, maxHot, blockSize, kvHeads, gpuBlocks, perHead);
             for (int step = 0; step < 2; step++)
             {
                 var (selection, sinks, listed) = Selection(random, lengths, groups, held, device);
@@ -107,6 +108,28 @@ public static class HotSetCheck
                     foreach (int h in perHead ? [g] : Enumerable.Range(0, kvHeads))
                         host[HotSlot(hotTable, maxHot, b, j, blockSize) * kvHeads + h] = held[b][g][j];
         hotPositions.copy_(tensor(host, hotPositions.shape));
+    }
+
+    /// <summary>Puts the rows of the held positions into their hot slots, as earlier steps would have.</summary>
+    private static void FillHeldRows(int[][][] held, KvPoolTensors gpu, KvPoolTensors cpu, long[] table, int maxBlocks, long[] hotTable, int maxHot,
+        int blockSize, int kvHeads, long gpuBlocks, bool perHead)
+    {
+        var pools = new[] { (gpu.Keys, cpu.Keys), (gpu.Values, cpu.Values), (gpu.KeyParams, cpu.KeyParams), (gpu.ValueParams, cpu.ValueParams) };
+        for (int b = 0; b < held.Length; b++)
+            for (int g = 0; g < held[b].Length; g++)
+                for (int j = 0; j < held[b][g].Length; j++)
+                {
+                    int p = held[b][g][j];
+                    if (p < 0) continue;
+                    long block = table[b * maxBlocks + p / blockSize], slot = HotSlot(hotTable, maxHot, b, j, blockSize);
+                    foreach (int h in perHead ? [g] : Enumerable.Range(0, kvHeads))
+                        foreach (var (onGpu, onCpu) in pools)
+                        {
+                            if (onGpu is null || onCpu is null) continue;
+                            var source = block < gpuBlocks ? onGpu[block * blockSize + p % blockSize, h] : onCpu[(block - gpuBlocks) * blockSize + p % blockSize, h];
+                            onGpu[slot, h].copy_(source);
+                        }
+                }
     }
 
     private static long HotSlot(long[] hotTable, int maxHot, int b, int j, int blockSize) => hotTable[b * maxHot + j / blockSize] * blockSize + j % blockSize;

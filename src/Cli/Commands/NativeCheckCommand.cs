@@ -235,7 +235,9 @@ public static class NativeCheckCommand
                 if (e.TokenId != g.TokenId) mismatches++;
                 else delta = Math.Max(delta, Math.Abs(e.Logprob - g.Logprob));
             }
-        const double tolerance = 1e-4;
+        // the hot set attends listed entries in slot order, not list order: under INT8 the last-bit differences can
+        // flip a quantisation code of a later token, which moves logprobs by up to ~1e-3 (tokens must still agree)
+        double tolerance = tiered && requests.EndsWith("int8") ? 2e-3 : 1e-4;
         return new StepCase(Path.GetFileName(folder), "fp32", requests, batch, capacity, tokens, mismatches, delta, tolerance, graph.Preemptions,
             mismatches == 0 && delta <= tolerance);
     }
