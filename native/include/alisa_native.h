@@ -87,6 +87,9 @@ ALISA_API int alisa_attention_weights(void* weights, void* positions_out, void* 
 //   silu_and_mul  out [rows, I] = silu(gate_up[:, :I]) * gate_up[:, I:]                       (2 ops -> 1)
 //   kv_write      pools [S, KvH, D] at slots [B*T] <- key/value [B, KvH, T, D] (any strides)  (4 ops -> 1)
 //   kv_write_int8 the same rows quantised per (token, KV head): codes [S, KvH, D] uint8, params [S, KvH, 2] fp16
+//   copy_blocks   target [S', ...] blocks target_blocks <- source [S, ...] blocks source_blocks (int64 [n] on the device);
+//                 the target may be page-locked host memory (the CPU tier), written through its device mapping
+ALISA_API int alisa_copy_blocks(void* target, void* source, void* target_blocks, void* source_blocks, int block_size);
 ALISA_API int alisa_rms_norm(void* out, void* x, void* weight, float eps);
 ALISA_API int alisa_rotary(void* x, void* cos, void* sin);
 ALISA_API int alisa_silu_and_mul(void* out, void* gate_up);

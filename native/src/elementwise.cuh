@@ -41,6 +41,11 @@ struct KvWriteArgs {
 };
 const char* launch_kv_write(const KvWriteArgs& args, cudaStream_t stream);
 
+// kv_copy_blocks.cu: whole blocks of a contiguous pool tensor [S, ...] (block_bytes each) from source to target,
+// either of which may be page-locked host memory given by its device pointer; block ids int64 on the device.
+const char* launch_copy_blocks(void* target, const void* source, const int64_t* target_blocks, const int64_t* source_blocks,
+                               int64_t blocks, int64_t block_bytes, cudaStream_t stream);
+
 // kv_write_int8.cu: the same rows quantised per (token, KV head) into code pools [S, KvH, D] uint8 and parameter
 // pools [S, KvH, 2] fp16 (scale, min).
 struct KvWriteInt8Args {

@@ -1,4 +1,4 @@
-// C ABI of the small fused layer kernels (rms_norm.cu, rotary.cu, silu_and_mul.cu, kv_write.cu): checks the
+// C ABI of the small fused layer kernels (rms_norm.cu, rotary.cu, silu_and_mul.cu, kv_write.cu, kv_copy_blocks.cu): checks the
 // TorchSharp tensors, then launches on libtorch's current stream (captured when a CUDA graph is being recorded).
 #include "alisa_native.h"
 #include "elementwise.cuh"
@@ -140,3 +140,28 @@ int alisa_kv_write_int8(void* key_codes_handle, void* value_codes_handle, void* 
 }
 
 }  // extern "C"
+
+extern "C" int alisa_copy_blocks(void* target_handle, void* source_handle, void* target_blocks_handle, void* source_blocks_handle,
+                                 int block_size) {
+  return alisa::guarded([&] {
+    constexpr const char* what = "copy_blocks";
+    const at::Tensor &target = tensor(target_handle), &source = tensor(source_handle);
+    const at::Tensor &target_blocks = tensor(target_blocks_handle), &source_blocks = tensor(source_blocks_handle);
+    TORCH_CHECK(source.is_cuda(), what, ": the source must be on a CUDA device, got ", source.device());
+    TORCH_CHECK(target.is_cuda() || target.is_pinned(), what, ": the target must be on the device or page-locked host memory");
+    TORCH_CHECK(source.scalar_type() == target.scalar_type() && source.is_contiguous() && target.is_contiguous() &&
+                source.dim() == target.dim() && source.sizes().slice(1).equals(target.sizes().slice(1)),
+                what, ": source ", source.sizes(), " and target ", target.sizes(), " must be contiguous pools of one row shape and dtype");
+    TORCH_CHECK(block_size > 0 && source.size(0) % block_size == 0 && target.size(0) % block_size == 0, what,
+                ": pools must hold whole blocks of ", block_size);
+    for (const at::Tensor* ids : {&target_blocks, &source_blocks})
+      TORCH_CHECK(ids->scalar_type() == at::kLong && ids->is_contiguous() && ids->device() == source.device() && ids->dim() == 1 &&
+                  ids->numel() == source_blocks.numel(), what, ": block ids must be int64 [n] on the source's device");
+    void* to = target.data_ptr();
+    if (!target.is_cuda()) alisa::check_cuda(cudaHostGetDevicePointer(&to, target.data_ptr(), 0), "mapping the CPU tier");
+    const int64_t block_bytes = source.numel() / source.size(0) * source.element_size() * block_size;
+    launched(alisa::launch_copy_blocks(to, source.data_ptr(), target_blocks.data_ptr<int64_t>(), source_blocks.data_ptr<int64_t>(),
+                                       source_blocks.numel(), block_bytes, at::cuda::getCurrentCUDAStream()),
+             what);
+  });
+}

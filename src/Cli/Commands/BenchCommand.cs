@@ -51,7 +51,7 @@ public static class BenchCommand
         using var model = ModelOptions.Load(args);
         args.RejectUnknown();
         var setup = new BenchSetup(model, policy, int8, budgetGiB ?? WholeCardGiB(model, utilization), cpuGiB, kvTokens,
-            args.Double("hot-miss-rate", BenchSetup.DefaultHotSetMissRate));
+            args.Double("hot-miss-rate", BenchSetup.DefaultHotSetMissRate), args.String("tier-plan") is { } plan ? KvTierPlan.Parse(plan) : null);
         CostModel? cost = null;
         CostModel Cost() => cost ??= LoadOrProfile(model, policy, setup.Format, batches.Max(), promptLength + generate, profilePath);
 

@@ -12,13 +12,15 @@ namespace AlisaCluster.Cli.Commands;
 /// tiered = ALISA's three phases, planned by the cost model.</summary>
 /// <param name="hotSetMissRate">what the planner assumes of a tiered engine's GPU hot set (on the native kernel path):
 /// the share of listed entries copied in per step</param>
+/// <param name="forcedPlan">tiered mode: this plan instead of the planner's (--tier-plan)</param>
 public sealed class BenchSetup(LoadedModel model, KvPolicy policy, bool int8, double? gpuBudgetGiB, double cpuBudgetGiB, int? gpuKvTokens = null,
-    double hotSetMissRate = BenchSetup.DefaultHotSetMissRate)
+    double hotSetMissRate = BenchSetup.DefaultHotSetMissRate, KvTierPlan? forcedPlan = null)
 {
     public static readonly string[] Modes = ["gpu", "offload", "tiered"];
 
-    /// <summary>The planning assumption for the hot set's miss rate (docs/alisa-kernel.md has the measured ones).</summary>
-    public const double DefaultHotSetMissRate = 0.1;
+    /// <summary>The planning assumption for the hot set's miss rate: 2.1% measured with SWA 80% + INT8 on the
+    /// Llama-2-7B shape, batch 64 (docs/alisa-kernel.md).</summary>
+    public const double DefaultHotSetMissRate = 0.02;
 
     /// <summary>Whether a tiered engine on this model keeps a GPU hot set (the kernel path: CUDA and the native library).</summary>
     private bool HotSet => KernelAttention.Unsupported(model.Config, model.Model.Device) is null;
@@ -61,6 +63,9 @@ public sealed class BenchSetup(LoadedModel model, KvPolicy policy, bool int8, do
             case "offload":
                 return new(options with { CpuKvCapacityTokens = cpuTokens, TierPlan = KvTierPlan.FullOffload }, Predict(KvTierPlan.FullOffload),
                     "full offload: " + KvTierPlan.FullOffload);
+            case "tiered" when forcedPlan is not null:
+                return new(options with { KvCapacityTokens = GpuTokens(needed, kvPerToken + scorePerToken + hotBytes), CpuKvCapacityTokens = cpuTokens,
+                    TierPlan = forcedPlan }, Predict(forcedPlan), forcedPlan + " (--tier-plan)");
             case "tiered":
                 // first without a recompute tier: its tokens' scores would take GPU room that CPU-only plans can use
                 int offloadGpuTokens = GpuTokens(needed, kvPerToken + scorePerToken + hotBytes);

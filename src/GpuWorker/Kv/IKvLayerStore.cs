@@ -26,7 +26,7 @@ internal interface IKvLayerStore : IDisposable
 
 /// <summary>Pool tensors: zero-filled, and page-locked on the host when they back a GPU's CPU tier (copies from pinned
 /// memory are DMA transfers that need no staging copy).</summary>
-internal static class PoolTensor
+public static class PoolTensor
 {
     public static Tensor Zeros(long[] shape, ScalarType dtype, Device device, bool pinned)
     {
@@ -40,6 +40,24 @@ internal static class PoolTensor
     /// <summary>Row indices [blocks * block size] of whole blocks, on <paramref name="device"/>.</summary>
     public static Tensor BlockRows(long[] blocks, int blockSize, Device device) =>
         tensor(blocks.SelectMany(b => Enumerable.Range(0, blockSize).Select(i => b * blockSize + i)).ToArray(), device: device);
+
+    /// <summary>Whole blocks of a pool tensor [S, ...] into another's: on CUDA with the native library one launch that
+    /// writes a page-locked CPU tier through its device mapping (kv_copy_blocks.cu; a gather, a copy to pageable
+    /// memory and a host scatter ran at ~1.3 GB/s), else a gather and a scatter of their rows.</summary>
+    public static void CopyBlocks(Tensor source, long[] sourceBlocks, Tensor target, long[] targetBlocks, int blockSize)
+    {
+        if (source.device.type == TorchSharp.DeviceType.CUDA && (target.device.type == TorchSharp.DeviceType.CUDA || target.is_pinned())
+            && Native.AlisaNative.IsAvailable)
+        {
+            using var into = tensor(targetBlocks, device: source.device);
+            using var from = tensor(sourceBlocks, device: source.device);
+            Native.AlisaNative.Check(Native.AlisaNative.alisa_copy_blocks(target.Handle, source.Handle, into.Handle, from.Handle, blockSize), "copy_blocks");
+            return;
+        }
+        using var fromRows = BlockRows(sourceBlocks, blockSize, source.device);
+        using var intoRows = BlockRows(targetBlocks, blockSize, target.device);
+        CopyRows(source, fromRows, target, intoRows);
+    }
 
     /// <summary>target[targetIndex] = source[sourceIndex] across devices.</summary>
     public static void CopyRows(Tensor source, Tensor sourceIndex, Tensor target, Tensor targetIndex)
@@ -79,10 +97,8 @@ internal sealed class NativeKvLayerStore(long slots, int kvHeads, int headDim, i
     public void CopyBlocksTo(IKvLayerStore target, long[] sourceBlocks, long[] targetBlocks)
     {
         var to = (NativeKvLayerStore)target;
-        using var from = PoolTensor.BlockRows(sourceBlocks, blockSize, _keys.device);
-        using var into = PoolTensor.BlockRows(targetBlocks, blockSize, to._keys.device);
-        PoolTensor.CopyRows(_keys, from, to._keys, into);
-        PoolTensor.CopyRows(_values, from, to._values, into);
+        PoolTensor.CopyBlocks(_keys, sourceBlocks, to._keys, targetBlocks, blockSize);
+        PoolTensor.CopyBlocks(_values, sourceBlocks, to._values, targetBlocks, blockSize);
     }
 
     public void Dispose() { _keys.Dispose(); _values.Dispose(); }

@@ -94,10 +94,8 @@ public sealed class Int8KvLayerStore : IKvLayerStore
     void IKvLayerStore.CopyBlocksTo(IKvLayerStore target, long[] sourceBlocks, long[] targetBlocks)
     {
         var to = (Int8KvLayerStore)target;
-        using var fromRows = PoolTensor.BlockRows(sourceBlocks, _blockSize, _keyCodes.device);
-        using var intoRows = PoolTensor.BlockRows(targetBlocks, _blockSize, to._keyCodes.device);
         foreach (var (source, into) in new[] { (_keyCodes, to._keyCodes), (_valueCodes, to._valueCodes), (_keyParams, to._keyParams), (_valueParams, to._valueParams) })
-            PoolTensor.CopyRows(source, fromRows, into, intoRows);
+            PoolTensor.CopyBlocks(source, sourceBlocks, into, targetBlocks, _blockSize);
     }
 
     public void Dispose()

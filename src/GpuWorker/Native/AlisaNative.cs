@@ -74,6 +74,8 @@ public static partial class AlisaNative
     [LibraryImport(Library)]
     internal static partial int alisa_attention_weights(IntPtr weights, IntPtr positions, IntPtr logits, IntPtr lse, IntPtr lengths,
         IntPtr segments, IntPtr listed);
+    [LibraryImport(Library)]
+    internal static partial int alisa_copy_blocks(IntPtr target, IntPtr source, IntPtr targetBlocks, IntPtr sourceBlocks, int blockSize);
     [LibraryImport(Library)] internal static partial int alisa_rms_norm(IntPtr output, IntPtr x, IntPtr weight, float eps);
     [LibraryImport(Library)] internal static partial int alisa_rotary(IntPtr x, IntPtr cos, IntPtr sin);
     [LibraryImport(Library)] internal static partial int alisa_silu_and_mul(IntPtr output, IntPtr gateUp);
