@@ -48,10 +48,12 @@ public static class BenchCommand
         var profilePath = args.String("profile");
         int? kvTokens = args.String("kv-tokens") is null ? null : args.Int("kv-tokens", 0);
         bool predict = args.Flag("predict") || modes.Contains("tiered");
+        double hotMissRate = args.Double("hot-miss-rate", BenchSetup.DefaultHotSetMissRate);
+        var forcedPlan = args.String("tier-plan") is { } planText ? KvTierPlan.Parse(planText) : null;
         using var model = ModelOptions.Load(args);
         args.RejectUnknown();
         var setup = new BenchSetup(model, policy, int8, budgetGiB ?? WholeCardGiB(model, utilization), cpuGiB, kvTokens,
-            args.Double("hot-miss-rate", BenchSetup.DefaultHotSetMissRate), args.String("tier-plan") is { } plan ? KvTierPlan.Parse(plan) : null);
+            hotMissRate, forcedPlan);
         CostModel? cost = null;
         CostModel Cost() => cost ??= LoadOrProfile(model, policy, setup.Format, batches.Max(), promptLength + generate, profilePath);
 

@@ -22,7 +22,7 @@ public static class CopyBlocksCheck
             var before = target.clone();
             var from = Enumerable.Range(0, gpuBlocks).OrderBy(_ => random.Next()).Take(12).Select(b => (long)b).ToArray();
             var into = Enumerable.Range(0, cpuBlocks).OrderBy(_ => random.Next()).Take(12).Select(b => (long)b).ToArray();
-            PoolTensor.CopyBlocks(source, from, target, into, blockSize);
+            using (var move = new BlockMove(from, into, blockSize)) PoolTensor.CopyBlocks(source, target, move);
             cuda.synchronize();
             var host = source.cpu();
             bool moved = from.Zip(into).All(p => target.narrow(0, p.Second * blockSize, blockSize).eq(host.narrow(0, p.First * blockSize, blockSize)).all().item<bool>());

@@ -16,7 +16,7 @@ internal interface IKvLayerStore : IDisposable
 
     /// <summary>Copies whole blocks, as stored (codes and parameters for INT8), into another store of the same
     /// format, possibly on another device (the GPU -> CPU offload of the tiered cache).</summary>
-    void CopyBlocksTo(IKvLayerStore target, long[] sourceBlocks, long[] targetBlocks);
+    void CopyBlocksTo(IKvLayerStore target, BlockMove move);
 
     long Bytes { get; }
 
@@ -44,18 +44,16 @@ public static class PoolTensor
     /// <summary>Whole blocks of a pool tensor [S, ...] into another's: on CUDA with the native library one launch that
     /// writes a page-locked CPU tier through its device mapping (kv_copy_blocks.cu; a gather, a copy to pageable
     /// memory and a host scatter ran at ~1.3 GB/s), else a gather and a scatter of their rows.</summary>
-    public static void CopyBlocks(Tensor source, long[] sourceBlocks, Tensor target, long[] targetBlocks, int blockSize)
+    public static void CopyBlocks(Tensor source, Tensor target, BlockMove move)
     {
         if (source.device.type == TorchSharp.DeviceType.CUDA && (target.device.type == TorchSharp.DeviceType.CUDA || target.is_pinned())
             && Native.AlisaNative.IsAvailable)
         {
-            using var into = tensor(targetBlocks, device: source.device);
-            using var from = tensor(sourceBlocks, device: source.device);
-            Native.AlisaNative.Check(Native.AlisaNative.alisa_copy_blocks(target.Handle, source.Handle, into.Handle, from.Handle, blockSize), "copy_blocks");
+            var (from, into) = move.BlockIds(source.device);
+            Native.AlisaNative.Check(Native.AlisaNative.alisa_copy_blocks(target.Handle, source.Handle, into.Handle, from.Handle, move.BlockSize), "copy_blocks");
             return;
         }
-        using var fromRows = BlockRows(sourceBlocks, blockSize, source.device);
-        using var intoRows = BlockRows(targetBlocks, blockSize, target.device);
+        var (fromRows, intoRows) = move.Rows(source.device, target.device);
         CopyRows(source, fromRows, target, intoRows);
     }
 
@@ -69,7 +67,7 @@ public static class PoolTensor
 }
 
 /// <summary>A native-dtype pool: K and V tensors of [slots, kv heads, head dim].</summary>
-internal sealed class NativeKvLayerStore(long slots, int kvHeads, int headDim, int blockSize, ScalarType dtype, Device device, bool pinned = false)
+internal sealed class NativeKvLayerStore(long slots, int kvHeads, int headDim, ScalarType dtype, Device device, bool pinned = false)
     : IKvLayerStore
 {
     private readonly Tensor _keys = PoolTensor.Zeros([slots, kvHeads, headDim], dtype, device, pinned);
@@ -94,12 +92,34 @@ internal sealed class NativeKvLayerStore(long slots, int kvHeads, int headDim, i
         return (keyRows.index_select(0, slotHeads), valueRows.index_select(0, slotHeads));
     }
 
-    public void CopyBlocksTo(IKvLayerStore target, long[] sourceBlocks, long[] targetBlocks)
+    public void CopyBlocksTo(IKvLayerStore target, BlockMove move)
     {
         var to = (NativeKvLayerStore)target;
-        PoolTensor.CopyBlocks(_keys, sourceBlocks, to._keys, targetBlocks, blockSize);
-        PoolTensor.CopyBlocks(_values, sourceBlocks, to._values, targetBlocks, blockSize);
+        PoolTensor.CopyBlocks(_keys, to._keys, move);
+        PoolTensor.CopyBlocks(_values, to._values, move);
     }
 
     public void Dispose() { _keys.Dispose(); _values.Dispose(); }
+}
+
+/// <summary>Which blocks one offload moves (source block i to target block i), with their ids and row indices uploaded
+/// once and shared by every layer's and tensor's copy.</summary>
+public sealed class BlockMove(long[] sourceBlocks, long[] targetBlocks, int blockSize) : IDisposable
+{
+    private (Tensor From, Tensor Into)? _ids, _rows;
+
+    public int BlockSize => blockSize;
+    public int Count => sourceBlocks.Length;
+
+    public (Tensor From, Tensor Into) BlockIds(Device device) =>
+        _ids ??= (tensor(sourceBlocks, device: device), tensor(targetBlocks, device: device));
+
+    public (Tensor From, Tensor Into) Rows(Device source, Device target) =>
+        _rows ??= (PoolTensor.BlockRows(sourceBlocks, blockSize, source), PoolTensor.BlockRows(targetBlocks, blockSize, target));
+
+    public void Dispose()
+    {
+        foreach (var pair in new[] { _ids, _rows })
+            if (pair is var (from, into)) { from.Dispose(); into.Dispose(); }
+    }
 }

@@ -12,13 +12,11 @@ public sealed class Int8KvLayerStore : IKvLayerStore
 {
     private readonly Tensor _keyCodes, _valueCodes;   // [slots, KvH, D] uint8
     private readonly Tensor _keyParams, _valueParams; // [slots, KvH, 2] fp16: scale, min
-    private readonly int _blockSize;
     private readonly ScalarType _dtype;
     private readonly bool _nativeWrites;
 
-    internal Int8KvLayerStore(long slots, int kvHeads, int headDim, int blockSize, ScalarType dtype, Device device, bool pinned = false)
+    internal Int8KvLayerStore(long slots, int kvHeads, int headDim, ScalarType dtype, Device device, bool pinned = false)
     {
-        _blockSize = blockSize;
         _dtype = dtype;
         _keyCodes = PoolTensor.Zeros([slots, kvHeads, headDim], ScalarType.Byte, device, pinned);
         _valueCodes = PoolTensor.Zeros([slots, kvHeads, headDim], ScalarType.Byte, device, pinned);
@@ -91,11 +89,11 @@ public sealed class Int8KvLayerStore : IKvLayerStore
         return (Read(_keyCodes, _keyParams).MoveToOuterDisposeScope(), Read(_valueCodes, _valueParams).MoveToOuterDisposeScope());
     }
 
-    void IKvLayerStore.CopyBlocksTo(IKvLayerStore target, long[] sourceBlocks, long[] targetBlocks)
+    void IKvLayerStore.CopyBlocksTo(IKvLayerStore target, BlockMove move)
     {
         var to = (Int8KvLayerStore)target;
         foreach (var (source, into) in new[] { (_keyCodes, to._keyCodes), (_valueCodes, to._valueCodes), (_keyParams, to._keyParams), (_valueParams, to._valueParams) })
-            PoolTensor.CopyBlocks(source, sourceBlocks, into, targetBlocks, _blockSize);
+            PoolTensor.CopyBlocks(source, into, move);
     }
 
     public void Dispose()

@@ -38,9 +38,9 @@ public sealed partial class KvCache
         }
         if (fromGpu.Count > 0)
         {
-            long[] from = [.. fromGpu], into = [.. toCpu];
-            for (int layer = 0; layer < _gpu.Length; layer++) _gpu[layer].CopyBlocksTo(_cpu[layer], from, into);
-            BytesOffloaded += from.Length * BlockSize * BytesPerToken;
+            using var move = new BlockMove([.. fromGpu], [.. toCpu], BlockSize);
+            for (int layer = 0; layer < _gpu.Length; layer++) _gpu[layer].CopyBlocksTo(_cpu[layer], move);
+            BytesOffloaded += move.Count * BlockSize * BytesPerToken;
         }
         _gpuBlocks.Free(freedGpu);
     }

@@ -28,7 +28,7 @@ public sealed partial class KvCache : IDisposable
         _device = device;
         _gpuBlocks = new BlockAllocator(blockCount);
         long gpuSlots = _gpuSlots = (long)(blockCount + 1) * blockSize;
-        _gpu = CreateStores(layers, gpuSlots, kvHeads, headDim, blockSize, format, dtype, device, pinned: false);
+        _gpu = CreateStores(layers, gpuSlots, kvHeads, headDim, format, dtype, device, pinned: false);
         KvHeads = kvHeads;
         BytesPerToken = KvBytesPerToken(layers, kvHeads, headDim, format, ElementSize(dtype));
         FetchBytesPerToken = 2L * layers * kvHeads * headDim * ElementSize(dtype);
@@ -39,7 +39,7 @@ public sealed partial class KvCache : IDisposable
             if (t.CpuBlocks > 0)
             {
                 _cpuBlocks = new BlockAllocator(t.CpuBlocks);
-                _cpu = CreateStores(layers, (long)(t.CpuBlocks + 1) * blockSize, kvHeads, headDim, blockSize, format, dtype, CPU,
+                _cpu = CreateStores(layers, (long)(t.CpuBlocks + 1) * blockSize, kvHeads, headDim, format, dtype, CPU,
                     pinned: device.type == TorchSharp.DeviceType.CUDA);
             }
             else _cpu = [];
@@ -65,11 +65,11 @@ public sealed partial class KvCache : IDisposable
     /// <summary>Per-page key bounds for Quest (null unless asked for, and never on a tiered pool).</summary>
     public PageKeyBounds? PageBounds { get; }
 
-    private static IKvLayerStore[] CreateStores(int layers, long slots, int kvHeads, int headDim, int blockSize, KvStorageFormat format,
+    private static IKvLayerStore[] CreateStores(int layers, long slots, int kvHeads, int headDim, KvStorageFormat format,
         ScalarType dtype, Device device, bool pinned) =>
         Enumerable.Range(0, layers).Select(_ => format == KvStorageFormat.Int8
-            ? (IKvLayerStore)new Int8KvLayerStore(slots, kvHeads, headDim, blockSize, dtype, device, pinned)
-            : new NativeKvLayerStore(slots, kvHeads, headDim, blockSize, dtype, device, pinned)).ToArray();
+            ? (IKvLayerStore)new Int8KvLayerStore(slots, kvHeads, headDim, dtype, device, pinned)
+            : new NativeKvLayerStore(slots, kvHeads, headDim, dtype, device, pinned)).ToArray();
 
     /// <summary>Bytes of K and V per cached token over all layers: INT8 rows carry D codes and a 4-byte (scale, min).</summary>
     public static long KvBytesPerToken(int layers, int kvHeads, int headDim, KvStorageFormat format, int elementSize) =>

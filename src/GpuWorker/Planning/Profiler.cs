@@ -113,9 +113,10 @@ public static class Profiler
         double fetch = Timed(3, () => host.index_select(0, picks).to(model.Device));
         // the offload as the cache does it: half the 16-row blocks moved (KvCache.MoveDown -> PoolTensor.CopyBlocks)
         var blocks = randperm(rows / 16, device: CPU)[..(int)(rows / 32)].data<long>().ToArray();
+        using var move = new Kv.BlockMove(blocks, blocks, 16);
         double offload = Timed(3, () =>
         {
-            Kv.PoolTensor.CopyBlocks(onDevice, blocks, host, blocks, 16);
+            Kv.PoolTensor.CopyBlocks(onDevice, host, move);
             if (cuda) TorchSharp.torch.cuda.synchronize(); // the device writes host memory directly
             return host[..1];
         });
