@@ -38,6 +38,7 @@ public static class GenerateResponses
             {
                 PromptTokens = outcome.PromptTokens, CompletionTokens = outcome.CompletionTokens,
                 TotalTokens = outcome.PromptTokens + outcome.CompletionTokens, Resumes = outcome.Progress.Resumes,
+                CachedTokens = outcome.CachedTokens,
             },
         },
     };

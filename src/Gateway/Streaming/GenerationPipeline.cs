@@ -89,6 +89,7 @@ public sealed record GenerationOutcome(SequenceRequest Request, SequenceChunk Fi
 {
     public int PromptTokens => Request.PromptTokens.Length;
     public int CompletionTokens => Progress.Generated.Count;
+    public int CachedTokens => Final.CachedTokens;
 
     public static string FinishName(SequenceFinish? finish) => finish?.ToString().ToLowerInvariant() ?? "abort";
 }

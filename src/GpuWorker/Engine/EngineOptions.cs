@@ -45,6 +45,10 @@ public sealed record EngineOptions
     /// <summary>Keep per-page key bounds so requests may use Quest (2 x KV heads x head dim floats per block and layer;
     /// untiered pools only).</summary>
     public bool EnableQuestPages { get; init; } = true;
+    /// <summary>Automatic prefix caching (vLLM's enable_prefix_caching): full KV blocks of prompts stay cached by a hash of
+    /// their tokens and are shared by later sequences with the same leading tokens instead of being prefilled. Untiered
+    /// pools only (ignored with a CPU or recompute tier); SWA and H2O requests do not share.</summary>
+    public bool EnablePrefixCaching { get; init; } = true;
     /// <summary>Keep SWA scores per KV head, so requests may use per-head selection (KV heads times the memory).</summary>
     public bool PerHeadScores { get; init; }
 }
