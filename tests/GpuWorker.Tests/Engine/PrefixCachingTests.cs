@@ -1,5 +1,6 @@
 using AlisaCluster.GpuWorker.Attention;
 using AlisaCluster.GpuWorker.Engine;
+using AlisaCluster.GpuWorker.Kv;
 
 namespace AlisaCluster.GpuWorker.Tests.Engine;
 
@@ -35,13 +36,16 @@ public sealed class PrefixCachingTests(TinyModels models)
     }
 
     [Theory]
-    [InlineData("tiny-llama", "dense")]
-    [InlineData("tiny-llama", "quest:0.5")]
-    [InlineData("tiny-qwen2", "dense")]
-    public async Task Second_prompt_shares_the_prefix_blocks_and_generates_what_it_generates_without_the_cache(string model, string policy)
+    [InlineData("tiny-llama", "dense", KvStorageFormat.Native)]
+    [InlineData("tiny-llama", "dense", KvStorageFormat.Int8)]
+    [InlineData("tiny-llama", "quest:0.5", KvStorageFormat.Native)]
+    [InlineData("tiny-llama", "local:0.5", KvStorageFormat.Int8)]
+    [InlineData("tiny-qwen2", "dense", KvStorageFormat.Native)]
+    public async Task Second_prompt_shares_the_prefix_blocks_and_generates_what_it_generates_without_the_cache(string model, string policy, KvStorageFormat format)
     {
-        await using var cached = new InferenceEngine(models.Get(model), new EngineOptions { KvCapacityTokens = 2048, BlockSize = BlockSize });
-        await using var uncached = new InferenceEngine(models.Get(model), new EngineOptions { KvCapacityTokens = 2048, BlockSize = BlockSize, EnablePrefixCaching = false });
+        var options = new EngineOptions { KvCapacityTokens = 2048, BlockSize = BlockSize, KvFormat = format };
+        await using var cached = new InferenceEngine(models.Get(model), options);
+        await using var uncached = new InferenceEngine(models.Get(model), options with { EnablePrefixCaching = false });
         var (shared, first, second) = Prompts(cached);
         Assert.True(shared.Length > 3 * BlockSize, $"the prefix has {shared.Length} tokens");
 
