@@ -25,6 +25,9 @@ public sealed record SequenceChunk(
     /// <summary>The most likely tokens at this step, most likely first (empty unless the request asked for top_logprobs).</summary>
     [Id(8)] public TopToken[] TopLogprobs { get; init; } = [];
 
+    /// <summary>Prompt tokens whose KV the worker took from its prefix cache instead of a prefill.</summary>
+    [Id(9)] public int CachedTokens { get; init; }
+
     public bool HasToken => TokenId >= 0;
 
     /// <summary>A chunk without a token or a finish: the worker is alive and the sequence still waits for a step.</summary>

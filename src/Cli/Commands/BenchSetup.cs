@@ -52,6 +52,8 @@ public sealed class BenchSetup(LoadedModel model, KvPolicy policy, bool int8, do
             EnableScoredPolicies = policy.NeedsWindowScores || policy.NeedsCumulativeScores, EnableH2O = policy.NeedsCumulativeScores,
             MinScoredSparsity = policy.NeedsWindowScores ? policy.Sparsity : 0.5, PerHeadScores = policy.PerKvHead,
             EnableQuestPages = policy.NeedsPageBounds,
+            // every run prefills its prompts: repeated runs must not measure the prefix cache instead
+            EnablePrefixCaching = false,
         };
         var work = new TierPlanner.Workload(batch, promptLength, generate, policy, 16, tiers && HotSet ? hotSetMissRate : null);
         // what the cost model predicts for a fixed plan (none for preemption, which it does not model)

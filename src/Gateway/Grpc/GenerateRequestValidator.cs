@@ -18,6 +18,15 @@ public static partial class GenerateRequestValidator
     public const double MaxPresencePenalty = 2, MaxFrequencyPenalty = 2, MaxLogitBias = 100;
     public const int MaxTopK = 1 << 20, MaxStopStrings = 16, MaxStopLength = 256, MaxSinks = 1 << 20, MaxLogitBiasTokens = 1024;
     public const int MaxTopLogprobs = 20;
+    /// <summary>Most choices of one request (n), as OpenAI's and the HTTP API's.</summary>
+    public const int MaxChoices = 16;
+
+    /// <summary>The request's n: 1 when unset, else in [1, <see cref="MaxChoices"/>].</summary>
+    public static int Choices(GenerateRequest request)
+    {
+        int n = request.HasN ? request.N : 1;
+        return n is >= 1 and <= MaxChoices ? n : throw Invalid("n", $"must be in [1, {MaxChoices}], got {n}");
+    }
 
     /// <summary>Everything but the prompt tokens (text is tokenized after admission).</summary>
     public static SequenceRequest ValidateShape(GenerateRequest request)

@@ -7,20 +7,20 @@ namespace AlisaCluster.Gateway.Grpc;
 /// <summary>Builds the wire messages of a generate stream.</summary>
 public static class GenerateResponses
 {
-    public static GenerateResponse Chunk(SequenceChunk chunk, bool logprobs)
+    public static GenerateResponse Chunk(int index, SequenceChunk chunk, bool logprobs)
     {
-        var message = new GenerateChunk { TokenIds = { chunk.TokenId }, Text = chunk.Text };
+        var message = new GenerateChunk { TokenIds = { chunk.TokenId }, Text = chunk.Text, Index = index };
         if (logprobs) message.Logprobs.Add(chunk.Logprob);
         if (chunk.TopLogprobs.Length > 0)
             message.TopLogprobs.Add(new TopLogprobs { TokenIds = { chunk.TopLogprobs.Select(t => t.TokenId) }, Logprobs = { chunk.TopLogprobs.Select(t => t.Logprob) } });
         return new GenerateResponse { Chunk = message };
     }
 
-    public static GenerateResponse Complete(GenerationOutcome outcome) => new()
+    public static GenerateResponse Complete(int index, GenerationOutcome outcome) => new()
     {
         Complete = new GenerateComplete
         {
-            RequestId = outcome.Request.RequestId,
+            RequestId = outcome.Request.RequestId, Index = index,
             FinishReason = outcome.Final.Finish switch
             {
                 SequenceFinish.Stop => FinishReason.Stop,
@@ -38,6 +38,7 @@ public static class GenerateResponses
             {
                 PromptTokens = outcome.PromptTokens, CompletionTokens = outcome.CompletionTokens,
                 TotalTokens = outcome.PromptTokens + outcome.CompletionTokens, Resumes = outcome.Progress.Resumes,
+                CachedTokens = outcome.CachedTokens,
             },
         },
     };

@@ -7,8 +7,8 @@ using Grpc.Core;
 
 namespace AlisaCluster.Gateway.Grpc;
 
-/// <summary>alisa.v1.Generation: validate, then the shared <see cref="GenerationPipeline"/> (admit, tokenize, record the
-/// session, stream with resume from the worker silos). The call's cancellation (client gone) cancels the sequence on its silo, which frees its KV.</summary>
+/// <summary>alisa.v1.Generation: validate, then the shared <see cref="GenerationPipeline"/> once per choice (admit, tokenize,
+/// record the session, stream with resume from the worker silos). The call's cancellation (client gone) cancels the sequence on its silo, which frees its KV.</summary>
 [BindServiceMethod(typeof(GenerationService), nameof(BindService))]
 public sealed class GenerationService(ModelCatalog models, GenerationPipeline pipeline, SequenceAborter aborter, ClusterLoadMonitor monitor) : Generation.GenerationBase
 {
@@ -21,10 +21,20 @@ public sealed class GenerationService(ModelCatalog models, GenerationPipeline pi
     {
         var cancelled = context.CancellationToken;
         var shape = GenerateRequestValidator.ValidateShape(request);
+        int n = GenerateRequestValidator.Choices(request);
         bool logprobs = request.SamplingParams?.Logprobs ?? false;
-        await pipeline.RunAsync(ApiKeyInterceptor.Caller(context), async token => shape with { PromptTokens = await PromptAsync(request, shape, token) },
-            async chunk => await responseStream.WriteAsync(GenerateResponses.Chunk(chunk, logprobs), cancelled),
-            async outcome => await responseStream.WriteAsync(GenerateResponses.Complete(outcome), cancelled), cancelled);
+        // the n choices run concurrently; a gRPC stream takes one write at a time
+        using var writing = new SemaphoreSlim(1, 1);
+        async Task WriteAsync(GenerateResponse response)
+        {
+            await writing.WaitAsync(cancelled);
+            try { await responseStream.WriteAsync(response, cancelled); }
+            finally { writing.Release(); }
+        }
+        await pipeline.RunChoicesAsync(ApiKeyInterceptor.Caller(context), n, shape,
+            async (choice, token) => choice with { PromptTokens = await PromptAsync(request, choice, token) },
+            (index, chunk) => WriteAsync(GenerateResponses.Chunk(index, chunk, logprobs)),
+            (index, outcome) => WriteAsync(GenerateResponses.Complete(index, outcome)), cancelled);
     }
 
     public override async Task<AbortResponse> Abort(AbortRequest request, ServerCallContext context)

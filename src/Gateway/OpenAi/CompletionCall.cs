@@ -26,8 +26,6 @@ public sealed record CompletionCall(CompletionKind Kind, string Id, GenerateRequ
     /// <summary>A template given with the request (vLLM's extra field) instead of the model's.</summary>
     public string? ChatTemplate { get; init; }
 
-    public const int MaxN = 16;
-
     /// <summary>The request field the prompt came from, for error messages.</summary>
     public string InputField => Kind == CompletionKind.Chat ? "messages" : "prompt";
 
@@ -48,7 +46,7 @@ public sealed record CompletionCall(CompletionKind Kind, string Id, GenerateRequ
         {
             Model = fields.String("model"), Stream = stream, IncludeUsage = options?.Bool("include_usage") ?? false, N = fields.Integer("n") ?? 1,
         };
-        if (call.N is < 1 or > MaxN) throw fields.Invalid("n", $"must be in [1, {MaxN}], got {call.N}");
+        if (call.N is < 1 or > GenerateRequestValidator.MaxChoices) throw fields.Invalid("n", $"must be in [1, {GenerateRequestValidator.MaxChoices}], got {call.N}");
         request.RequestId = call.Id;
         if (kind == CompletionKind.Text)
         {

@@ -1,4 +1,3 @@
-using System.Runtime.ExceptionServices;
 using System.Text.Json;
 using AlisaCluster.Gateway.ApiKeys;
 using AlisaCluster.Gateway.ChatTemplates;
@@ -48,28 +47,12 @@ public sealed class CompletionHandler(ApiKeyAuthenticator authenticator, ModelCa
         }
     }
 
-    /// <summary>The call's n choices, each its own sequence through the pipeline (admission, budget, session) with the
-    /// request id suffixed and the seed offset by its index; the first failure cancels the others and is rethrown.</summary>
+    /// <summary>The call's n choices (<see cref="GenerationPipeline.RunChoicesAsync"/>), then the end of the output.</summary>
     private async Task RunChoicesAsync(ApiKeyRecord caller, CompletionCall call, SequenceRequest shape, ModelDescription model,
         ICompletionOutput output, CancellationToken cancelled)
     {
-        using var siblings = CancellationTokenSource.CreateLinkedTokenSource(cancelled);
-        Exception? failure = null;
-        await Task.WhenAll(Enumerable.Range(0, call.N).Select(async index =>
-        {
-            var choice = call.N == 1 ? shape : shape with { RequestId = $"{shape.RequestId}-{index}", Seed = shape.Seed + index };
-            try
-            {
-                await pipeline.RunAsync(caller, token => PrepareAsync(call, choice, model, token), chunk => output.TokenAsync(index, chunk),
-                    outcome => output.FinishAsync(index, outcome), siblings.Token);
-            }
-            catch (Exception e)
-            {
-                Interlocked.CompareExchange(ref failure, e, null);
-                await siblings.CancelAsync();
-            }
-        }));
-        if (failure is not null) ExceptionDispatchInfo.Throw(failure);
+        await pipeline.RunChoicesAsync(caller, call.N, shape, (choice, token) => PrepareAsync(call, choice, model, token),
+            output.TokenAsync, output.FinishAsync, cancelled);
         await output.EndAsync();
     }
 

@@ -71,11 +71,15 @@ public sealed class CompletionJson(CompletionCall call, string model)
         ["choices"] = new JsonArray(choices),
     };
 
-    /// <summary>The prompt counted once; the completion tokens of every choice.</summary>
+    /// <summary>The prompt counted once (its cached tokens: the first choice's); the completion tokens of every choice.</summary>
     private static JsonObject Usage(IReadOnlyList<GenerationOutcome> outcomes)
     {
         int prompt = outcomes[0].PromptTokens, completion = outcomes.Sum(o => o.CompletionTokens);
-        return new JsonObject { ["prompt_tokens"] = prompt, ["completion_tokens"] = completion, ["total_tokens"] = prompt + completion };
+        return new JsonObject
+        {
+            ["prompt_tokens"] = prompt, ["completion_tokens"] = completion, ["total_tokens"] = prompt + completion,
+            ["prompt_tokens_details"] = new JsonObject { ["cached_tokens"] = outcomes[0].CachedTokens },
+        };
     }
 
     private JsonObject Logprobs(IReadOnlyList<SequenceChunk> tokens, int textOffset)

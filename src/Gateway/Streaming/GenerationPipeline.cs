@@ -5,6 +5,7 @@ using AlisaCluster.Gateway.Metrics;
 using AlisaCluster.Gateway.Sessions;
 using AlisaCluster.Grains;
 using Grpc.Core;
+using System.Runtime.ExceptionServices;
 
 namespace AlisaCluster.Gateway.Streaming;
 
@@ -15,6 +16,32 @@ namespace AlisaCluster.Gateway.Streaming;
 public sealed class GenerationPipeline(SequenceStreamer streamer, SessionTracker sessions, InFlightLimiter limiter,
     CapacityAdmission capacity, TokenBudget budget)
 {
+    /// <summary>n independent choices of one request (OpenAI's n), each its own sequence through <see cref="RunAsync"/>
+    /// with the request id suffixed and the seed offset by its index (as vLLM's); the first failure (or the caller
+    /// going away) cancels the others and is rethrown.</summary>
+    /// <param name="prepare">the choice's shape (id and seed set) with its prompt's token ids, validated</param>
+    public async Task RunChoicesAsync(ApiKeyRecord caller, int n, SequenceRequest shape,
+        Func<SequenceRequest, CancellationToken, Task<SequenceRequest>> prepare,
+        Func<int, SequenceChunk, Task> deliver, Func<int, GenerationOutcome, Task> complete, CancellationToken cancelled)
+    {
+        using var siblings = CancellationTokenSource.CreateLinkedTokenSource(cancelled);
+        Exception? failure = null;
+        await Task.WhenAll(Enumerable.Range(0, n).Select(async index =>
+        {
+            var choice = n == 1 ? shape : shape with { RequestId = $"{shape.RequestId}-{index}", Seed = shape.Seed + index };
+            try
+            {
+                await RunAsync(caller, token => prepare(choice, token), chunk => deliver(index, chunk), outcome => complete(index, outcome), siblings.Token);
+            }
+            catch (Exception e)
+            {
+                Interlocked.CompareExchange(ref failure, e, null);
+                await siblings.CancelAsync();
+            }
+        }));
+        if (failure is not null) ExceptionDispatchInfo.Throw(failure);
+    }
+
     /// <param name="prepare">the request with its prompt's token ids, validated (runs once an in-flight slot is held: tokenizing costs a grain call)</param>
     /// <param name="deliver">each new token, in order</param>
     /// <param name="complete">the end of a finished stream, before the session is marked finished</param>
@@ -62,6 +89,7 @@ public sealed record GenerationOutcome(SequenceRequest Request, SequenceChunk Fi
 {
     public int PromptTokens => Request.PromptTokens.Length;
     public int CompletionTokens => Progress.Generated.Count;
+    public int CachedTokens => Final.CachedTokens;
 
     public static string FinishName(SequenceFinish? finish) => finish?.ToString().ToLowerInvariant() ?? "abort";
 }

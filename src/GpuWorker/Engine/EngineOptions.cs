@@ -48,6 +48,10 @@ public sealed record EngineOptions
     /// <summary>With a CPU tier on the native kernel path, keep each listing sequence's selected rows in GPU hot blocks
     /// so a step moves only the newly selected rows over PCIe (<see cref="Kv.KvCache.HasHotSet"/>).</summary>
     public bool HotSet { get; init; } = true;
+    /// <summary>Automatic prefix caching (vLLM's enable_prefix_caching): full KV blocks of prompts stay cached by a hash of
+    /// their tokens and are shared by later sequences with the same leading tokens instead of being prefilled. Untiered
+    /// pools only (ignored with a CPU or recompute tier); SWA and H2O requests do not share.</summary>
+    public bool EnablePrefixCaching { get; init; } = true;
     /// <summary>Keep SWA scores per KV head, so requests may use per-head selection (KV heads times the memory).</summary>
     public bool PerHeadScores { get; init; }
 }

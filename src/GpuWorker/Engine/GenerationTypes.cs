@@ -26,6 +26,9 @@ public sealed record GenerationEvent(int TokenId, string Text, float Logprob, Fi
     /// <summary>The request's top_logprobs most likely tokens at this step, most likely first (empty when not asked).</summary>
     public IReadOnlyList<TokenLogprob> TopLogprobs { get; init; } = [];
 
+    /// <summary>Prompt tokens whose KV came from the prefix cache instead of a prefill (OpenAI's cached_tokens).</summary>
+    public int CachedTokens { get; init; }
+
     public bool IsFinal => Finish is not null;
 }
 

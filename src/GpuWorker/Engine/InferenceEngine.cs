@@ -17,6 +17,7 @@ public sealed class InferenceEngine : IAsyncDisposable
 {
     private readonly LoadedModel _model;
     private readonly KvCache _cache;
+    private readonly PrefixCache? _prefix;
     private readonly TokenScores? _scores;
     private readonly ModelRunner _runner;
     private readonly IDecodeStep _decodeStep;
@@ -49,7 +50,10 @@ public sealed class InferenceEngine : IAsyncDisposable
         _runner = new ModelRunner(model.Model, _cache, _scores);
         _decodeStep = DecodeSteps.Create(options.DecodeStep, _runner, options.MaxBatchSize, MaxModelLength, options.DefaultPolicy);
         _decodeTimer = model.Model.Device.type == TorchSharp.DeviceType.CUDA && AlisaNative.IsAvailable ? new CudaTimer() : null;
-        _scheduler = new Scheduler(_cache, options.MaxBatchSize, options.TierPlan);
+        // the identity seeds the block hashes: everything but the tokens that decides a block's K/V
+        _prefix = options.EnablePrefixCaching && !_cache.IsTiered
+            ? new PrefixCache(_cache, $"{model.Name}|{model.Model.DType}|{options.KvFormat}|{options.BlockSize}") : null;
+        _scheduler = new Scheduler(_cache, options.MaxBatchSize, options.TierPlan, _prefix);
         _seeds = new Random(unchecked((int)options.Seed));
         Stats = Snapshot();
         _thread = new Thread(Loop) { IsBackground = true, Name = "alisa-engine" };
@@ -210,13 +214,17 @@ public sealed class InferenceEngine : IAsyncDisposable
     {
         var tokens = group.Select(c => (IReadOnlyList<int>)Enumerable.Range(c.Sequence.Kv.Length, c.Tokens).Select(i => c.Sequence.Tokens[i]).ToList()).ToList();
         _promptTokens += group.Sum(c => c.Tokens);
+        foreach (var chunk in group) _prefix?.CheckWritable(chunk.Sequence.Kv);
         using var logits = _runner.Forward(group.Select(c => c.Sequence.Kv).ToList(), tokens, lastOnly: true);
+        // a sparse policy's KV is the dense one only for prefills of two tokens or more: only dense sequences publish
+        foreach (var chunk in group.Where(c => c.Sequence.Kv.Policy.IsDense)) _prefix?.Register(chunk.Sequence.Kv, chunk.Sequence.Tokens);
     }
 
     private void Decode(List<Sequence> batch)
     {
         long started = Stopwatch.GetTimestamp();
         _decodeTimer?.Start();
+        foreach (var sequence in batch) _prefix?.CheckWritable(sequence.Kv);
         using var logits = _decodeStep.Forward(batch.Select(s => s.Kv).ToList(), batch.Select(s => s.Tokens[^1]).ToList());
         using var picked = Sampler.Pick(logits, batch);
         _decodeTimer?.Stop();
@@ -244,14 +252,14 @@ public sealed class InferenceEngine : IAsyncDisposable
         FinishReason? finish = cause is not null ? FinishReason.Stop : length ? FinishReason.Length : null;
         sequence.Publish(new GenerationEvent(choice.TokenId, text, choice.Logprob, finish, sequence.PromptLength, sequence.Generated.Count)
         {
-            Cause = cause, TopLogprobs = choice.Top,
+            Cause = cause, TopLogprobs = choice.Top, CachedTokens = sequence.CachedPromptTokens,
         });
         if (finish is not null) Finish(sequence, error: null);
     }
 
     private void Finish(Sequence sequence, FinishReason abort)
     {
-        sequence.Publish(new GenerationEvent(-1, "", 0, abort, sequence.PromptLength, sequence.Generated.Count));
+        sequence.Publish(new GenerationEvent(-1, "", 0, abort, sequence.PromptLength, sequence.Generated.Count) { CachedTokens = sequence.CachedPromptTokens });
         Finish(sequence, error: null);
     }
 
@@ -261,11 +269,12 @@ public sealed class InferenceEngine : IAsyncDisposable
         if (error is null) sequence.Complete(); else sequence.Fail(error);
     }
 
-    private EngineStats Snapshot() => new(_scheduler.Running.Count, _scheduler.Waiting.Count + _queued, _cache.TotalBlocks, _cache.UsedBlocks,
+    private EngineStats Snapshot() => new(_scheduler.Running.Count, _scheduler.Waiting.Count + _queued, _cache.TotalBlocks,
+        _cache.UsedBlocks - (_prefix?.UnheldBlocks ?? 0),
         _cache.BlockSize, _cache.BytesPerToken, _promptTokens, _generatedTokens, _scheduler.PreemptionCount, _steps,
         _cache.CpuTotalBlocks, _cache.CpuUsedBlocks, _cache.BytesOffloaded, _cache.BytesFetched, _cache.TokensRecomputed,
         _scheduler.Running.Count(s => s.Kv.Phase == 2), _scheduler.Running.Count(s => s.Kv.Phase == 3),
-        _decodeSteps, _decodeHostSeconds, _decodeGpuSeconds, _decodeStep.Name);
+        _decodeSteps, _decodeHostSeconds, _decodeGpuSeconds, _decodeStep.Name, _prefix?.UnheldBlocks ?? 0, _scheduler.PrefixHitTokens);
 
     public async ValueTask DisposeAsync()
     {

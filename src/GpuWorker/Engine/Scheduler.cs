@@ -6,8 +6,10 @@ namespace AlisaCluster.GpuWorker.Engine;
 /// whole prefix, makes room for one more token per running sequence, and when the pool runs out preempts the most
 /// recently admitted sequence (its KV is freed and rebuilt by prefill later, as vLLM's recompute preemption).
 /// With a tier plan, each running sequence's oldest KV first moves down to the CPU or is deleted as the plan says
-/// for its length (ALISA's three phases), which frees GPU blocks before any preemption is considered.</summary>
-public sealed class Scheduler(KvCache cache, int maxBatchSize, Planning.KvTierPlan? tierPlan = null)
+/// for its length (ALISA's three phases), which frees GPU blocks before any preemption is considered.
+/// With a prefix cache, an admitted sequence first shares the cached KV of its leading tokens, and cached blocks that
+/// no sequence holds are evicted before a reservation fails.</summary>
+public sealed class Scheduler(KvCache cache, int maxBatchSize, Planning.KvTierPlan? tierPlan = null, PrefixCache? prefix = null)
 {
     private readonly LinkedList<Sequence> _waiting = new();
     private readonly List<Sequence> _running = new();
@@ -15,6 +17,8 @@ public sealed class Scheduler(KvCache cache, int maxBatchSize, Planning.KvTierPl
     public IReadOnlyCollection<Sequence> Waiting => _waiting;
     public IReadOnlyList<Sequence> Running => _running;
     public long PreemptionCount { get; private set; }
+    /// <summary>Tokens whose KV admitted sequences took from the prefix cache (re-admissions after preemption included).</summary>
+    public long PrefixHitTokens { get; private set; }
 
     public void Add(Sequence sequence) => _waiting.AddLast(sequence);
 
@@ -34,7 +38,14 @@ public sealed class Scheduler(KvCache cache, int maxBatchSize, Planning.KvTierPl
                 rejected.Add(sequence);
                 continue;
             }
-            if (!cache.TryReserve(sequence.Kv, needed)) break; // first come, first served: no overtaking
+            int cached = prefix is null ? 0 : AttachPrefix(sequence);
+            if (!Reserve(sequence.Kv, needed))
+            {
+                Release(sequence.Kv);
+                break; // first come, first served: no overtaking
+            }
+            PrefixHitTokens += cached;
+            if (sequence.Preemptions == 0) sequence.CachedPromptTokens = Math.Min(cached, sequence.PromptLength);
             _waiting.RemoveFirst();
             sequence.State = SequenceState.Running;
             _running.Add(sequence);
@@ -56,7 +67,7 @@ public sealed class Scheduler(KvCache cache, int maxBatchSize, Planning.KvTierPl
         for (int i = 0; i < _running.Count; i++)
         {
             var sequence = _running[i];
-            while (!cache.TryReserve(sequence.Kv, sequence.Kv.Length + 1))
+            while (!Reserve(sequence.Kv, sequence.Kv.Length + 1))
             {
                 var victim = _running[^1];
                 Preempt(victim);
@@ -66,9 +77,33 @@ public sealed class Scheduler(KvCache cache, int maxBatchSize, Planning.KvTierPl
         return _running.Where(s => s.State == SequenceState.Running && s.PendingTokens == 1).ToList();
     }
 
+    /// <summary>Shares the longest cached prefix of the sequence's tokens; returns its length. The last token is always
+    /// computed (its logits pick the next token); a sparse policy keeps a prefill of at least two tokens, because a
+    /// one-token forward of it is a sparse decode step, whose K/V would differ from the prefill's. Policies that keep
+    /// per-sequence scores (SWA, H2O) seed them from their own prefill, so they never share.</summary>
+    private int AttachPrefix(Sequence sequence)
+    {
+        var policy = sequence.Kv.Policy;
+        if (policy.NeedsWindowScores || policy.NeedsCumulativeScores) return 0;
+        int computed = policy.IsDense ? 1 : 3;
+        return prefix!.Attach(sequence.Kv, sequence.Tokens, Math.Max(0, sequence.Tokens.Count - computed) / cache.BlockSize);
+    }
+
+    /// <summary>Room for <paramref name="length"/> positions, evicting unheld cached blocks when the pool is short.</summary>
+    private bool Reserve(SequenceKv kv, int length) =>
+        cache.TryReserve(kv, length)
+        || (prefix is not null && prefix.Evict(kv.BlocksNeededFor(length) - cache.FreeBlocks) && cache.TryReserve(kv, length));
+
+    /// <summary>Frees the sequence's own blocks and gives up its hold on the cached ones.</summary>
+    private void Release(SequenceKv kv)
+    {
+        prefix?.Detach(kv);
+        cache.Release(kv);
+    }
+
     private void Preempt(Sequence sequence)
     {
-        cache.Release(sequence.Kv);
+        Release(sequence.Kv);
         _running.Remove(sequence);
         sequence.State = SequenceState.Waiting;
         sequence.Preemptions++;
@@ -79,7 +114,7 @@ public sealed class Scheduler(KvCache cache, int maxBatchSize, Planning.KvTierPl
     /// <summary>Removes a sequence wherever it is and frees its KV at once.</summary>
     public void Remove(Sequence sequence)
     {
-        cache.Release(sequence.Kv);
+        Release(sequence.Kv);
         _running.Remove(sequence);
         _waiting.Remove(sequence);
         sequence.State = SequenceState.Finished;

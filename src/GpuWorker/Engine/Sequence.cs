@@ -42,6 +42,8 @@ public sealed class Sequence
     public int PromptLength => Request.PromptTokens.Count;
     public bool CancelRequested { get; private set; }
     public int Preemptions { get; set; }
+    /// <summary>Prompt tokens whose KV came from the prefix cache at the first admission (usage's cached_tokens).</summary>
+    public int CachedPromptTokens { get; set; }
     public ChannelReader<GenerationEvent> Events => _events.Reader;
 
     /// <summary>Tokens not yet in the KV cache (all of them after admission or preemption; one while decoding).</summary>

@@ -38,6 +38,6 @@ public static class RequestMapping
             _ => SequenceStop.StopString,
         })
         {
-            TopLogprobs = [.. item.TopLogprobs.Select(t => new TopToken(t.TokenId, t.Logprob))],
+            TopLogprobs = [.. item.TopLogprobs.Select(t => new TopToken(t.TokenId, t.Logprob))], CachedTokens = item.CachedTokens,
         };
 }

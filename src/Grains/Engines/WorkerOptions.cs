@@ -30,6 +30,9 @@ public sealed class WorkerOptions
     public string DefaultKvPolicy { get; set; } = "dense";
     /// <summary>Keep SWA scores per KV head, so requests may use per-head and learned splits (KV heads times the score memory).</summary>
     public bool PerHeadScores { get; set; }
+    /// <summary>Automatic prefix caching: prompts with a cached prefix share its KV instead of prefilling it
+    /// (<see cref="GpuWorker.Engine.EngineOptions.EnablePrefixCaching"/>; untiered KV pools only).</summary>
+    public bool EnablePrefixCaching { get; set; } = true;
     /// <summary>Pinned CPU memory for KV in tokens (ALISA phase II); 0 = all KV on the GPU.</summary>
     public int CpuKvCapacityTokens { get; set; }
     /// <summary>The CPU tier in GiB of pinned host memory instead of tokens (wins over <see cref="CpuKvCapacityTokens"/>

@@ -9,9 +9,9 @@ public sealed class SiloMetrics
 {
     private readonly CollectorRegistry _registry = Metrics.NewCustomRegistry();
     private readonly EngineHealth _health;
-    private readonly Gauge _up, _draining, _running, _waiting, _kvUsage, _kvCapacity, _phase, _stepRunning;
+    private readonly Gauge _up, _draining, _running, _waiting, _kvUsage, _kvCapacity, _phase, _stepRunning, _prefixBlocks;
     private readonly Counter _promptTokens, _generationTokens, _preemptions, _steps, _decodeSteps, _decodeSeconds,
-        _offloaded, _fetched, _recomputed;
+        _offloaded, _fetched, _recomputed, _prefixHits;
 
     public SiloMetrics(EngineHealth health)
     {
@@ -36,6 +36,8 @@ public sealed class SiloMetrics
         _offloaded = f.CreateCounter("alisa_silo_kv_offloaded_bytes_total", "KV bytes moved from the GPU to the CPU tier.", engine);
         _fetched = f.CreateCounter("alisa_silo_kv_fetched_bytes_total", "KV bytes read back from the CPU tier.", engine);
         _recomputed = f.CreateCounter("alisa_silo_kv_recomputed_tokens_total", "Dropped KV tokens recomputed.", engine);
+        _prefixBlocks = f.CreateGauge("alisa_silo_prefix_cache_blocks", "Prefix-cached KV blocks no sequence holds (free, reclaimed on demand).", engine);
+        _prefixHits = f.CreateCounter("alisa_silo_prefix_cache_hit_tokens_total", "Tokens whose KV admitted sequences took from the prefix cache.", engine);
         _registry.AddBeforeCollectCallback(Update);
     }
 
@@ -71,6 +73,8 @@ public sealed class SiloMetrics
             _offloaded.WithLabels(id).IncTo(s.BytesOffloaded);
             _fetched.WithLabels(id).IncTo(s.BytesFetched);
             _recomputed.WithLabels(id).IncTo(s.TokensRecomputed);
+            _prefixBlocks.WithLabels(id).Set(s.KvBlocksCached);
+            _prefixHits.WithLabels(id).IncTo(s.PrefixHitTokens);
         }
     }
 }

@@ -53,6 +53,8 @@ public sealed class ValidationTests(DevClusterFixture fixture)
         { "1 MB stop string", "sampling_params.stop" },
         { "top_logprobs 21", "sampling_params.top_logprobs" },
         { "top_logprobs without logprobs", "sampling_params.top_logprobs" },
+        { "n 0", "n" },
+        { "n 17", "n" },
     };
 
     [Theory]
@@ -125,6 +127,8 @@ public sealed class ValidationTests(DevClusterFixture fixture)
         switch (name)
         {
             case "empty text": request.Text = ""; break;
+            case "n 0": request.N = 0; break;
+            case "n 17": request.N = 17; break;
             case "no input": request.ClearInput(); break;
             case "empty token ids": request.Tokenized = new TokenIds(); break;
             case "token id outside vocab": request.Tokenized = new TokenIds { Ids = { 1, 4096 } }; break;
