@@ -56,6 +56,16 @@ public sealed class ClusterTlsSettingsTests : IDisposable
     }
 
     [Fact]
+    public void A_key_of_another_certificate_is_refused_naming_the_key_setting()
+    {
+        var member = _certificates.Issue("member");
+        var other = _certificates.Issue("other");
+        var settings = new ClusterTlsSettings { Enabled = true, CertificatePath = member.CertificatePath, KeyPath = other.KeyPath, CaPath = _certificates.CaPath };
+        var failed = Assert.Throws<InvalidOperationException>(() => settings.Load());
+        Assert.StartsWith($"Cluster:Tls:KeyPath '{other.KeyPath}' is not the PEM private key of Cluster:Tls:CertificatePath", failed.Message);
+    }
+
+    [Fact]
     public void Switched_on_without_files_names_the_empty_setting()
     {
         var failed = Assert.Throws<InvalidOperationException>(() => new ClusterTlsSettings { Enabled = true }.Load());

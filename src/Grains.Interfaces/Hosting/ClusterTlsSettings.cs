@@ -64,7 +64,8 @@ public sealed class ClusterTlsSettings
                     ? X509Certificate2.CreateFromPemFile(CertificatePath, KeyPath)
                     : X509Certificate2.CreateFromEncryptedPemFile(CertificatePath, password, KeyPath);
             }
-            catch (CryptographicException e)
+            // a key of another certificate is an ArgumentException, an unreadable one a CryptographicException
+            catch (Exception e) when (e is CryptographicException or ArgumentException)
             {
                 throw Invalid("KeyPath", $"'{KeyPath}' is not the PEM private key of {Section}:CertificatePath '{CertificatePath}'"
                     + (password is null ? "" : $" or {Section}:Password does not decrypt it") + $": {e.Message}", e);

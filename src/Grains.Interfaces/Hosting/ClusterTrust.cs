@@ -32,8 +32,8 @@ public sealed class ClusterTrust(X509Certificate2 certificate, X509Certificate2C
         options.LocalCertificate = Certificate;
         options.RemoteCertificateMode = RemoteCertificateMode.RequireCertificate;
         options.ClientCertificateMode = RemoteCertificateMode.RequireCertificate;
-        // SslStream would otherwise offer the client certificate only when its issuer is among the CAs the server
-        // lists; a server that lists others gets no certificate and closes the connection right after the handshake
+        // SslStream would otherwise offer the client certificate only if its issuer is among the CAs a server lists
+        // (when it lists any): then the silo would get none and close the connection right after the handshake
         options.LocalClientCertificateSelector = (_, _, _, _, _) => Certificate;
         // replaces the default check against the machine's roots (which would never trust a private CA)
         options.RemoteCertificateValidation = (remote, chain, _) => Trusts(remote, chain);
