@@ -57,24 +57,9 @@ public sealed class InProcessCluster : IAsyncDisposable
     public static async Task<InProcessCluster> StartAsync(IReadOnlyDictionary<string, string?> settings, bool withSilo = true)
     {
         int grpcPort = TestPorts.Free(), httpPort = TestPorts.Free();
-        var all = new Dictionary<string, string?>
-        {
-            ["Cluster:SiloPort"] = $"{TestPorts.Free()}", ["Cluster:GatewayPort"] = $"{TestPorts.Free()}",
-            ["Gateway:GrpcPort"] = $"{grpcPort}", ["Gateway:HttpPort"] = $"{httpPort}",
-            ["Worker:Model"] = RepoPaths.TinyModel, ["Worker:KvCapacityTokens"] = "4096", ["Worker:Threads"] = "1",
-            ["Logging:LogLevel:Default"] = "Warning",
-        };
-        foreach (var (key, value) in settings) all[key] = value;
+        var all = WithDefaults(settings, new() { ["Gateway:GrpcPort"] = $"{grpcPort}", ["Gateway:HttpPort"] = $"{httpPort}" });
 
-        IHost? silo = null;
-        if (withSilo)
-        {
-            var siloBuilder = Host.CreateApplicationBuilder();
-            siloBuilder.Configuration.AddInMemoryCollection(all);
-            siloBuilder.AddAlisaSilo();
-            silo = siloBuilder.Build();
-            await silo.StartAsync();
-        }
+        var silo = withSilo ? await StartSiloHostAsync(all) : null;
         var gatewayBuilder = WebApplication.CreateBuilder();
         gatewayBuilder.Configuration.AddInMemoryCollection(all);
         gatewayBuilder.AddAlisaGateway();
@@ -85,6 +70,32 @@ public sealed class InProcessCluster : IAsyncDisposable
         var cluster = new InProcessCluster(silo, gateway, grpcPort, httpPort, tls.Load());
         await cluster.WaitUntilReadyAsync(TimeSpan.FromSeconds(60));
         return cluster;
+    }
+
+    /// <summary>A worker silo alone in this process, e.g. another member of a Redis cluster, on free ports unless
+    /// <paramref name="settings"/> name them.</summary>
+    public static Task<IHost> StartSiloAsync(IReadOnlyDictionary<string, string?> settings) => StartSiloHostAsync(WithDefaults(settings));
+
+    private static Dictionary<string, string?> WithDefaults(IReadOnlyDictionary<string, string?> settings, Dictionary<string, string?>? more = null)
+    {
+        var all = new Dictionary<string, string?>
+        {
+            ["Cluster:SiloPort"] = $"{TestPorts.Free()}", ["Cluster:GatewayPort"] = $"{TestPorts.Free()}",
+            ["Worker:Model"] = RepoPaths.TinyModel, ["Worker:KvCapacityTokens"] = "4096", ["Worker:Threads"] = "1",
+            ["Logging:LogLevel:Default"] = "Warning",
+        };
+        foreach (var (key, value) in (more ?? []).Concat(settings)) all[key] = value;
+        return all;
+    }
+
+    private static async Task<IHost> StartSiloHostAsync(IReadOnlyDictionary<string, string?> all)
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Configuration.AddInMemoryCollection(all);
+        builder.AddAlisaSilo();
+        var silo = builder.Build();
+        await silo.StartAsync();
+        return silo;
     }
 
     /// <summary>Waits for /health/ready: the gateway sees a worker silo.</summary>

@@ -48,6 +48,26 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
   value: {{ .Values.cluster.clusterId | quote }}
 - name: Cluster__ServiceId
   value: {{ .Values.cluster.serviceId | quote }}
+{{- if .Values.cluster.tls.enabled }}
+- { name: Cluster__Tls__Enabled, value: "true" }
+- { name: Cluster__Tls__CertificatePath, value: /cluster-tls/tls.crt }
+- { name: Cluster__Tls__KeyPath, value: /cluster-tls/tls.key }
+- { name: Cluster__Tls__CaPath, value: /cluster-tls/ca.crt }
+{{- end }}
+{{- end -}}
+
+{{/* The cluster certificate (tls.crt, tls.key, ca.crt) for Orleans mutual TLS, in silos and gateways alike. */}}
+{{- define "alisa.clusterTlsMount" -}}
+{{- if .Values.cluster.tls.enabled }}
+- { name: cluster-tls, mountPath: /cluster-tls, readOnly: true }
+{{- end }}
+{{- end -}}
+
+{{- define "alisa.clusterTlsVolume" -}}
+{{- if .Values.cluster.tls.enabled }}
+- name: cluster-tls
+  secret: { secretName: {{ required "cluster.tls.secretName is required when cluster.tls.enabled (a Secret with tls.crt, tls.key and ca.crt)" .Values.cluster.tls.secretName }} }
+{{- end }}
 {{- end -}}
 
 {{- define "alisa.podSecurityContext" -}}

@@ -16,5 +16,8 @@ public sealed class ClusterSettings
     /// <summary>The address other members reach this silo at (the pod IP in Kubernetes); empty = 127.0.0.1.</summary>
     public string AdvertisedIp { get; set; } = "";
 
+    /// <summary>Mutual TLS on the Orleans ports (Cluster:Tls:Enabled); off = cleartext.</summary>
+    public ClusterTlsSettings Tls { get; set; } = new();
+
     public bool UsesRedis => !string.IsNullOrWhiteSpace(Redis);
 }

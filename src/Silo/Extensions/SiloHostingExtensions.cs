@@ -10,15 +10,17 @@ namespace AlisaCluster.Silo.Extensions;
 
 public static class SiloHostingExtensions
 {
-    /// <summary>A GPU-worker silo: Redis clustering when Cluster:Redis is set, localhost clustering otherwise; the
-    /// engines from the Worker section; shutdown waits for the worker to drain; probes and metrics over HTTP when
-    /// Silo:HttpPort is set.</summary>
+    /// <summary>A GPU-worker silo: Redis clustering when Cluster:Redis is set, localhost clustering otherwise; mutual TLS
+    /// on its Orleans ports when Cluster:Tls:Enabled; the engines from the Worker section; shutdown waits for the worker
+    /// to drain; probes and metrics over HTTP when Silo:HttpPort is set.</summary>
     public static IHostApplicationBuilder AddAlisaSilo(this IHostApplicationBuilder builder)
     {
         var cluster = builder.Configuration.GetSection(ClusterSettings.Section).Get<ClusterSettings>() ?? new ClusterSettings();
         var worker = builder.Configuration.GetSection(WorkerOptions.Section).Get<WorkerOptions>() ?? new WorkerOptions();
         var http = builder.Configuration.GetSection(SiloHttpOptions.Section).Get<SiloHttpOptions>() ?? new SiloHttpOptions();
         EnsurePortsFree(cluster, http);
+        // loaded here, so a missing file or wrong password stops the silo before it joins, naming the setting
+        var tls = cluster.Tls.Enabled ? cluster.Tls.Load() : null;
         if (http.HttpPort > 0)
         {
             // registered before Orleans, so the endpoint answers (not ready) while the model loads
@@ -44,6 +46,7 @@ public static class SiloHostingExtensions
             {
                 silo.UseLocalhostClustering(cluster.SiloPort, cluster.GatewayPort);
             }
+            if (tls is not null) silo.UseTls(tls.Configure);
             silo.AddAlisaWorker(builder.Configuration);
         });
         if (cluster.UsesRedis)
