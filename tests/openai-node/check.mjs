@@ -69,9 +69,15 @@ const chat = await streamedText(
 const whole = await client.chat.completions.create({ model, messages, ...sampling });
 assert.equal(chat.text, whole.choices[0].message.content);
 assert.equal(chat.finish, whole.choices[0].finish_reason);
-assert.deepEqual(chat.usage, whole.usage);
+const { prompt_tokens_details: streamedDetails, ...streamedCounts } = chat.usage;
+const { prompt_tokens_details: repeatedDetails, ...repeatedCounts } = whole.usage;
+assert.deepEqual(streamedCounts, repeatedCounts);
 assert.equal(chat.usage.total_tokens, chat.usage.prompt_tokens + chat.usage.completion_tokens);
-console.log(`chat: ${chat.usage.completion_tokens} tokens, finish ${chat.finish}, streamed equals unstreamed`);
+// the repeated prompt's whole 16-token blocks come from the prefix cache (the last prompt token is always computed)
+assert.equal(repeatedDetails.cached_tokens, Math.floor((whole.usage.prompt_tokens - 1) / 16) * 16);
+assert.ok(streamedDetails.cached_tokens <= repeatedDetails.cached_tokens);
+console.log(`chat: ${chat.usage.completion_tokens} tokens, finish ${chat.finish}, streamed equals unstreamed, ` +
+  `${repeatedDetails.cached_tokens} of ${whole.usage.prompt_tokens} prompt tokens cached on the repeat`);
 
 // errors come as the SDK's typed errors
 await assert.rejects(client.completions.create({ model: 'gpt-4o', prompt }), e => e instanceof OpenAI.NotFoundError && e.code === 'model_not_found');
