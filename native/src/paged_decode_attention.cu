@@ -6,6 +6,7 @@
 // query's dtype or INT8 (codes [S, KvH, D] uint8 + per row (scale, min) fp16 [S, KvH, 2]); block_table [B, M] int64,
 // entries >= gpu_blocks address the CPU tier (page-locked host memory, read over PCIe through its device mapping, so
 // only the attended rows cross and no host sync is needed); lengths [B] int64. H = KvH * G; head h uses KV head h / G.
+// With a hot table [B, MH] (hot_set.cuh), listed entry j of a sequence that has hot blocks is read from its hot slot j.
 //
 // Work split: one thread block per (sequence b, KV head, split s), four warps. The block's G query heads are handled
 // together so each K/V row is read once for its whole group. Attended entries are taken in chunks of 32, one per
