@@ -46,6 +46,8 @@ public sealed class BenchSetup(LoadedModel model, KvPolicy policy, bool int8, do
         double hotBytes = tiers && HotSet ? KvCache.HotSetBytesPerSlot(model.Config.NumLayers, model.Config.NumKvHeads) : 0;
         int cpuTokens = tiers ? (int)Math.Min(needed, (long)(cpuBudgetGiB * (1L << 30) / kvPerToken)) : 0;
         int gpuTokens = GpuTokens(tiers ? 2L * needed : 0, kvPerToken + scorePerToken + hotBytes), gpuOnlyTokens = GpuTokens(0, kvPerToken + scorePerToken);
+        // with a CPU tier but no recompute tier: no scores to keep for deleted tokens, so more room for the GPU pool
+        int offloadGpuTokens = GpuTokens(needed, kvPerToken + scorePerToken + hotBytes);
         var options = new EngineOptions
         {
             KvCapacityTokens = gpuTokens, MaxBatchSize = batch, MaxModelLength = maxLength, DefaultPolicy = policy, KvFormat = Format,
@@ -66,11 +68,10 @@ public sealed class BenchSetup(LoadedModel model, KvPolicy policy, bool int8, do
                 return new(options with { CpuKvCapacityTokens = cpuTokens, TierPlan = KvTierPlan.FullOffload }, Predict(KvTierPlan.FullOffload),
                     "full offload: " + KvTierPlan.FullOffload);
             case "tiered" when forcedPlan is not null:
-                return new(options with { KvCapacityTokens = GpuTokens(needed, kvPerToken + scorePerToken + hotBytes), CpuKvCapacityTokens = cpuTokens,
+                return new(options with { KvCapacityTokens = offloadGpuTokens, CpuKvCapacityTokens = cpuTokens,
                     TierPlan = forcedPlan }, Predict(forcedPlan), forcedPlan + " (--tier-plan)");
             case "tiered":
                 // first without a recompute tier: its tokens' scores would take GPU room that CPU-only plans can use
-                int offloadGpuTokens = GpuTokens(needed, kvPerToken + scorePerToken + hotBytes);
                 if (TierPlanner.Plan(costModel!(), work, new(offloadGpuTokens, cpuTokens, 0), gpuOnlyTokens) is { Preempts: false } offloading)
                     return new(options with { KvCapacityTokens = offloadGpuTokens, CpuKvCapacityTokens = cpuTokens, TierPlan = offloading.Plan },
                         offloading, offloading.Plan.ToString());

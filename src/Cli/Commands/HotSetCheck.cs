@@ -105,7 +105,7 @@ public static class HotSetCheck
         for (int b = 0; b < held.Length; b++)
             for (int g = 0; g < held[b].Length; g++)
                 for (int j = 0; j < held[b][g].Length; j++)
-                    foreach (int h in perHead ? [g] : Enumerable.Range(0, kvHeads))
+                    foreach (int h in GroupHeads(g, perHead, kvHeads))
                         host[HotSlot(hotTable, maxHot, b, j, blockSize) * kvHeads + h] = held[b][g][j];
         hotPositions.copy_(tensor(host, hotPositions.shape));
     }
@@ -114,22 +114,31 @@ public static class HotSetCheck
     private static void FillHeldRows(int[][][] held, KvPoolTensors gpu, KvPoolTensors cpu, long[] table, int maxBlocks, long[] hotTable, int maxHot,
         int blockSize, int kvHeads, long gpuBlocks, bool perHead)
     {
-        var pools = new[] { (gpu.Keys, cpu.Keys), (gpu.Values, cpu.Values), (gpu.KeyParams, cpu.KeyParams), (gpu.ValueParams, cpu.ValueParams) };
         for (int b = 0; b < held.Length; b++)
             for (int g = 0; g < held[b].Length; g++)
                 for (int j = 0; j < held[b][g].Length; j++)
                 {
                     int p = held[b][g][j];
                     if (p < 0) continue;
-                    long block = table[b * maxBlocks + p / blockSize], slot = HotSlot(hotTable, maxHot, b, j, blockSize);
-                    foreach (int h in perHead ? [g] : Enumerable.Range(0, kvHeads))
-                        foreach (var (onGpu, onCpu) in pools)
-                        {
-                            if (onGpu is null || onCpu is null) continue;
-                            var source = block < gpuBlocks ? onGpu[block * blockSize + p % blockSize, h] : onCpu[(block - gpuBlocks) * blockSize + p % blockSize, h];
-                            onGpu[slot, h].copy_(source);
-                        }
+                    foreach (var (hot, source) in HotAndSourceRows(gpu, cpu, table[b * maxBlocks + p / blockSize], p,
+                                 HotSlot(hotTable, maxHot, b, j, blockSize), GroupHeads(g, perHead, kvHeads), blockSize, gpuBlocks))
+                        hot.copy_(source);
                 }
+    }
+
+    /// <summary>The KV heads of selection group g: itself per head, all of them for one selection per layer.</summary>
+    private static IEnumerable<int> GroupHeads(int g, bool perHead, int kvHeads) => perHead ? [g] : Enumerable.Range(0, kvHeads);
+
+    /// <summary>Per head and pool tensor (K, V and, for INT8, their parameters): the row of hot slot `slot` and the row of
+    /// position p where the block table puts it (block ids at or past gpuBlocks: the CPU tier).</summary>
+    private static IEnumerable<(Tensor Hot, Tensor Source)> HotAndSourceRows(KvPoolTensors gpu, KvPoolTensors cpu, long block, int p, long slot,
+        IEnumerable<int> heads, int blockSize, long gpuBlocks)
+    {
+        var pools = new[] { (gpu.Keys, cpu.Keys), (gpu.Values, cpu.Values), (gpu.KeyParams, cpu.KeyParams), (gpu.ValueParams, cpu.ValueParams) };
+        foreach (int h in heads)
+            foreach (var (onGpu, onCpu) in pools)
+                if (onGpu is not null && onCpu is not null)
+                    yield return (onGpu[slot, h], block < gpuBlocks ? onGpu[block * blockSize + p % blockSize, h] : onCpu[(block - gpuBlocks) * blockSize + p % blockSize, h]);
     }
 
     private static long HotSlot(long[] hotTable, int maxHot, int b, int j, int blockSize) => hotTable[b * maxHot + j / blockSize] * blockSize + j % blockSize;
@@ -186,7 +195,7 @@ public static class HotSetCheck
                 for (int j = 0; j < expected[b][g].Length; j++)
                 {
                     if (j < n && listed[(b * expected[b].Length + g) * width + j] != expected[b][g][j]) return false;
-                    foreach (int h in perHead ? [g] : Enumerable.Range(0, kvHeads))
+                    foreach (int h in GroupHeads(g, perHead, kvHeads))
                         if (table[HotSlot(hotTable, maxHot, b, j, blockSize) * kvHeads + h] != expected[b][g][j]) return false;
                 }
             }
@@ -201,7 +210,6 @@ public static class HotSetCheck
         var listed = hot.Positions.cpu().data<int>().ToArray();
         var table = blockTable.cpu().data<long>().ToArray();
         long width = hot.Positions.shape[2], groups = hot.Segments.shape[1], maxBlocks = blockTable.shape[1];
-        var pools = new[] { (gpu.Keys, cpu.Keys), (gpu.Values, cpu.Values), (gpu.KeyParams, cpu.KeyParams), (gpu.ValueParams, cpu.ValueParams) };
         for (int b = 0; b < lengths.Length; b++)
         {
             if (hotTable[b * maxHot] < 0) continue;
@@ -209,14 +217,9 @@ public static class HotSetCheck
                 for (int j = 0; j < segments[(b * groups + g) * 3 + 1]; j++)
                 {
                     int p = listed[(b * groups + g) * width + j];
-                    long block = table[b * maxBlocks + p / blockSize], slot = HotSlot(hotTable, maxHot, b, j, blockSize);
-                    foreach (int h in perHead ? [g] : Enumerable.Range(0, kvHeads))
-                        foreach (var (onGpu, onCpu) in pools)
-                        {
-                            if (onGpu is null || onCpu is null) continue;
-                            var source = block < gpuBlocks ? onGpu[block * blockSize + p % blockSize, h] : onCpu[(block - gpuBlocks) * blockSize + p % blockSize, h];
-                            if (!onGpu[slot, h].cpu().eq(source.cpu()).all().item<bool>()) return false;
-                        }
+                    foreach (var (hotRow, source) in HotAndSourceRows(gpu, cpu, table[b * maxBlocks + p / blockSize], p,
+                                 HotSlot(hotTable, maxHot, b, j, blockSize), GroupHeads(g, perHead, kvHeads), blockSize, gpuBlocks))
+                        if (!hotRow.cpu().eq(source.cpu()).all().item<bool>()) return false;
                 }
         }
         return true;

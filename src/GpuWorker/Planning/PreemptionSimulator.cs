@@ -48,9 +48,9 @@ public static class PreemptionSimulator
             seconds += cost.ComputeSeconds(running.Count, (int)running.Average(Length) + 1);
             if (plan is not null)
             {
-                double fetched = running.Sum(s => TierPlanner.FetchedPerSequence(work.Policy, Length(s) + 1, Offloaded(Length(s)) * bs, plan.RecentTokens));
+                double fetched = running.Sum(s => TierPlanner.FetchedPerSequence(work, Length(s) + 1, Offloaded(Length(s)) * bs, plan.RecentTokens));
                 double offloaded = running.Sum(s => Offloaded(Length(s) + 1) - Offloaded(Length(s))) * (double)bs;
-                seconds += cost.FetchSeconds(fetched * (work.HotSetMissRate ?? 1)) + cost.OffloadSeconds(offloaded);
+                seconds += cost.FetchSeconds(fetched) + cost.OffloadSeconds(offloaded);
             }
             foreach (var s in running.ToList())
                 if (++generated[s] >= work.GeneratedTokens) Release(s);

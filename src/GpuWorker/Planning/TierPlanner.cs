@@ -45,13 +45,10 @@ public static class TierPlanner
     /// <summary>With a hot set a sequence needs little GPU room once its older tokens are on the CPU: everything past
     /// the recent window offloaded from where the batch outgrows the GPU, and the few sequences that still do not fit
     /// preempted (simulated); null when the CPU tier is too small for it.</summary>
-    private static Choice? OffloadingWithPreemption(CostModel cost, TierPlanner.Workload work, Budgets budgets)
+    private static Choice? OffloadingWithPreemption(CostModel cost, Workload work, Budgets budgets)
     {
-        int bs = work.BlockSize, end = work.PromptTokens + work.GeneratedTokens;
-        long perSequence = budgets.GpuTokens / work.Batch / bs;
-        int p1 = work.PromptTokens;
-        while (p1 < end && (p1 + bs) / bs + work.HotBlocksAt(p1 + 1) <= perSequence) p1++;
-        var plan = new KvTierPlan(Math.Max(0, p1 - 1), int.MaxValue, 1, 0, RecentWindow(work.Policy, end));
+        int end = work.PromptTokens + work.GeneratedTokens;
+        var plan = new KvTierPlan(LongestOnGpu(work, budgets.GpuTokens / work.Batch / work.BlockSize), int.MaxValue, 1, 0, RecentWindow(work.Policy, end));
         if (LastFittingLength(plan, work, budgets.CpuTokens) != int.MaxValue) return null;
         if (PreemptionSimulator.TotalSeconds(cost, work, budgets.GpuTokens, plan) is not { } seconds) return null;
         var step = new CostModel.StepCost(seconds / work.GeneratedTokens, 0, 0, 0);
@@ -64,9 +61,7 @@ public static class TierPlanner
         long gpuBlocksPerSequence = budgets.GpuTokens / work.Batch / bs;
         if ((end + bs - 1) / bs + work.HotBlocksAt(end) <= gpuBlocksPerSequence) return Evaluate(cost, work, budgets, KvTierPlan.AllGpu);
         int recent = RecentWindow(work.Policy, end); // SWA's local window stays on the GPU
-        // phase II starts where a sequence's blocks (and hot blocks) outgrow its share of the GPU
-        int p1 = (int)Math.Min(int.MaxValue - 1, gpuBlocksPerSequence * bs - 1);
-        while (p1 > 0 && (p1 + bs) / bs + work.HotBlocksAt(p1 + 1) > gpuBlocksPerSequence) p1 -= bs;
+        int p1 = LongestOnGpu(work, gpuBlocksPerSequence);
         Choice? best = null;
         for (double alpha = Grid; alpha <= 1 + 1e-9; alpha += Grid)
         {
@@ -81,6 +76,15 @@ public static class TierPlanner
             }
         }
         return best;
+    }
+
+    /// <summary>Phase II's start: the longest length at which a sequence's blocks (with the block being written and its
+    /// hot blocks) still fit its share of the GPU.</summary>
+    private static int LongestOnGpu(Workload work, long blocksPerSequence)
+    {
+        int bs = work.BlockSize, n = (int)Math.Min(int.MaxValue - 1, blocksPerSequence * bs - 1);
+        while (n > 0 && (n + bs) / bs + work.HotBlocksAt(n + 1) > blocksPerSequence) n--;
+        return n;
     }
 
     /// <summary>The most recent tokens any layer and head always attends to at length n (a learned split varies them).</summary>
@@ -114,8 +118,7 @@ public static class TierPlanner
             dropped = Math.Min(dropped, offloaded);
             long gpuTokens = ((long)(n + bs) / bs - offloaded + work.HotBlocksAt(n + 1)) * bs * b, cpuTokens = (long)(offloaded - dropped) * bs * b, droppedTokens = (long)dropped * bs * b;
             if (gpuTokens > budgets.GpuTokens || cpuTokens > budgets.CpuTokens || droppedTokens > budgets.DroppedTokens) return null;
-            double fetched = FetchedPerSequence(work.Policy, n + 1, (offloaded - dropped) * bs, plan.RecentTokens) * (work.HotSetMissRate ?? 1);
-            var step = new CostModel.StepCost(cost.ComputeSeconds(b, n + 1), cost.FetchSeconds(b * fetched),
+            var step = new CostModel.StepCost(cost.ComputeSeconds(b, n + 1), cost.FetchSeconds(b * FetchedPerSequence(work, n + 1, (offloaded - dropped) * bs, plan.RecentTokens)),
                 dropped > 0 ? cost.RecomputeSeconds(b, dropped * bs) : 0, cost.OffloadSeconds((double)b * Math.Max(0, offloaded - previousOffloaded) * bs));
             previousOffloaded = offloaded;
             first ??= step;
@@ -126,12 +129,13 @@ public static class TierPlanner
     }
 
     /// <summary>Tokens one sequence reads from the CPU per step: all of them for dense attention; for a sparse policy the
-    /// expected share of its global picks, which are spread over the tokens older than the recent window.</summary>
-    internal static double FetchedPerSequence(KvPolicy policy, int length, int cpuTokens, int recent)
+    /// expected share of its global picks, which are spread over the tokens older than the recent window (with a hot
+    /// set, only the share of those it misses).</summary>
+    internal static double FetchedPerSequence(Workload work, int length, int cpuTokens, int recent)
     {
         if (cpuTokens == 0) return 0;
-        if (policy.IsDense) return cpuTokens;
-        var budget = SelectionBudget.For(policy, length);
-        return budget.Global * Math.Min(1.0, cpuTokens / (double)Math.Max(1, length - recent));
+        if (work.Policy.IsDense) return cpuTokens;
+        var budget = SelectionBudget.For(work.Policy, length);
+        return budget.Global * Math.Min(1.0, cpuTokens / (double)Math.Max(1, length - recent)) * (work.HotSetMissRate ?? 1);
     }
 }

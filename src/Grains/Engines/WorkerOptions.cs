@@ -38,6 +38,9 @@ public sealed class WorkerOptions
     /// <summary>The CPU tier in GiB of pinned host memory instead of tokens (wins over <see cref="CpuKvCapacityTokens"/>
     /// when above 0): what a container's memory limit has to cover.</summary>
     public double CpuKvMemoryGiB { get; set; }
+    /// <summary>With a CPU tier, keep SWA/H2O sequences' selected rows in GPU hot blocks so a step moves only newly
+    /// selected rows over PCIe (<see cref="GpuWorker.Engine.EngineOptions.HotSet"/>; the native kernel path only).</summary>
+    public bool KvHotSet { get; set; } = true;
     /// <summary>Tokens that may be deleted and recomputed at once (ALISA phase III).</summary>
     public int RecomputeCapacityTokens { get; set; }
     /// <summary>The three-phase plan ("p1,p2,alpha,beta,recent", as `alisa bench --explain` prints it); empty = none.</summary>
