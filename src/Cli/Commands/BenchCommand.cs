@@ -49,6 +49,7 @@ public static class BenchCommand
         int? kvTokens = args.String("kv-tokens") is null ? null : args.Int("kv-tokens", 0);
         bool predict = args.Flag("predict") || modes.Contains("tiered");
         double hotMissRate = args.Double("hot-miss-rate", BenchSetup.DefaultHotSetMissRate);
+        if (!(hotMissRate >= 0 && hotMissRate <= 1)) throw new ArgumentException($"--hot-miss-rate: {hotMissRate} is not in [0, 1]");
         var forcedPlan = args.String("tier-plan") is { } planText ? KvTierPlan.Parse(planText) : null;
         using var model = ModelOptions.Load(args);
         args.RejectUnknown();

@@ -27,6 +27,27 @@ public sealed class BenchCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task A_forced_tier_plan_is_run_as_given()
+    {
+        string results = Path.Combine(_dir, "forced.jsonl");
+        string[] args = ["--batch", "2", "--prompt-len", "32", "--gen-len", "24", "--kv-mode", "tiered", "--policy", "swa:0.8", "--kv-tokens", "256",
+            "--cpu-mem-gib", "0.01", "--threads", "2", "--profile", Path.Combine(_dir, "profile.json"), "--tier-plan", "31,never,1,0,16", "--out", results];
+        Assert.Equal(0, await BenchCommand.RunAsync(CommandLine.Parse(args)));
+        var row = JsonSerializer.Deserialize<BenchCommand.Result>(File.ReadLines(results).Single())!;
+        Assert.Equal("p1=31 alpha=1.00 p2=never beta=0.00 recent=16 (--tier-plan)", row.Plan);
+        Assert.True(row.BytesOffloadedGiB > 0); // blocks older than the 16 recent tokens moved to the CPU
+    }
+
+    [Theory]
+    [InlineData("--tier-plan", "1,2,3", "KV tier plan '1,2,3'")]
+    [InlineData("--hot-miss-rate", "1.5", "--hot-miss-rate: 1.5 is not in [0, 1]")]
+    public async Task Bad_planning_options_are_refused_naming_them(string option, string value, string message)
+    {
+        var error = await Assert.ThrowsAsync<ArgumentException>(() => BenchCommand.RunAsync(CommandLine.Parse(["--kv-mode", "tiered", option, value])));
+        Assert.Contains(message, error.Message);
+    }
+
+    [Fact]
     public async Task Bench_report_merges_ours_and_transformers_lines_into_a_table_and_a_plot()
     {
         string ours = Path.Combine(_dir, "ours.jsonl"), hf = Path.Combine(_dir, "hf.jsonl"), outDir = Path.Combine(_dir, "report");
