@@ -1,3 +1,4 @@
+using AlisaCluster.GpuWorker;
 using AlisaCluster.GpuWorker.Kv;
 using static TorchSharp.torch;
 
@@ -18,7 +19,7 @@ public static class CopyBlocksCheck
             const int blockSize = 16, gpuBlocks = 40, cpuBlocks = 30;
             var random = new Random(7);
             var source = (dtype == ScalarType.Byte ? randint(0, 256, [gpuBlocks * blockSize, .. rowShape], ScalarType.Byte) : randn([gpuBlocks * blockSize, .. rowShape], dtype)).to(device);
-            var target = full([cpuBlocks * blockSize, .. rowShape], 3, dtype).pin_memory();
+            var target = full([cpuBlocks * blockSize, .. rowShape], Scalars.Of(3L), dtype).pin_memory();
             var before = target.clone();
             var from = Enumerable.Range(0, gpuBlocks).OrderBy(_ => random.Next()).Take(12).Select(b => (long)b).ToArray();
             var into = Enumerable.Range(0, cpuBlocks).OrderBy(_ => random.Next()).Take(12).Select(b => (long)b).ToArray();

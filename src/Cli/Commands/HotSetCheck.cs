@@ -1,3 +1,4 @@
+using AlisaCluster.GpuWorker;
 using AlisaCluster.GpuWorker.Kv;
 using AlisaCluster.GpuWorker.Native;
 using static TorchSharp.torch;
@@ -49,7 +50,7 @@ public static class HotSetCheck
             var blockTable = tensor(table, [batch, maxBlocks], device: device);
             var hotTableTensor = tensor(hotTable, [batch, maxHot], device: device);
             var lengthTensor = tensor(lengths.Select(n => (long)n).ToArray(), device: device);
-            var hotPositions = full([gpuBlocks * blockSize, kvHeads], -1, ScalarType.Int32, device);
+            var hotPositions = full([gpuBlocks * blockSize, kvHeads], Scalars.Of(-1L), ScalarType.Int32, device);
             var counters = zeros(4, ScalarType.Int64, device);
             // what each (row, group) held before: an earlier selection of distinct middle positions
             var held = new int[batch][][];
@@ -91,7 +92,7 @@ public static class HotSetCheck
                 var viaTable = empty([batch, heads, d], ScalarType.Float16, device);
                 PagedDecodeAttentionKernel.Run(viaHot, query, gpu, blockTable, lengthTensor, blockSize, 0.088f, cpu, gpuBlocks, hot);
                 PagedDecodeAttentionKernel.Run(viaTable, query, gpu, blockTable, lengthTensor, blockSize, 0.088f, cpu, gpuBlocks, selection);
-                double error = (viaHot.to(ScalarType.Float32) - viaTable.to(ScalarType.Float32)).abs().max().item<float>();
+                double error = viaHot.to(ScalarType.Float32).sub(viaTable.to(ScalarType.Float32)).abs().max().item<float>();
                 string shape = $"step {step}, rows {batch}, {(int8 ? "int8" : "fp16")}, {(perHead ? "per-head" : "shared")} selection, assignment {assignment}, rows {rows}, counters {counted}";
                 yield return new NativeCheckCommand.FusedCase("hot_set", int8 ? "Int8" : "Float16", shape, error, 2e-3, error <= 2e-3 && assignment && rows && counted);
                 held = expectedHeld;

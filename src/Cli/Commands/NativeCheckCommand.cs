@@ -1,3 +1,4 @@
+using AlisaCluster.GpuWorker;
 using System.Text.Json;
 using AlisaCluster.GpuWorker.Attention;
 using AlisaCluster.GpuWorker.Engine;
@@ -102,14 +103,14 @@ public static class NativeCheckCommand
                     float scale = (float)(1 / Math.Sqrt(d));
                     var expected = PagedDecodeAttentionReference.Run(query, gpu, blockTable, lengthTensor, blockSize, scale, cpu, gpuBlocks, selection);
                     var actual = empty([batch, heads, d], dtype, device);
-                    var logits = full([batch, heads, expected.Logits.shape[2]], float.NaN, ScalarType.Float32, device);
+                    var logits = full([batch, heads, expected.Logits.shape[2]], Scalars.Of(float.NaN), ScalarType.Float32, device);
                     var lse = empty([batch, heads], ScalarType.Float32, device);
                     PagedDecodeAttentionKernel.Run(actual, query, gpu, blockTable, lengthTensor, blockSize, scale, cpu, gpuBlocks, selection, logits, lse);
                     var weights = empty([batch, kvHeads, expected.Logits.shape[2]], ScalarType.Float32, device);
                     var positions = empty([batch, kvHeads, expected.Logits.shape[2]], ScalarType.Int64, device);
                     PagedDecodeAttentionKernel.Weights(weights, positions, logits, lse, lengthTensor, selection);
                     var (expectedWeights, expectedPositions) = PagedDecodeAttentionReference.Weights(expected, lengthTensor, kvHeads, selection);
-                    double Max(Tensor a, Tensor e) => (a.to(ScalarType.Float32, CPU) - e).abs().nan_to_num(0).max().item<float>();
+                    double Max(Tensor a, Tensor e) => a.to(ScalarType.Float32, CPU).sub(e).abs().nan_to_num(0).max().item<float>();
                     double error = Math.Max(Max(actual, expected.Output), Math.Max(Max(lse, expected.Lse), Max(weights, expectedWeights)));
                     bool samePositions = positions.cpu().eq(expectedPositions).all().item<bool>();
                     yield return new KernelCase($"{dtype} {variant}", batch, heads, kvHeads, d, lengths, error, tolerance, error <= tolerance && samePositions);
@@ -144,7 +145,7 @@ public static class NativeCheckCommand
                 using var scope = NewDisposeScope();
                 string name = dtype.ToString(), shape = $"rows {rows}, heads {heads}/{kvHeads}, dim {d}";
                 // relative to the largest expected value: one rounding step of the dtype at that magnitude passes
-                double Error(Tensor actual, Tensor reference) => (actual.to(ScalarType.Float32) - reference.to(ScalarType.Float32)).abs().max().item<float>()
+                double Error(Tensor actual, Tensor reference) => actual.to(ScalarType.Float32).sub(reference.to(ScalarType.Float32)).abs().max().item<float>()
                     / Math.Max(1, reference.abs().max().to(ScalarType.Float32).item<float>());
                 FusedCase Case(string kernel, double error, double scale = 1) => new(kernel, name, shape, error, tolerance * scale, error <= tolerance * scale);
 
@@ -154,7 +155,7 @@ public static class NativeCheckCommand
 
                 // rotary on head views of a fused QKV projection, as the model applies it
                 var qkv = randn([rows, 1, (heads + 2 * kvHeads) * d], dtype, device);
-                var angles = rand([rows, 1, 1, d], ScalarType.Float32, device) * 6.28;
+                var angles = rand([rows, 1, 1, d], ScalarType.Float32, device) * Scalars.Of(6.28);
                 var (cos, sin) = (angles.cos().to(dtype), angles.sin().to(dtype));
                 var query = qkv.narrow(-1, 0, heads * d).view(rows, 1, heads, d).transpose(1, 2);
                 var expected = LayerKernels.Torch.Rotate(query, cos, sin);

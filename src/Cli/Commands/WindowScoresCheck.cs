@@ -1,3 +1,4 @@
+using AlisaCluster.GpuWorker;
 using AlisaCluster.GpuWorker.Attention;
 using AlisaCluster.GpuWorker.Native;
 using static TorchSharp.torch;
@@ -50,21 +51,21 @@ public static class WindowScoresCheck
             using var reference = new TokenScores(1, slots, kvHeads, ring, perHead, cumulative: false, device);
             var (history, sums) = native.WindowStores(0);
             history.copy_(rand(history.shape, device: device));
-            sums.copy_(rand(sums.shape, device: device).mul_(3));
+            sums.copy_(rand(sums.shape, device: device).mul_(Scalars.Of(3.0)));
             reference.WindowStores(0).History.copy_(history);
             reference.WindowStores(0).Sums.copy_(sums);
 
             WindowScoresKernel.Slide(native, 0, readSlots, lengthTensor, columns, leaving);
             WindowScoresKernel.Record(native, 0, readSlots, lengthTensor, columns, weights, positionTensor);
 
-            var fed = readSlots.gather(1, lengthTensor.sub(1).view(-1, 1)).view(-1);
+            var fed = readSlots.gather(1, lengthTensor.sub(Scalars.Of(1L)).view(-1, 1)).view(-1);
             reference.Reset(0, fed);
             using var index = reference.IndexOf(readSlots, columns, leaving);
             reference.Slide(0, index);
             var perPosition = zeros([batch, kvHeads, keyLength], ScalarType.Float32, device).scatter_add(2, positionTensor, weights);
             reference.RecordWindow(0, index, (perHead ? perPosition : perPosition.sum(1, keepdim: true)).unsqueeze(2));
 
-            double Error(Tensor a, Tensor b) => (a.narrow(0, 1, slots - 1) - b.narrow(0, 1, slots - 1)).abs().max().item<float>();
+            double Error(Tensor a, Tensor b) => a.narrow(0, 1, slots - 1).sub(b.narrow(0, 1, slots - 1)).abs().max().item<float>();
             double error = Math.Max(Error(history, reference.WindowStores(0).History), Error(sums, reference.WindowStores(0).Sums));
             string shape = $"rows {batch}, slots {slots}, kv heads {kvHeads}, ring {ring}, {(perHead ? "per-head" : "shared")} scores";
             yield return new NativeCheckCommand.FusedCase("window_scores", "Float32", shape, error, 1e-5, error <= 1e-5);
@@ -84,12 +85,12 @@ public static class WindowScoresCheck
             var ranking = WindowScoresKernel.Rank(native, 0, readSlots, segments);
             var window = sums.index_select(0, readSlots.view(-1)).view(batch, keyLength, -1).permute(0, 2, 1);   // [B, G, L]
             if (!perHead) window = window.sum(1, keepdim: true);
-            var position = arange(keyLength, device: device).view(1, 1, -1);
+            var position = Scalars.Arange(keyLength, device).view(1, 1, -1);
             var parts = segments.to(ScalarType.Int64);
             var candidates = position.ge(parts.narrow(2, 0, 1)).logical_and(position.lt(parts.narrow(2, 2, 1)));
-            var expected = window.masked_fill(candidates.logical_not(), float.NegativeInfinity);
+            var expected = window.masked_fill(candidates.logical_not(), Scalars.NegativeInfinity);
             bool sameCandidates = ranking.isinf().eq(expected.isinf()).all().item<bool>();
-            double rankError = (ranking - expected).nan_to_num(0, 0, 0).abs().max().item<float>();
+            double rankError = ranking.sub(expected).nan_to_num(0, 0, 0).abs().max().item<float>();
             yield return new NativeCheckCommand.FusedCase("window_ranking", "Float32", shape, rankError, 1e-5, sameCandidates && rankError <= 1e-5);
         }
     }

@@ -29,7 +29,7 @@ public sealed class PrefixRecompute : IAttention, IDisposable
                 for (int j = 0; j <= i && j < length; j++) mask[(r * prefix + i) * prefix + j] = true;
         }
         _tokens = tensor(tokens, [rows, prefix], device: device);
-        _positions = arange(prefix, device: device).view(1, prefix).expand(rows, prefix).contiguous();
+        _positions = Scalars.Arange(prefix, device).view(1, prefix).expand(rows, prefix).contiguous();
         _mask = tensor(mask, [rows, 1, prefix, prefix], device: device);
     }
 

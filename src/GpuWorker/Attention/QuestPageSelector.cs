@@ -58,14 +58,14 @@ public static class QuestPageSelector
         if (take > 0)
         {
             var upper = UpperBounds(bounds, layer, query, readSlots, pageSize, pageCount);          // [B, KvH, G, P]
-            var pageStart = (arange(pageCount, device: device) * Scalars.Of((long)pageSize)).view(1, pageCount);
+            var pageStart = (Scalars.Arange(pageCount, device) * Scalars.Of((long)pageSize)).view(1, pageCount);
             // a page is a candidate if some of its positions are outside the window and the sinks
-            var candidates = (pageStart < recentStart) & (pageStart + Scalars.Of((long)pageSize) > sinks); // [B, P]
+            var candidates = (pageStart < recentStart) & (pageStart.add(Scalars.Of((long)pageSize), Scalars.One) > sinks); // [B, P]
             var chosen = adaptive
                 ? TopPagesAcrossHeads(upper, candidates, pages, take, query.shape[3], step.Policies.Select(p => p.AdaptiveHeads).ToArray())
                 : TopPages(upper.amax(2), candidates.unsqueeze(1), pages, take);                        // [B, KvH, P]
             var tokens = chosen.unsqueeze(-1).expand(b, kvHeads, pageCount, pageSize).reshape(b, kvHeads, pageCount * pageSize).narrow(2, 0, l);
-            var positions = arange(l, device: device).view(1, l);
+            var positions = Scalars.Arange(l, device).view(1, l);
             var listed = tokens & ((positions >= sinks) & (positions < recentStart)).unsqueeze(1);        // the pages' other positions
             count = listed.sum([-1L], keepdim: true);
             // listed positions first; a head lists at most its share of pages (Ada-KV: up to every candidate page)
@@ -86,13 +86,13 @@ public static class QuestPageSelector
         long b = query.shape[0], d = query.shape[3];
         var (min, max) = bounds.Of(layer);
         long kvHeads = min.shape[1];
-        var firstSlots = readSlots.index_select(1, arange(pageCount, device: readSlots.device) * Scalars.Of((long)pageSize));
+        var firstSlots = readSlots.index_select(1, Scalars.Arange(pageCount, readSlots.device) * Scalars.Of((long)pageSize));
         var blocks = firstSlots.floor_divide(Scalars.Of((long)pageSize)).reshape(-1);
         var low = min.index_select(0, blocks).view(b, pageCount, kvHeads, d).permute(0, 2, 3, 1);     // [B, KvH, D, P]
         var high = max.index_select(0, blocks).view(b, pageCount, kvHeads, d).permute(0, 2, 3, 1);
         var q = query.reshape(b, kvHeads, -1, d).to(ScalarType.Float32);
         // blocks not written yet hold infinities: 0 x inf would be NaN, and those pages are never candidates
-        return (q.clamp_min(Scalars.Of(0.0)).matmul(high.nan_to_num(0, 0, 0)) + q.clamp_max(Scalars.Of(0.0)).matmul(low.nan_to_num(0, 0, 0)));
+        return q.clamp_min(Scalars.Of(0.0)).matmul(high.nan_to_num(0, 0, 0)).add(q.clamp_max(Scalars.Of(0.0)).matmul(low.nan_to_num(0, 0, 0)), Scalars.One);
     }
 
     /// <summary>Per KV head, the <paramref name="pages"/>[b] best candidate pages by <paramref name="score"/> [B, KvH, P].</summary>
@@ -100,7 +100,7 @@ public static class QuestPageSelector
     {
         var ranking = score.masked_fill(candidates.logical_not(), Scalars.NegativeInfinity);
         var (values, indices) = ranking.topk(take, dim: -1);
-        var keep = (arange(take, device: score.device).view(1, 1, take) < pages) & values.isfinite();
+        var keep = (Scalars.Arange(take, score.device).view(1, 1, take) < pages) & values.isfinite();
         return zeros(ranking.shape, ScalarType.Bool, score.device).scatter(2, indices, keep);
     }
 

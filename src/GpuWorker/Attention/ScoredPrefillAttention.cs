@@ -24,13 +24,13 @@ public sealed class ScoredPrefillAttention(KvCache cache, AttentionBatch batch, 
         if (policy.NeedsWindowScores)
         {
             var device = query.device;
-            var row = arange(rows, device: device).view(1, rows);
+            var row = Scalars.Arange(rows, device).view(1, rows);
             var ends = tensor(lengths.Select(l => (long)l).ToArray(), device: device).view(-1, 1);
             var firsts = tensor(windowRows.Select(r => (long)(rows - r)).ToArray(), device: device).view(-1, 1);
             var inWindow = (row >= firsts).to(ScalarType.Float32).view(-1, 1, rows, 1);
             var windowed = weights * inWindow;
             var grouped = scores.WindowGroups == 1 ? windowed.sum(1, keepdim: true) : windowed;
-            var columns = (ends - Scalars.Of((long)rows) + row).remainder(Scalars.Of((long)scores.Ring)); // [B, rows]
+            var columns = ends.sub(Scalars.Of((long)rows)).add(row, Scalars.One).remainder(Scalars.Of((long)scores.Ring)); // [B, rows]
             scores.ClearWindow(layer, batch.ReadSlots); // an earlier chunk's rows are not in the first decode window
             using var index = scores.IndexOf(batch.ReadSlots, columns);
             scores.RecordWindow(layer, index, grouped);

@@ -61,16 +61,16 @@ public sealed class TokenScores : IDisposable
     {
         using var scope = NewDisposeScope();
         long b = readSlots.shape[0], l = readSlots.shape[1], g = WindowGroups;
-        var sums = readSlots.view(b, 1, l) * Scalars.Of(g) + arange(g, device: readSlots.device).view(1, g, 1);
+        var sums = (readSlots.view(b, 1, l) * Scalars.Of(g)).add(Scalars.Arange(g, readSlots.device).view(1, g, 1), Scalars.One);
         var ring = sums * Scalars.Of((long)Ring);
-        var written = ring.unsqueeze(2) + columns.view(b, 1, columns.shape[1], 1);
+        var written = ring.unsqueeze(2).add(columns.view(b, 1, columns.shape[1], 1), Scalars.One);
         long j = leavingColumns?.shape[1] ?? 0;
         var leaving = new Tensor[j];
         var present = new Tensor[j];
         for (long i = 0; i < j; i++)
         {
             var column = leavingColumns!.narrow(1, i, 1).view(b, 1, 1);
-            leaving[i] = (ring + column.clamp_min(Scalars.Of(0L))).view(-1).MoveToOuterDisposeScope();
+            leaving[i] = ring.add(column.clamp_min(Scalars.Of(0L)), Scalars.One).view(-1).MoveToOuterDisposeScope();
             present[i] = column.ge(Scalars.Of(0L)).expand(b, g, l).reshape(-1).to(ScalarType.Float32).MoveToOuterDisposeScope();
         }
         return new WindowIndex(sums.view(-1).MoveToOuterDisposeScope(), written.reshape(-1).MoveToOuterDisposeScope(), leaving, present);
@@ -122,8 +122,8 @@ public sealed class TokenScores : IDisposable
     {
         using var scope = NewDisposeScope();
         long b = readSlots.shape[0], l = readSlots.shape[1];
-        var heads = arange(KvHeads, device: readSlots.device).view(1, KvHeads, 1);
-        var index = (readSlots.view(b, 1, l) * Scalars.Of((long)KvHeads) + heads).reshape(-1);
+        var heads = Scalars.Arange(KvHeads, readSlots.device).view(1, KvHeads, 1);
+        var index = (readSlots.view(b, 1, l) * Scalars.Of((long)KvHeads)).add(heads, Scalars.One).reshape(-1);
         _cumulative[layer].view(-1).index_add_(0, index, weights.reshape(-1), Scalars.Of(1L));
         _alive[layer].view(-1).index_copy_(0, index, alive.reshape(-1));
     }

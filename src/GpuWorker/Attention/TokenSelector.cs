@@ -11,14 +11,14 @@ public sealed record TokenSelection(Tensor Segments, Tensor? Listed, Tensor Leng
     public Tensor ToMask(long keyLength)
     {
         using var scope = NewDisposeScope();
-        var positions = arange(keyLength, device: Segments.device).view(1, 1, keyLength);
+        var positions = Scalars.Arange(keyLength, Segments.device).view(1, 1, keyLength);
         var parts = Segments.to(ScalarType.Int64);
         var sinks = parts.narrow(2, 0, 1);
         var recent = positions >= parts.narrow(2, 2, 1) & positions < Lengths.unsqueeze(1);
         var mask = (positions < sinks) | recent;
         if (Listed is not null)
         {
-            var rank = arange(Listed.shape[2], device: Segments.device).view(1, 1, -1);
+            var rank = Scalars.Arange(Listed.shape[2], Segments.device).view(1, 1, -1);
             var global = zeros([Segments.shape[0], Segments.shape[1], keyLength], ScalarType.Bool, Segments.device)
                 .scatter(2, Listed, rank < parts.narrow(2, 1, 1));
             mask = mask | global;
@@ -60,7 +60,7 @@ public static class TokenSelector
     /// on; the query is at step n - 1); 1 for rows that rank by sum.</summary>
     private static Tensor PresentSteps(SparseStep step, Tensor positions)
     {
-        var existed = (step.Lengths - Scalars.Of(1L) - positions).unsqueeze(1).to(ScalarType.Float32);
+        var existed = step.Lengths.sub(Scalars.Of(1L)).sub(positions).unsqueeze(1).to(ScalarType.Float32);
         return minimum(existed, step.MeanWindow!).clamp_min(Scalars.Of(1.0));
     }
 
@@ -89,7 +89,7 @@ public static class TokenSelector
         }
 
         long groups = inputs.Segments.shape[1];
-        var positions = arange(l, device: device).view(1, 1, l);
+        var positions = Scalars.Arange(l, device).view(1, 1, l);
         var parts = inputs.Segments.to(ScalarType.Int64);
         var candidates = (positions >= parts.narrow(2, 0, 1)) & (positions < parts.narrow(2, 2, 1));      // [B, SG, L]
         var ranking = zeros([b, groups, l], ScalarType.Float32, device);

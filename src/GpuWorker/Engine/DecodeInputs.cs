@@ -28,9 +28,9 @@ public sealed class DecodeInputs : IDisposable
         public Tensor LogicalSlots(long blockSize, int maxLength)
         {
             using var scope = NewDisposeScope();
-            var positions = arange(maxLength, ScalarType.Int64, Lengths.device).view(1, -1);
+            var positions = Scalars.Arange(maxLength, Lengths.device).view(1, -1);
             var blocks = LogicalTable.gather(1, positions.div(Scalars.Of(blockSize), RoundingMode.floor).expand(Size, -1));
-            var slots = blocks * Scalars.Of(blockSize) + positions.remainder(Scalars.Of(blockSize));
+            var slots = (blocks * Scalars.Of(blockSize)).add(positions.remainder(Scalars.Of(blockSize)), Scalars.One);
             return slots.masked_fill(positions >= Lengths.view(-1, 1), Scalars.Of(0L)).MoveToOuterDisposeScope();
         }
 

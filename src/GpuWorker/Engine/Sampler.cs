@@ -49,7 +49,7 @@ public static class Sampler
             var sampledRows = tensor(sampled.Select(b => (long)b).ToArray(), device: logits.device);
             chosen = chosen.index_copy(0, sampledRows, Draw(scores.index_select(0, sampledRows), sampled.Select(b => sequences[b]).ToList()));
         }
-        var logprob = logits.gather(1, chosen.unsqueeze(1)).squeeze(1) - normalizer;
+        var logprob = logits.gather(1, chosen.unsqueeze(1)).squeeze(1).sub(normalizer);
         var summary = stack([chosen.to(ScalarType.Float64), logprob.to(ScalarType.Float64)]);
         int k = sequences.Max(s => s.Sampling.TopLogprobs);
         if (k > 0) summary = cat([summary, TopLogprobs(logits, normalizer, sequences, k)]);
@@ -79,7 +79,7 @@ public static class Sampler
         var asking = Enumerable.Range(0, sequences.Count).Where(b => sequences[b].Sampling.TopLogprobs > 0).Select(b => (long)b).ToArray();
         var rows = tensor(asking, device: logits.device);
         var (values, ids) = logits.index_select(0, rows).topk(k, -1);
-        var top = cat([ids.to(ScalarType.Float64), (values - normalizer.index_select(0, rows).unsqueeze(1)).to(ScalarType.Float64)], 1);
+        var top = cat([ids.to(ScalarType.Float64), values.sub(normalizer.index_select(0, rows).unsqueeze(1)).to(ScalarType.Float64)], 1);
         return zeros(sequences.Count, 2 * k, ScalarType.Float64, device: logits.device).index_copy(0, rows, top).t();
     }
 
@@ -164,10 +164,10 @@ public static class Sampler
 
         // candidates by descending score (stable: ties keep the lower id first), cut by top-k
         var (sorted, order) = scores.sort(-1, descending: true, stable: true);
-        var rank = arange(vocab, device: device).unsqueeze(0);
+        var rank = Scalars.Arange(vocab, device).unsqueeze(0);
         var inTopK = rank.lt(topK);
         // softmax with temperature, unnormalised (the max is the first column, 1); ranks past top-k and below min-p get no mass
-        var probs = ((sorted - sorted.narrow(1, 0, 1)) / temperature).exp();
+        var probs = (sorted.sub(sorted.narrow(1, 0, 1)) / temperature).exp();
         inTopK = inTopK.logical_and(probs.ge(minP));
         probs = probs.masked_fill(inTopK.logical_not(), Scalars.Of(0.0));
         var cumulative = probs.cumsum(1);
@@ -177,7 +177,7 @@ public static class Sampler
         var kept = probs.masked_fill(keep.logical_not(), Scalars.Of(0.0)).cumsum(1);
         // the first rank whose cumulative kept mass reaches u * mass (clamped to the last kept rank)
         var target = uniform * kept.narrow(1, vocab - 1, 1);
-        var position = kept.lt(target).sum(1).minimum(keep.sum(1) - Scalars.Of(1L));
+        var position = kept.lt(target).sum(1).minimum(keep.sum(1).sub(Scalars.Of(1L)));
         return order.gather(1, position.unsqueeze(1)).squeeze(1);
     }
 }

@@ -60,7 +60,7 @@ public static class SplitCalibration
             using var scope = NewDisposeScope();
             int length = chunk[0].Length;
             var tokens = tensor(chunk.SelectMany(s => s.Select(t => (long)t)).ToArray(), [chunk.Length, length], device: model.Device);
-            var positions = arange(length, device: model.Device).view(1, length).expand(chunk.Length, length);
+            var positions = Scalars.Arange(length, model.Device).view(1, length).expand(chunk.Length, length);
             var probe = new AttentionProbe((layer, weights, values) => Accumulate(layer, weights, values, sparsities, error, energy));
             model.Forward(tokens, positions, probe, lastOnly: true);
         }
@@ -91,16 +91,16 @@ public static class SplitCalibration
         var device = weights.device;
         var v = values.unsqueeze(2);                                                     // [B, KvH, 1, T, D]
         var dense = weights.matmul(v);                                                   // [B, KvH, G, T, D]
-        var denseEnergy = dense.square().sum([0, 2, 3, 4]).to(ScalarType.Float64).cpu().data<double>().ToArray();
+        var denseEnergy = (dense * dense).sum([0, 2, 3, 4]).to(ScalarType.Float64).cpu().data<double>().ToArray();
         var grouped = weights.sum(2);                                                    // per-KV-head scores: [B, KvH, T, T]
         var before = cat([zeros_like(grouped[.., .., ..1]), grouped.cumsum(2)], 2);     // row i: weight received at steps < i
-        var positions = arange(t, device: device).view(1, t);
-        var steps = arange(t, device: device).view(t, 1);
+        var positions = Scalars.Arange(t, device).view(1, t);
+        var steps = Scalars.Arange(t, device).view(t, 1);
         for (int s = 0; s < sparsities.Count; s++)
         {
             var k = Enumerable.Range(0, (int)t).Select(i => (long)SelectionBudget.For(Policy(sparsities[s], 1), i + 1).ScoreWindow).ToArray();
             var from = tensor(k.Select((kk, i) => Math.Max(0L, i - kk)).ToArray(), device: device);
-            var scores = before.index_select(2, arange(t, device: device)) - before.index_select(2, from); // steps t-k..t-1
+            var scores = before.index_select(2, Scalars.Arange(t, device)).sub(before.index_select(2, from)); // steps t-k..t-1
             for (int f = 0; f < Candidates.Length; f++)
             {
                 var budgets = Enumerable.Range(0, (int)t).Select(i => SelectionBudget.For(Policy(sparsities[s], Candidates[f]), i + 1)).ToArray();
@@ -112,12 +112,13 @@ public static class SplitCalibration
                     var ranking = scores.masked_fill((positions < firstRecent).logical_not(), Scalars.NegativeInfinity);
                     var (top, index) = ranking.topk(maxGlobal, dim: -1);
                     var globals = tensor(budgets.Select(x => (long)x.Global).ToArray(), device: device).view(t, 1);
-                    var keep = (arange(maxGlobal, device: device).view(1, maxGlobal) < globals) & top.isfinite();
+                    var keep = (Scalars.Arange(maxGlobal, device).view(1, maxGlobal) < globals) & top.isfinite();
                     selected = selected | zeros_like(selected).scatter(-1, index, keep);
                 }
                 var kept = weights * selected.unsqueeze(2);
                 var sparse = kept.matmul(v) / kept.sum(-1, keepdim: true).clamp_min(Scalars.Of(1e-30));
-                var sums = (sparse - dense).square().sum([0, 2, 3, 4]).to(ScalarType.Float64).cpu().data<double>().ToArray();
+                var difference = sparse.sub(dense);
+                var sums = (difference * difference).sum([0, 2, 3, 4]).to(ScalarType.Float64).cpu().data<double>().ToArray();
                 for (int h = 0; h < sums.Length; h++)
                 {
                     error[s, layer, h, f] += sums[h];

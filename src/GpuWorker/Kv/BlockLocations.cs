@@ -32,7 +32,7 @@ internal sealed class BlockLocations : IDisposable
         using var blocks = logicalSlots.floor_divide(Scalars.Of((long)_blockSize));
         using var bases = _device.index_select(0, blocks);
         using var offsets = logicalSlots.remainder(Scalars.Of((long)_blockSize));
-        return bases + offsets;
+        return bases.add(offsets, Scalars.One);
     }
 
     private void Flush()

@@ -52,8 +52,8 @@ public sealed class Int8KvLayerStore : IKvLayerStore
         using var scope = NewDisposeScope();
         var x = rows.to(ScalarType.Float32);
         var min = x.amin([-1L], keepdim: true);
-        var scale = (x.amax([-1L], keepdim: true) - min).clamp_min(Scalars.Of(1e-6)) / Scalars.Of(255.0);
-        var codes = ((x - min) / scale).round().clamp(Scalars.Of(0.0), Scalars.Of(255.0)).to(ScalarType.Byte);
+        var scale = x.amax([-1L], keepdim: true).sub(min).clamp_min(Scalars.Of(1e-6)) / Scalars.Of(255.0);
+        var codes = (x.sub(min) / scale).round().clamp(Scalars.Of(0.0), Scalars.Of(255.0)).to(ScalarType.Byte);
         var parameters = cat([scale, min], -1).to(ScalarType.Float16);
         return (codes.MoveToOuterDisposeScope(), parameters.MoveToOuterDisposeScope());
     }
@@ -62,7 +62,7 @@ public sealed class Int8KvLayerStore : IKvLayerStore
     {
         using var scope = NewDisposeScope();
         var p = parameters.to(ScalarType.Float32);
-        return (codes.to(ScalarType.Float32) * p.narrow(-1, 0, 1) + p.narrow(-1, 1, 1)).to(dtype).MoveToOuterDisposeScope();
+        return (codes.to(ScalarType.Float32) * p.narrow(-1, 0, 1)).add(p.narrow(-1, 1, 1), Scalars.One).to(dtype).MoveToOuterDisposeScope();
     }
 
     /// <summary>What rows read back as once stored: recomputed K/V then match the cache they stand in for.</summary>

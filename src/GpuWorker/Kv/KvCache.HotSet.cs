@@ -22,7 +22,7 @@ public sealed partial class KvCache
 
     private void CreateHotSet(int layers, long gpuSlots, int kvHeads, Device device)
     {
-        _hotPositions = full([layers, gpuSlots, kvHeads], -1, ScalarType.Int32, device);
+        _hotPositions = full([layers, gpuSlots, kvHeads], Scalars.Of(-1L), ScalarType.Int32, device);
         _hotCounters = zeros(4, ScalarType.Int64, device);
     }
 

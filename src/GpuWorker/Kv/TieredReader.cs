@@ -34,7 +34,7 @@ internal sealed class TieredReader(IKvLayerStore[] gpu, IKvLayerStore[] cpu, Blo
         var slot = perHead ? index.floor_divide(Scalars.Of((long)kvHeads)) : index;
         var head = perHead ? index.remainder(Scalars.Of((long)kvHeads)) : null;
         var where = locations.ToVirtual(slot);
-        Tensor Rows(Tensor slots) => perHead ? slots * Scalars.Of((long)kvHeads) + head! : slots;
+        Tensor Rows(Tensor slots) => perHead ? (slots * Scalars.Of((long)kvHeads)).add(head!, Scalars.One) : slots;
         Tensor PerRow(Tensor mask) => perHead ? mask.view(-1, 1) : mask.view(-1, 1, 1);
 
         var onGpu = where.lt(Scalars.Of(gpuSlots));
@@ -42,18 +42,18 @@ internal sealed class TieredReader(IKvLayerStore[] gpu, IKvLayerStore[] cpu, Blo
         if (_recomputedLayer == layer)
         {
             var recomputed = where.ge(Scalars.Of(gpuSlots + cpuSlots));
-            var rows = Rows((where - Scalars.Of(gpuSlots + cpuSlots)).masked_fill(recomputed.logical_not(), Scalars.Of(0L)));
+            var rows = Rows(where.sub(Scalars.Of(gpuSlots + cpuSlots)).masked_fill(recomputed.logical_not(), Scalars.Of(0L)));
             var (rk, rv) = Gather(_recomputedKeys!, _recomputedValues!, rows, perHead);
             keys = keys.where(PerRow(recomputed).logical_not(), rk);
             values = values.where(PerRow(recomputed).logical_not(), rv);
         }
         if (anyOnCpu)
         {
-            var onCpu = onGpu.logical_not() & (where < gpuSlots + cpuSlots);
+            var onCpu = onGpu.logical_not() & where.lt(Scalars.Of(gpuSlots + cpuSlots));
             var at = onCpu.nonzero().view(-1); // the one host sync: which rows to fetch
             if (at.shape[0] > 0)
             {
-                var cpuRows = Rows(where - gpuSlots).index_select(0, at).cpu();
+                var cpuRows = Rows(where.sub(Scalars.Of(gpuSlots))).index_select(0, at).cpu();
                 var (ck, cv) = Gather(cpu[layer], cpuRows, perHead);
                 var fetchedKeys = ck.to(device);
                 var fetchedValues = cv.to(device);

@@ -32,7 +32,7 @@ public abstract class LayerKernels
             using var scope = NewDisposeScope();
             bool widen = x.dtype != ScalarType.Float32;
             var x32 = widen ? x.to(ScalarType.Float32) : x;
-            var normed = x32 * rsqrt(x32.square().mean([-1L], keepdim: true).add_(Scalars.Of(eps)));
+            var normed = x32 * rsqrt((x32 * x32).mean([-1L], keepdim: true).add_(Scalars.Of(eps), Scalars.One));
             return (weight * (widen ? normed.to(x.dtype) : normed)).MoveToOuterDisposeScope();
         }
 
@@ -41,7 +41,7 @@ public abstract class LayerKernels
             using var scope = NewDisposeScope();
             int half = (int)(x.shape[^1] / 2);
             var rotated = cat([-x[.., .., .., half..], x[.., .., .., ..half]], -1);
-            return (x * cos + rotated * sin).MoveToOuterDisposeScope();
+            return (x * cos).add(rotated * sin, Scalars.One).MoveToOuterDisposeScope();
         }
 
         public override Tensor SiluAndMul(Tensor gateUp)

@@ -71,10 +71,10 @@ public sealed class LlamaModel : TransformerModel
         var query = _kernels.Rotate(SplitHeads(parts[0], c.NumHeads, c.HeadDim), step.Cos!, step.Sin!);
         var key = _kernels.Rotate(SplitHeads(parts[1], c.NumKvHeads, c.HeadDim), step.Cos!, step.Sin!);
         var value = SplitHeads(parts[2], c.NumKvHeads, c.HeadDim);
-        hidden = hidden + nn.functional.linear(attention.Forward(layer, query, key, value), w.Output, w.OutputBias);
+        hidden = hidden.add(nn.functional.linear(attention.Forward(layer, query, key, value), w.Output, w.OutputBias), Scalars.One);
 
         var gateUp = nn.functional.linear(_kernels.RmsNorm(hidden, w.PostNorm, c.NormEps), w.GateUp);
-        return hidden + nn.functional.linear(_kernels.SiluAndMul(gateUp), w.Down);
+        return hidden.add(nn.functional.linear(_kernels.SiluAndMul(gateUp), w.Down), Scalars.One);
     }
 
     protected override Tensor Head(Tensor hidden) => nn.functional.linear(_kernels.RmsNorm(hidden, _norm, Config.NormEps), _lmHead);

@@ -51,8 +51,8 @@ public sealed class OptModel : TransformerModel
     {
         long b = tokens.shape[0], t = tokens.shape[1];
         var tokenEmbeds = _embedding.index_select(0, tokens.reshape(-1)).view(b, t, -1);
-        var positionEmbeds = _positions.index_select(0, (positions + Scalars.Of((long)ModelConfig.OptPositionOffset)).reshape(-1)).view(b, t, -1);
-        return tokenEmbeds + positionEmbeds;
+        var positionEmbeds = _positions.index_select(0, positions.add(Scalars.Of((long)ModelConfig.OptPositionOffset), Scalars.One).reshape(-1)).view(b, t, -1);
+        return tokenEmbeds.add(positionEmbeds, Scalars.One);
     }
 
     protected override Tensor Layer(int layer, Tensor hidden, StepInputs step, IAttention attention)
@@ -63,11 +63,11 @@ public sealed class OptModel : TransformerModel
         var qkv = nn.functional.linear(normed, w.Qkv, w.QkvBias).chunk(3, -1);
         var attended = attention.Forward(layer, SplitHeads(qkv[0], c.NumHeads, c.HeadDim),
             SplitHeads(qkv[1], c.NumKvHeads, c.HeadDim), SplitHeads(qkv[2], c.NumKvHeads, c.HeadDim));
-        hidden = hidden + nn.functional.linear(attended, w.Output, w.OutputBias);
+        hidden = hidden.add(nn.functional.linear(attended, w.Output, w.OutputBias), Scalars.One);
 
         normed = nn.functional.layer_norm(hidden, [c.HiddenSize], w.MlpNormW, w.MlpNormB, c.NormEps);
         var mlp = nn.functional.linear(nn.functional.relu(nn.functional.linear(normed, w.Fc1, w.Fc1Bias)), w.Fc2, w.Fc2Bias);
-        return hidden + mlp;
+        return hidden.add(mlp, Scalars.One);
     }
 
     protected override Tensor Head(Tensor hidden) =>

@@ -29,11 +29,11 @@ public sealed class RotaryEmbedding : IDisposable
     {
         using var scope = NewDisposeScope();
         // cached Scalars, not implicit ones: a GC on another thread can finalise a temporary mid-call (see Scalars)
-        var exponents = arange(0, headDim, 2, ScalarType.Int64).to(ScalarType.Float32).div(Scalars.Of((long)headDim));
+        var exponents = Scalars.Arange(headDim, step: 2).to(ScalarType.Float32).div(Scalars.Of((long)headDim));
         var baseFreq = pow(tensor((float)rope.Theta), exponents).reciprocal().data<float>().Select(f => (double)f).ToArray();
         var scaled = rope.Scale(baseFreq, headDim, longContext).Select(f => (float)f).ToArray();
         var invFreq = tensor(scaled).to(frequencyDType).to(ScalarType.Float32);
-        var positions = arange(0, maxPositions, ScalarType.Int64).to(ScalarType.Float32);
+        var positions = Scalars.Arange(maxPositions).to(ScalarType.Float32);
         var freqs = outer(positions, invFreq);
         var angles = cat([freqs, freqs], 1);
         var scale = Scalars.Of((float)rope.CosSinScale);

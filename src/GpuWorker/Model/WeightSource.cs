@@ -97,6 +97,6 @@ public sealed class RandomWeights : WeightSource
     {
         if (name.EndsWith("bias")) return zeros(shape, dtype, device);
         if (name.Contains("norm")) return ones(shape, dtype, device);
-        return randn(shape, dtype, device).mul_(0.02); // in place: the returned tensor is the one drawn
+        return randn(shape, dtype, device).mul_(Scalars.Of(0.02)); // in place: the returned tensor is the one drawn
     }
 }

@@ -22,7 +22,7 @@ public sealed class QuestPageSelectorTests
             for (int t = 0; t < n; t++)
             {
                 using var batch = new AttentionBatch(cache, [kv], 1, CPU);
-                using var key = randn(1, KvHeads, HeadDim) + (t % 7) * 0.3;
+                using var key = randn(1, KvHeads, HeadDim).add(Scalars.Of((t % 7) * 0.3), Scalars.One);
                 cache.Write(0, batch.Write, key, key);
                 batch.CommitLengths();
             }
@@ -147,7 +147,7 @@ public sealed class QuestPageSelectorTests
         using var _c = cache;
         using var _b = batch;
         using var step = new SparseStep(batch, null, CPU);
-        using var query = randn(1, KvHeads * Group, 1, HeadDim) * 3;
+        using var query = randn(1, KvHeads * Group, 1, HeadDim).mul(Scalars.Of(3L));
         using var selection = QuestPageSelector.Select(0, step, null, cache, query, batch.ReadSlots);
         using var mask = selection.ToMask(batch.KeyLength);
         var budget = SelectionBudget.For(policy, 300);

@@ -28,7 +28,7 @@ public sealed class SplitCalibrationTests(TinyModels models)
         Tensor? decoded = null;
         foreach (var token in sequence) { decoded?.Dispose(); decoded = decoder.Step([token]); }
         using var tokens = tensor(sequence.Select(t => (long)t).ToArray(), [1, sequence.Length]);
-        using var positions = arange(sequence.Length).view(1, -1);
+        using var positions = Scalars.Arange(sequence.Length).view(1, -1);
         int observed = 0;
         using var logits = model.Forward(tokens, positions, new AttentionProbe((_, weights, _) =>
         {

@@ -21,7 +21,7 @@ public sealed class Int8KvStorageTests
     {
         random.manual_seed(3);
         int tokens = 45; // a prefill of 20, then one by one: each row is quantised when written
-        using var keys = randn(tokens, KvHeads, HeadDim) * 3 + 1;
+        using var keys = randn(tokens, KvHeads, HeadDim).mul(Scalars.Of(3L)).add(Scalars.Of(1L), Scalars.One);
         using var values = randn(tokens, KvHeads, HeadDim);
         using var cache = new KvCache(1, KvHeads, HeadDim, blockCount: 4, BlockSize, ScalarType.Float32, CPU, KvStorageFormat.Int8);
         var sequence = cache.CreateSequence();
@@ -35,9 +35,9 @@ public sealed class Int8KvStorageTests
         {
             var min = original.amin([-1L], keepdim: true);
             var range = original.amax([-1L], keepdim: true) - min;                      // per (token, head)
-            var fp16Rounding = (min.abs() + range) * Math.Pow(2, -10);                  // scale and min are stored as fp16
+            var fp16Rounding = min.abs().add(range, Scalars.One).mul(Scalars.Of(Math.Pow(2, -10)));                  // scale and min are stored as fp16
             var error = (read - original).abs();
-            Assert.True((error <= range / 255 / 2 + fp16Rounding).all().item<bool>(), "error above half a quantization step");
+            Assert.True((error <= range.div(Scalars.Of(255L)).div(Scalars.Of(2L)).add(fp16Rounding, Scalars.One)).all().item<bool>(), "error above half a quantization step");
             Assert.True(error.max().item<float>() > 0, "quantized rows should not be exact");
             Assert.Equal(0f, (read - Int8KvLayerStore.RoundTrip(original)).abs().max().item<float>()); // recomputed rows read the same
         }

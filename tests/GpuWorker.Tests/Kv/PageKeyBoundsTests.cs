@@ -16,7 +16,7 @@ public sealed class PageKeyBoundsTests
         using var rows = cat(keys.Select(k => k[from..to]).ToArray(), 0);
         for (int layer = 0; layer < Layers; layer++)
         {
-            using var layerRows = rows * (layer + 1);
+            using var layerRows = rows.mul(Scalars.Of(layer + 1L));
             cache.Write(layer, batch.Write, layerRows, layerRows.neg());
         }
         batch.CommitLengths();
@@ -53,7 +53,7 @@ public sealed class PageKeyBoundsTests
         using var cache = new KvCache(Layers, KvHeads, HeadDim, blockCount: 12, BlockSize, ScalarType.Float32, CPU, format, pageBounds: true);
         var sequences = Enumerable.Range(0, 2).Select(_ => cache.CreateSequence()).ToList();
         foreach (var s in sequences) Assert.True(cache.TryReserve(s, tokens));
-        var keys = sequences.Select(_ => randn(tokens, KvHeads, HeadDim) * 2 + 0.5).ToList();
+        var keys = sequences.Select(_ => randn(tokens, KvHeads, HeadDim).mul(Scalars.Of(2L)).add(Scalars.Of(0.5), Scalars.One)).ToList();
         Write(cache, sequences, keys, 0, 21);
         AssertBoundsMatchReadBack(cache, sequences[0], 21);
         for (int t = 21; t < tokens; t++)
@@ -66,7 +66,7 @@ public sealed class PageKeyBoundsTests
         cache.Release(sequences[0]);
         var next = cache.CreateSequence();
         Assert.True(cache.TryReserve(next, 20));
-        var small = new List<Tensor> { rand(20, KvHeads, HeadDim) * 0.01 };
+        var small = new List<Tensor> { rand(20, KvHeads, HeadDim).mul(Scalars.Of(0.01)) };
         for (int t = 0; t < 20; t++) Write(cache, [next], small, t, t + 1);
         AssertBoundsMatchReadBack(cache, next, 20);
         foreach (var k in keys.Concat(small)) k.Dispose();

@@ -26,7 +26,7 @@ public sealed class RopeReferenceTests
         int length = v.TryGetProperty("length", out var l) ? l.GetInt32() : maxPositions;
         var positions = Reference.GetProperty("positions").EnumerateArray().Select(p => p.GetInt64()).Where(p => p < length).ToArray();
         // the forward's last position decides longrope's factors, as in transformers' call over `length` positions
-        using var all = arange(0, length, ScalarType.Int64).view(1, -1);
+        using var all = Scalars.Arange(length).view(1, -1);
         var (cos, sin) = embedding.Angles(all);
         for (int i = 0; i < positions.Length; i++)
         {

@@ -19,7 +19,7 @@ public sealed class PagedDecodeAttentionReferenceTests
         var k = keys.index_select(0, index)[.., kvHead];                                     // [n, D]
         var v = values.index_select(0, index)[.., kvHead];
         var q = query[b].narrow(0, kvHead * groups, groups);                                 // [G, D]
-        return (q.matmul(k.t()) * scale).softmax(-1).matmul(v);                               // [G, D]
+        return q.matmul(k.t()).mul(Scalars.Of(scale)).softmax(-1).matmul(v);                               // [G, D]
     }
 
     [Theory]
