@@ -9,7 +9,8 @@ public enum KvPolicyKind { Dense, Local, Streaming, H2O, Swa, Quest }
 /// "swa:0.8:sinks=4:local=0.75:mean:per-head"; "swa:0.8:per-head:learned" takes the model's calibrated split
 /// (<see cref="LearnedSplit"/>) in place of one fixed local fraction. "quest:0.8" selects KV pages by the upper bound of
 /// the current query's attention logits (<see cref="QuestPageSelector"/>); "quest:0.8:local=0.25:sinks=4:ada" adds a
-/// recent window, sinks, and Ada-KV's allocation of the layer's pages across KV heads.</summary>
+/// recent window, sinks, and Ada-KV's allocation of the layer's pages across KV heads; "quest:0.8:tokens" ranks single
+/// tokens by their true logit instead of pages by a bound (an exact top-k).</summary>
 public sealed record KvPolicy(KvPolicyKind Kind, double Sparsity = 0)
 {
     /// <summary>SWA: share of the budget given to the most recent tokens (the paper: 0.5). Quest: the least share
@@ -30,6 +31,10 @@ public sealed record KvPolicy(KvPolicyKind Kind, double Sparsity = 0)
     /// instead of the same count per head.</summary>
     public bool AdaptiveHeads { get; init; }
 
+    /// <summary>Quest: pages of one token ranked by the current query's true logit (an exact top-k, which reads every
+    /// key) instead of pool blocks ranked by their key bounds.</summary>
+    public bool ExactTokens { get; init; }
+
     /// <summary>The recent share of one layer and KV head.</summary>
     public double LocalFractionOf(int layer, int kvHead) => RecentFractions is { } f ? f[layer][kvHead] : LocalFraction;
 
@@ -42,8 +47,10 @@ public sealed record KvPolicy(KvPolicyKind Kind, double Sparsity = 0)
     public double CachingRatio => 1 - Sparsity;
     public bool NeedsWindowScores => !IsDense && Kind == KvPolicyKind.Swa;
     public bool NeedsCumulativeScores => !IsDense && Kind == KvPolicyKind.H2O;
-    /// <summary>Quest reads the per-page key bounds that the KV cache keeps as tokens are written.</summary>
-    public bool NeedsPageBounds => !IsDense && Kind == KvPolicyKind.Quest;
+    /// <summary>Quest ranks by the current query (<see cref="Attention.QuestPageSelector"/>), not by past attention.</summary>
+    public bool RanksByQuery => !IsDense && Kind == KvPolicyKind.Quest;
+    /// <summary>Quest's pages read the per-page key bounds that the KV cache keeps as tokens are written.</summary>
+    public bool NeedsPageBounds => RanksByQuery && !ExactTokens;
 
     public override string ToString()
     {
@@ -55,6 +62,7 @@ public sealed record KvPolicy(KvPolicyKind Kind, double Sparsity = 0)
         if (PerKvHead) text += ":per-head";
         if (RecentFractions is not null) text += ":learned";
         if (AdaptiveHeads) text += ":ada";
+        if (ExactTokens) text += ":tokens";
         return text;
     }
 
@@ -84,6 +92,7 @@ public sealed record KvPolicy(KvPolicyKind Kind, double Sparsity = 0)
                 ("per-head", KvPolicyKind.Swa) => policy with { PerKvHead = true },
                 ("mean", KvPolicyKind.Swa) => policy with { MeanScores = true },
                 ("ada", KvPolicyKind.Quest) => policy with { AdaptiveHeads = true },
+                ("tokens", KvPolicyKind.Quest) => policy with { ExactTokens = true },
                 ("learned", KvPolicyKind.Swa) => policy with
                 {
                     RecentFractions = (learned ?? throw new ArgumentException(

@@ -41,7 +41,7 @@ public sealed class SparseStep : IDisposable
         int rows = policies.Length;
         UsesWindow = Policies.Any(p => p.NeedsWindowScores);
         UsesCumulative = Policies.Any(p => p.NeedsCumulativeScores);
-        UsesPageBounds = Policies.Any(p => p.NeedsPageBounds);
+        RanksByQuery = Policies.Any(p => p.RanksByQuery);
         PerHead = UsesCumulative || Policies.Any(p => p.NeedsWindowScores && p.PerKvHead);
         if (UsesWindow && (scores is null || !scores.HasWindow)) throw new InvalidOperationException("SWA needs a window score store");
         if (UsesCumulative && (scores is null || !scores.HasCumulative)) throw new InvalidOperationException("H2O needs a cumulative score store");
@@ -78,9 +78,10 @@ public sealed class SparseStep : IDisposable
     }
 
     /// <summary>Policies whose selection inputs are the same in every layer and need no per-row divisor. Quest is not
-    /// captured: its page bounds are kept by host-planned writes (<see cref="Kv.WritePlan.Pages"/>).</summary>
+    /// captured: its page bounds are kept by host-planned writes (<see cref="Kv.WritePlan.Pages"/>), and its exact
+    /// top-k runs the TorchSharp selection.</summary>
     public static bool CanCapture(KvPolicy policy) =>
-        !policy.IsDense && !policy.MeanScores && policy.RecentFractions is null && !policy.NeedsPageBounds;
+        !policy.IsDense && !policy.MeanScores && policy.RecentFractions is null && !policy.RanksByQuery;
 
     private (Tensor Segments, Tensor Column, Tensor Leaving, TokenScores? Scores, SelectionBudget Bound)? _staged;
 
@@ -119,7 +120,7 @@ public sealed class SparseStep : IDisposable
                 for (int h = 0; h < groups; h++)
                 {
                     var budget = SelectionBudget.For(Policies[b], batch.StartPositions[b] + batch.QueryLength, layer, h);
-                    var (sinks, global, recentStart, entries) = Policies[b].NeedsPageBounds
+                    var (sinks, global, recentStart, entries) = Policies[b].RanksByQuery
                         ? QuestPageSelector.Segments(Policies[b], budget, batch.Sequences[b].BlockSize)
                         : Segments(budget);
                     int at = ((layer * rows + b) * groups + h) * 3;
@@ -150,7 +151,7 @@ public sealed class SparseStep : IDisposable
     public bool UsesWindow { get; }
     public bool UsesCumulative { get; }
     /// <summary>Some rows are Quest's, selected by <see cref="QuestPageSelector"/>.</summary>
-    public bool UsesPageBounds { get; }
+    public bool RanksByQuery { get; }
     /// <summary>Selection differs between KV heads (H2O, per-head SWA); otherwise one selection per layer.</summary>
     public bool PerHead { get; }
     /// <summary>[B, 1] cached positions of each row, the new token included.</summary>

@@ -19,9 +19,12 @@ public sealed record TokenSelection(Tensor Segments, Tensor? Listed, Tensor Leng
         if (Listed is not null)
         {
             var rank = Scalars.Arange(Listed.shape[2], Segments.device).view(1, 1, -1);
-            var global = zeros([Segments.shape[0], Segments.shape[1], keyLength], ScalarType.Bool, Segments.device)
-                .scatter(2, Listed, rank < parts.narrow(2, 1, 1));
-            mask = mask | global;
+            // entries past a row's count may repeat a listed position (padding is position 0): counted, not written,
+            // so an unread entry never clears a read one
+            var counted = (rank < parts.narrow(2, 1, 1)).to(ScalarType.Int32).expand(Listed.shape);
+            var global = zeros([Segments.shape[0], Segments.shape[1], keyLength], ScalarType.Int32, Segments.device)
+                .scatter_add(2, Listed, counted);
+            mask = mask | global.gt(Scalars.Of(0L));
         }
         return mask.MoveToOuterDisposeScope();
     }
@@ -67,7 +70,7 @@ public static class TokenSelector
     /// <summary>The layer's selection for every policy of the batch: Quest rows by their pages
     /// (<see cref="QuestPageSelector"/>, which reads the current query), the others by their scores.</summary>
     public static TokenSelection Select(int layer, SparseStep step, TokenScores? scores, Kv.KvCache cache, Tensor query, Tensor readSlots,
-        bool nativeRanking = false) => step.UsesPageBounds
+        bool nativeRanking = false) => step.RanksByQuery
         ? QuestPageSelector.Select(layer, step, scores, cache, query, readSlots, nativeRanking)
         : Select(layer, step, scores, readSlots, nativeRanking);
 

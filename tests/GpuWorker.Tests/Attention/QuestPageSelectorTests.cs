@@ -47,16 +47,24 @@ public sealed class QuestPageSelectorTests
         }
     }
 
-    /// <summary>sum_d max(q_d min_d, q_d max_d) over the page's keys, per query head, computed one key at a time.</summary>
-    private static double BruteBound(float[,,] keys, float[] q, int kvHead, int page, int n)
+    /// <summary>sum_d max(q_d min_d, q_d max_d) over the page's keys, per query head, computed one key at a time (for
+    /// a page of one token: q.k itself).</summary>
+    private static double BruteBound(float[,,] keys, float[] q, int kvHead, int page, int n, int pageSize = BlockSize)
     {
         double sum = 0;
         for (int d = 0; d < HeadDim; d++)
         {
-            var column = Enumerable.Range(page * BlockSize, Math.Min(BlockSize, n - page * BlockSize)).Select(t => keys[t, kvHead, d]).ToList();
+            var column = Enumerable.Range(page * pageSize, Math.Min(pageSize, n - page * pageSize)).Select(t => keys[t, kvHead, d]).ToList();
             sum += Math.Max(q[d] * column.Min(), q[d] * column.Max());
         }
         return sum;
+    }
+
+    /// <summary>softmax(logits / sqrt(D))[at].</summary>
+    private static double Weight(List<double> logits, int at)
+    {
+        double max = logits.Max(), sum = logits.Sum(x => Math.Exp((x - max) / Math.Sqrt(HeadDim)));
+        return Math.Exp((logits[at] - max) / Math.Sqrt(HeadDim)) / sum;
     }
 
     private static float[] QueryOf(float[] query, int b, int head) => query.Skip((b * KvHeads * Group + head) * HeadDim).Take(HeadDim).ToArray();
@@ -97,10 +105,13 @@ public sealed class QuestPageSelectorTests
     [Theory]
     [InlineData("quest:0.7")]
     [InlineData("quest:0.8:local=0.25:sinks=4")]
+    [InlineData("quest:0.7:tokens")]
+    [InlineData("quest:0.8:local=0.25:sinks=4:tokens")]
     public void SelectionEqualsTheExhaustiveTopPagesPlusWindowAndSinks(string policyText)
     {
         random.manual_seed(7);
         var policy = KvPolicy.Parse(policyText);
+        int page = QuestPageSelector.PageOf(policy, BlockSize);
         int[] lengths = [150, 97, 33];
         var (cache, batch, sequences) = Setup(policy, lengths);
         using var _ = cache;
@@ -119,23 +130,48 @@ public sealed class QuestPageSelectorTests
             int n = lengths[b];
             var split = QuestPageSelector.SplitOf(policy, SelectionBudget.For(policy, n), BlockSize);
             int budget = Math.Max(1, (int)Math.Round(n * policy.CachingRatio));
-            Assert.Equal(budget, split.Window + split.Sinks + split.Pages * BlockSize);
+            Assert.Equal(budget, split.Window + split.Sinks + split.Pages * page);
             var keys = Keys(cache, sequences[b], n);
             for (int h = 0; h < KvHeads; h++)
             {
                 // candidates: pages with a position outside the window and the sinks; the best by the largest bound in the group
-                var chosen = Enumerable.Range(0, (n + BlockSize - 1) / BlockSize)
-                    .Where(p => p * BlockSize < n - split.Window && (p + 1) * BlockSize > split.Sinks)
-                    .OrderByDescending(p => Enumerable.Range(0, Group).Max(g => BruteBound(keys, QueryOf(q, b, h * Group + g), h, p, n)))
+                var candidates = Enumerable.Range(0, (n + page - 1) / page).Where(p => p * page < n - split.Window && (p + 1) * page > split.Sinks).ToList();
+                // pages by the largest bound in the group; single tokens by the group's attention weight over the candidates
+                double Score(int p) => policy.ExactTokens
+                    ? Enumerable.Range(0, Group).Sum(g => Weight(candidates.Select(c => BruteBound(keys, QueryOf(q, b, h * Group + g), h, c, n, page)).ToList(), candidates.IndexOf(p)))
+                    : Enumerable.Range(0, Group).Max(g => BruteBound(keys, QueryOf(q, b, h * Group + g), h, p, n, page));
+                var chosen = candidates.OrderByDescending(Score)
                     .Take(split.Pages).ToHashSet();
                 var expected = Enumerable.Range(0, batch.KeyLength)
-                    .Select(t => t < n && (t >= n - split.Window || t < split.Sinks || chosen.Contains(t / BlockSize))).ToArray();
+                    .Select(t => t < n && (t >= n - split.Window || t < split.Sinks || chosen.Contains(t / page))).ToArray();
                 var actual = mask[b, h].data<bool>().ToArray();
                 Assert.Equal(expected, actual);
                 Assert.Equal(Enumerable.Range(0, batch.KeyLength).Where(t => expected[t]).Select(t => (long)t), entries[b][h].Order()); // each once
                 Assert.True(actual.Count(x => x) <= budget, $"row {b} head {h}: {actual.Count(x => x)} positions over the budget of {budget}");
             }
         }
+    }
+
+    [Fact]
+    public void RowsOfAMixedBatchSelectAsInABatchOfTheirOwnPolicy()
+    {
+        string[] policies = ["quest:0.8:ada", "quest:0.7:tokens", "quest:0.8:local=0.25:sinks=4:tokens", "quest:0.7"];
+        int[] lengths = [150, 97, 33, 64];
+        bool[] Mask(Func<int, string> policyOf, int row)
+        {
+            random.manual_seed(11);
+            var (cache, batch, sequences) = Setup(KvPolicy.Dense, lengths);
+            using var _ = cache;
+            using var __ = batch;
+            for (int b = 0; b < lengths.Length; b++) sequences[b].Policy = KvPolicy.Parse(policyOf(b));
+            using var step = new SparseStep(batch, null, CPU);
+            using var query = randn(lengths.Length, KvHeads * Group, 1, HeadDim);
+            using var selection = QuestPageSelector.Select(0, step, null, cache, query, batch.ReadSlots);
+            using var mask = selection.ToMask(batch.KeyLength).expand(lengths.Length, KvHeads, batch.KeyLength);
+            return mask[row].data<bool>().ToArray();
+        }
+        for (int row = 0; row < policies.Length; row++)
+            Assert.Equal(Mask(_ => policies[row], row), Mask(b => policies[b], row));
     }
 
     [Fact]
@@ -165,13 +201,15 @@ public sealed class QuestPageSelectorTests
     [InlineData("quest:0.8", "quest:0.8")]
     [InlineData("QUEST:0.9:local=0.25:sinks=4:ada", "quest:0.9:sinks=4:local=0.25:ada")]
     [InlineData("quest:0.5:local=0", "quest:0.5")]
+    [InlineData("quest:0.8:Tokens:local=0.5", "quest:0.8:local=0.5:tokens")]
     public void ParsesAndPrintsQuestPolicies(string text, string printed)
     {
         var policy = KvPolicy.Parse(text);
         Assert.Equal(KvPolicyKind.Quest, policy.Kind);
         Assert.Equal(printed, policy.ToString());
         Assert.Equal(policy, KvPolicy.Parse(printed));
-        Assert.True(policy.NeedsPageBounds);
+        Assert.True(policy.RanksByQuery);
+        Assert.Equal(!policy.ExactTokens, policy.NeedsPageBounds); // an exact top-k reads the keys, not their bounds
         Assert.False(policy.NeedsWindowScores);
         Assert.False(SparseStep.CanCapture(policy)); // the graph step leaves Quest to the eager step
     }
@@ -181,6 +219,7 @@ public sealed class QuestPageSelectorTests
     [InlineData("quest:0.8:per-head", "unknown option 'per-head'")]
     [InlineData("quest:0.8:local=1.5", "local fraction must be in [0, 1]")]
     [InlineData("swa:0.8:ada", "unknown option 'ada'")]
+    [InlineData("swa:0.8:tokens", "unknown option 'tokens'")]
     [InlineData("swa:0.8:local=0", "local fraction must be in (0, 1]")]
     public void RejectsBadQuestOptionsByName(string text, string message)
     {

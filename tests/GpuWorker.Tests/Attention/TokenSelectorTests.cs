@@ -108,6 +108,15 @@ public sealed class TokenSelectorTests : IDisposable
         Assert.Equal([2, 3, 7, 9, 10, 11], Selected(Row(mask, 0, 1)));
     }
 
+    [Fact]
+    public void EntriesPastARowsCountNeverClearAListedPosition()
+    {
+        // row 0 lists positions 0 and 5; its entries past the count repeat position 0, as a mixed batch's widening pads
+        using var selection = new TokenSelection(tensor(new[] { 0, 2, 10 }, [1, 1, 3]), tensor(new long[] { 0, 5, 0, 0 }, [1, 1, 4]), tensor(new long[] { 12 }));
+        using var mask = selection.ToMask(12);
+        Assert.Equal(new[] { true, false, false, false, false, true, false, false, false, false, true, true }, mask.data<bool>().ToArray());
+    }
+
     public void Dispose()
     {
         _scores.Dispose();
