@@ -53,7 +53,7 @@ public sealed class BenchSetup(LoadedModel model, KvPolicy policy, bool int8, do
             KvCapacityTokens = gpuTokens, MaxBatchSize = batch, MaxModelLength = maxLength, DefaultPolicy = policy, KvFormat = Format,
             EnableScoredPolicies = policy.NeedsWindowScores || policy.NeedsCumulativeScores, EnableH2O = policy.NeedsCumulativeScores,
             MinScoredSparsity = policy.NeedsWindowScores ? policy.Sparsity : 0.5, PerHeadScores = policy.PerKvHead,
-            EnableQuestPages = policy.NeedsPageBounds,
+            EnableQuestPages = policy.NeedsPageBounds, EnablePageSummaries = policy.NeedsPageSummaries,
             // every run prefills its prompts: repeated runs must not measure the prefix cache instead
             EnablePrefixCaching = false,
         };

@@ -22,9 +22,10 @@ public sealed class KernelAttention(KvCache cache, KernelStepInputs inputs, Spar
         return PagedDecodeAttentionKernel.Unsupported(config.NumHeads, config.NumKvHeads, config.HeadDim);
     }
 
-    /// <summary>Whether the kernel can serve this batch: the model is supported, one new token per sequence, no dropped blocks.</summary>
+    /// <summary>Whether the kernel can serve this batch: the model is supported, one new token per sequence, no dropped
+    /// blocks, no page summaries (<see cref="KvPolicy.Summaries"/>).</summary>
     public static bool CanServe(AttentionBatch batch, Model.ModelConfig config, Device device) =>
-        batch.QueryLength == 1 && batch.Sequences.All(s => s.DroppedBlocks == 0) && Unsupported(config, device) is null;
+        batch.QueryLength == 1 && batch.Sequences.All(s => s.DroppedBlocks == 0 && !s.Policy.NeedsPageSummaries) && Unsupported(config, device) is null;
 
     public Tensor Forward(int layer, Tensor query, Tensor key, Tensor value)
     {

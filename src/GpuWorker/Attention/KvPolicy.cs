@@ -10,7 +10,8 @@ public enum KvPolicyKind { Dense, Local, Streaming, H2O, Swa, Quest }
 /// (<see cref="LearnedSplit"/>) in place of one fixed local fraction. "quest:0.8" selects KV pages by the upper bound of
 /// the current query's attention logits (<see cref="QuestPageSelector"/>); "quest:0.8:local=0.25:sinks=4:ada" adds a
 /// recent window, sinks, and Ada-KV's allocation of the layer's pages across KV heads; "quest:0.8:tokens" ranks single
-/// tokens by their true logit instead of pages by a bound (an exact top-k).</summary>
+/// tokens by their true logit instead of pages by a bound (an exact top-k). Any sparse policy takes ":summaries": the
+/// tokens it leaves out are attended a page at a time through their mean key and value (<see cref="Summaries"/>).</summary>
 public sealed record KvPolicy(KvPolicyKind Kind, double Sparsity = 0)
 {
     /// <summary>SWA: share of the budget given to the most recent tokens (the paper: 0.5). Quest: the least share
@@ -35,6 +36,14 @@ public sealed record KvPolicy(KvPolicyKind Kind, double Sparsity = 0)
     /// key) instead of pool blocks ranked by their key bounds.</summary>
     public bool ExactTokens { get; init; }
 
+    /// <summary>The tokens the selection leaves out are still attended, one entry per page: their mean key and value,
+    /// weighted by their count (<see cref="Kv.PageSummaries"/>). The budget pays for those entries: tokens are selected
+    /// from <see cref="TokenRatio"/>, one entry per <see cref="SummaryPageTokens"/> tokens less than the caching ratio.</summary>
+    public bool Summaries { get; init; }
+
+    /// <summary>Tokens per summarised page: the KV pool's block size, which an engine serving summaries must use.</summary>
+    public const int SummaryPageTokens = 16;
+
     /// <summary>The recent share of one layer and KV head.</summary>
     public double LocalFractionOf(int layer, int kvHead) => RecentFractions is { } f ? f[layer][kvHead] : LocalFraction;
 
@@ -45,6 +54,9 @@ public sealed record KvPolicy(KvPolicyKind Kind, double Sparsity = 0)
 
     public bool IsDense => Kind == KvPolicyKind.Dense || Sparsity == 0;
     public double CachingRatio => 1 - Sparsity;
+    /// <summary>Share of the cached tokens attended one by one (the caching ratio less the summaries' entries).</summary>
+    public double TokenRatio => Summaries ? CachingRatio - 1.0 / SummaryPageTokens : CachingRatio;
+    public bool NeedsPageSummaries => !IsDense && Summaries;
     public bool NeedsWindowScores => !IsDense && Kind == KvPolicyKind.Swa;
     public bool NeedsCumulativeScores => !IsDense && Kind == KvPolicyKind.H2O;
     /// <summary>Quest ranks by the current query (<see cref="Attention.QuestPageSelector"/>), not by past attention.</summary>
@@ -63,6 +75,7 @@ public sealed record KvPolicy(KvPolicyKind Kind, double Sparsity = 0)
         if (RecentFractions is not null) text += ":learned";
         if (AdaptiveHeads) text += ":ada";
         if (ExactTokens) text += ":tokens";
+        if (Summaries) text += ":summaries";
         return text;
     }
 
@@ -93,6 +106,7 @@ public sealed record KvPolicy(KvPolicyKind Kind, double Sparsity = 0)
                 ("mean", KvPolicyKind.Swa) => policy with { MeanScores = true },
                 ("ada", KvPolicyKind.Quest) => policy with { AdaptiveHeads = true },
                 ("tokens", KvPolicyKind.Quest) => policy with { ExactTokens = true },
+                ("summaries", _) => policy with { Summaries = true },
                 ("learned", KvPolicyKind.Swa) => policy with
                 {
                     RecentFractions = (learned ?? throw new ArgumentException(
@@ -125,6 +139,9 @@ public sealed record KvPolicy(KvPolicyKind Kind, double Sparsity = 0)
         bool quest = Kind == KvPolicyKind.Quest;
         if (!((quest ? LocalFraction >= 0 : LocalFraction > 0) && LocalFraction <= 1))
             throw new ArgumentException($"local fraction must be in {(quest ? "[0" : "(0")}, 1], got {LocalFraction}", "kv_policy");
+        if (Summaries && Sparsity > 0 && TokenRatio <= 0)
+            throw new ArgumentException($"summaries take one entry per {SummaryPageTokens} tokens of the budget: KV sparsity must be below " +
+                $"{1 - 1.0 / SummaryPageTokens}, got {Sparsity}", "kv_sparsity");
         if (Sinks < 0 || Sinks > MaxSinks) throw new ArgumentException($"sinks must be in [0, {MaxSinks}], got {Sinks}", "kv_policy");
         // the split differs between KV heads, so the selection must too
         if (RecentFractions is not null && (Kind != KvPolicyKind.Swa || !PerKvHead))

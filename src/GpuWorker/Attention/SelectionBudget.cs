@@ -24,7 +24,7 @@ public readonly record struct SelectionBudget(int Length, int Recent, int Sinks,
     public static SelectionBudget For(KvPolicy policy, int n, int layer = 0, int kvHead = 0)
     {
         if (policy.IsDense) return new(n, n, 0, 0, 0);
-        double r = policy.CachingRatio;
+        double r = policy.TokenRatio; // with summaries, their entries come out of the budget
         int b = Math.Max(1, (int)Math.Round(n * r));
         int k = Math.Max(1, (int)Math.Round(n * r / 2));
         switch (policy.Kind)

@@ -5,8 +5,9 @@ namespace AlisaCluster.GpuWorker.Attention;
 
 /// <summary>Decode attention under a KV policy (ALISA SWA, H2O, StreamingLLM, local) in TorchSharp ops, on any device
 /// and tier layout: select tokens per sequence (and per KV head where the policy says so), gather only their K/V into
-/// a dense tensor, attend in fp32, and record the weights the policy ranks tokens by. The reference of
-/// <see cref="KernelAttention"/>, which does the same in one native kernel.</summary>
+/// a dense tensor, attend in fp32 (with <see cref="KvPolicy.Summaries"/>, the pages' summaries of the rest beside them),
+/// and record the weights the policy ranks tokens by. The reference of <see cref="KernelAttention"/>, which does the
+/// same in one native kernel (summaries excepted: those rows run here).</summary>
 public sealed class SparseAttention(KvCache cache, AttentionBatch batch, SparseStep step, TokenScores? scores) : IAttention
 {
     public Tensor Forward(int layer, Tensor query, Tensor key, Tensor value)
@@ -29,9 +30,23 @@ public sealed class SparseAttention(KvCache cache, AttentionBatch batch, SparseS
 
         long group = heads / kvHeads;
         var q = query.reshape(b, kvHeads, group, d).to(ScalarType.Float32);
-        var logits = q.matmul(k.to(ScalarType.Float32).transpose(2, 3)) / Scalars.Of(Math.Sqrt(d));      // [B, KvH, G, M]
-        var weights = logits.masked_fill(attend.unsqueeze(2).logical_not(), Scalars.NegativeInfinity).softmax(-1);
-        var output = weights.matmul(v.to(ScalarType.Float32)).to(query.dtype).reshape(b, 1, heads * d);
+        var (keys32, values32) = (k.to(ScalarType.Float32), v.to(ScalarType.Float32));
+        var logits = q.matmul(keys32.transpose(2, 3)) / Scalars.Of(Math.Sqrt(d));                          // [B, KvH, G, M]
+        var masked = logits.masked_fill(attend.unsqueeze(2).logical_not(), Scalars.NegativeInfinity);
+        Tensor weights, output;
+        if (SummaryEntries.Of(cache, layer, step, q, batch.ReadSlots, indices, attend, keys32, values32) is var (summaryLogits, summaryValues))
+        {
+            // one softmax over the selected tokens and the pages' summaries of the rest
+            var all = cat([masked, summaryLogits], -1).softmax(-1);
+            weights = all.narrow(3, 0, masked.shape[3]);
+            output = weights.matmul(values32).add(all.narrow(3, masked.shape[3], summaryLogits.shape[3]).matmul(summaryValues), Scalars.One);
+        }
+        else
+        {
+            weights = masked.softmax(-1);
+            output = weights.matmul(values32);
+        }
+        output = output.to(query.dtype).reshape(b, 1, heads * d);
 
         if (scores is not null)
         {

@@ -79,9 +79,9 @@ public sealed class SparseStep : IDisposable
 
     /// <summary>Policies whose selection inputs are the same in every layer and need no per-row divisor. Quest is not
     /// captured: its page bounds are kept by host-planned writes (<see cref="Kv.WritePlan.Pages"/>), and its exact
-    /// top-k runs the TorchSharp selection.</summary>
+    /// top-k runs the TorchSharp selection; summaries are attended by the TorchSharp attention.</summary>
     public static bool CanCapture(KvPolicy policy) =>
-        !policy.IsDense && !policy.MeanScores && policy.RecentFractions is null && !policy.RanksByQuery;
+        !policy.IsDense && !policy.MeanScores && policy.RecentFractions is null && !policy.RanksByQuery && !policy.Summaries;
 
     private (Tensor Segments, Tensor Column, Tensor Leaving, TokenScores? Scores, SelectionBudget Bound)? _staged;
 

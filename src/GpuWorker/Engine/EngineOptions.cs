@@ -45,6 +45,10 @@ public sealed record EngineOptions
     /// <summary>Keep per-page key bounds so requests may use Quest (2 x KV heads x head dim floats per block and layer;
     /// untiered pools only).</summary>
     public bool EnableQuestPages { get; init; } = true;
+    /// <summary>Keep per-page key and value sums so requests may use summaries (<see cref="Attention.KvPolicy.Summaries"/>:
+    /// 2 x KV heads x head dim floats per block and layer; untiered pools with blocks of
+    /// <see cref="Attention.KvPolicy.SummaryPageTokens"/> tokens only). Off by default: it costs KV capacity.</summary>
+    public bool EnablePageSummaries { get; init; }
     /// <summary>With a CPU tier on the native kernel path, keep each listing sequence's selected rows in GPU hot blocks
     /// so a step moves only the newly selected rows over PCIe (<see cref="Kv.KvCache.HasHotSet"/>).</summary>
     public bool HotSet { get; init; } = true;

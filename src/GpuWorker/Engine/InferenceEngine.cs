@@ -45,7 +45,8 @@ public sealed class InferenceEngine : IAsyncDisposable
         var tiers = new KvTiers(options.CpuKvCapacityTokens / options.BlockSize, options.RecomputeCapacityTokens / options.BlockSize);
         _cache = new KvCache(c.NumLayers, c.NumKvHeads, c.HeadDim, blocks, options.BlockSize, model.Model.DType, model.Model.Device,
             options.KvFormat, tiers, pageBounds: options.EnableQuestPages,
-            hotSet: options.HotSet && KernelAttention.Unsupported(c, model.Model.Device) is null);
+            hotSet: options.HotSet && KernelAttention.Unsupported(c, model.Model.Device) is null,
+            pageSummaries: options.EnablePageSummaries && options.BlockSize == KvPolicy.SummaryPageTokens);
         _scores = options.EnableScoredPolicies ? CreateScores(c, options) : null;
         _runner = new ModelRunner(model.Model, _cache, _scores);
         _decodeStep = DecodeSteps.Create(options.DecodeStep, _runner, options.MaxBatchSize, MaxModelLength, options.DefaultPolicy);
@@ -138,6 +139,9 @@ public sealed class InferenceEngine : IAsyncDisposable
         policy.CheckWindow(_model.Config.SlidingWindow);
         if (policy.NeedsPageBounds && _cache.PageBounds is null)
             throw new ArgumentException($"KV policy {policy} needs page key bounds, which this engine does not keep (disabled, or a tiered KV pool)", "kv_policy");
+        if (policy.NeedsPageSummaries && _cache.PageSummaries is null)
+            throw new ArgumentException($"KV policy {policy} needs page summaries, which this engine does not keep (disabled, a tiered KV pool, " +
+                $"or KV blocks other than {KvPolicy.SummaryPageTokens} tokens)", "kv_policy");
         if (policy.PerKvHead && !_options.PerHeadScores)
             throw new ArgumentException("per-KV-head SWA is not enabled on this engine", "kv_policy");
         if (request.PromptTokens.Count == 0) throw new ArgumentException("prompt must not be empty", "prompt");

@@ -39,7 +39,7 @@ public static class KvBudget
 
     /// <summary>The GPU KV pool that fits <paramref name="budgetBytes"/> with the engine's score memory counted (scores
     /// live on the GPU for every logical slot, the CPU and recompute tiers' included), Quest's page key bounds and the
-    /// hot set's position table.</summary>
+    /// hot set's position table and page summaries.</summary>
     public static int TokensForBudget(ModelConfig c, int elementSize, long parameterBytes, EngineOptions options, long budgetBytes)
     {
         int maxLength = Math.Min(options.MaxModelLength ?? int.MaxValue, c.MaxPositions);
@@ -48,7 +48,8 @@ public static class KvBudget
         double scores = BytesPerToken(c, options.KvFormat, elementSize, ring, options.EnableH2O) - kv;
         long lowerTiers = (long)(((long)options.CpuKvCapacityTokens + options.RecomputeCapacityTokens + 2L * options.BlockSize) * scores);
         double hotSet = options.HotSet && options.CpuKvCapacityTokens > 0 ? KvCache.HotSetBytesPerSlot(c.NumLayers, c.NumKvHeads) : 0;
-        return TokensFor(budgetBytes - lowerTiers, parameterBytes, kv + scores + hotSet + (options.EnableQuestPages ? PageBoundsPerToken(c, options.BlockSize) : 0));
+        return TokensFor(budgetBytes - lowerTiers, parameterBytes, kv + scores + hotSet + (options.EnableQuestPages ? PageBoundsPerToken(c, options.BlockSize) : 0)
+            + (options.EnablePageSummaries ? PageSummaries.BytesPerToken(c.NumLayers, c.NumKvHeads, c.HeadDim, options.BlockSize) : 0));
     }
 
     /// <summary>Quest's key bounds per token: a min and a max fp32 row per block, KV head and layer.</summary>

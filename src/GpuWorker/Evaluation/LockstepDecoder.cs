@@ -22,7 +22,7 @@ public sealed class LockstepDecoder : IDisposable
         const int blockSize = 16;
         int blocksPerSequence = (maxLength + blockSize - 1) / blockSize;
         _cache = new KvCache(c.NumLayers, c.NumKvHeads, c.HeadDim, batch * blocksPerSequence, blockSize, model.DType, model.Device, format,
-            pageBounds: policy.NeedsPageBounds);
+            pageBounds: policy.NeedsPageBounds, pageSummaries: policy.NeedsPageSummaries);
         if (policy.NeedsWindowScores || policy.NeedsCumulativeScores)
         {
             int ring = policy.NeedsWindowScores ? SelectionBudget.For(policy, maxLength).ScoreWindow + 2 : 0;

@@ -21,7 +21,8 @@ public sealed partial class KvCache : IDisposable
     private readonly long _gpuSlots, _cpuSlots;
 
     public KvCache(int layers, int kvHeads, int headDim, int blockCount, int blockSize, ScalarType dtype, Device device,
-        KvStorageFormat format = KvStorageFormat.Native, KvTiers? tiers = null, bool pageBounds = false, bool hotSet = false)
+        KvStorageFormat format = KvStorageFormat.Native, KvTiers? tiers = null, bool pageBounds = false, bool hotSet = false,
+        bool pageSummaries = false)
     {
         BlockSize = blockSize;
         Format = format;
@@ -59,11 +60,15 @@ public sealed partial class KvCache : IDisposable
             SlotCount = gpuSlots;
             // pages are indexed by GPU block, which is the logical block only without tiers
             if (pageBounds) PageBounds = new PageKeyBounds(layers, blockCount + 1, kvHeads, headDim, blockSize, device);
+            if (pageSummaries) PageSummaries = new PageSummaries(layers, blockCount + 1, kvHeads, headDim, blockSize, device);
         }
     }
 
     /// <summary>Per-page key bounds for Quest (null unless asked for, and never on a tiered pool).</summary>
     public PageKeyBounds? PageBounds { get; }
+
+    /// <summary>Per-page key and value sums for sparse attention's summaries (null unless asked for, never tiered).</summary>
+    public PageSummaries? PageSummaries { get; }
 
     private static IKvLayerStore[] CreateStores(int layers, long slots, int kvHeads, int headDim, KvStorageFormat format,
         ScalarType dtype, Device device, bool pinned) =>
@@ -136,14 +141,14 @@ public sealed partial class KvCache : IDisposable
     public WritePlan PlanWrite(long[] logicalSlots)
     {
         var slots = IsTiered ? logicalSlots.Select(s => (long)GpuBlockOf((int)(s / BlockSize)) * BlockSize + s % BlockSize).ToArray() : logicalSlots;
-        return new WritePlan { Slots = tensor(slots, device: _device), Pages = PageBounds is null ? null : PageKeyBounds.Plan(slots, BlockSize, _device) };
+        return new WritePlan { Slots = tensor(slots, device: _device), Pages = PageBounds is null && PageSummaries is null ? null : PageKeyBounds.Plan(slots, BlockSize, _device) };
     }
 
     /// <summary>Stores K/V rows [n, kv heads, head dim] of one layer where the plan says.</summary>
     public void Write(int layer, WritePlan plan, Tensor keys, Tensor values)
     {
         _gpu[layer].Write(plan, keys, values);
-        UpdateBounds(layer, plan);
+        UpdatePageStats(layer, plan);
     }
 
     /// <summary>The attention kernel's write: one new token per sequence, K/V [B, kv heads, 1, head dim] in any strides
@@ -153,15 +158,17 @@ public sealed partial class KvCache : IDisposable
         var pool = _gpu[layer].Tensors;
         if (pool.IsInt8) Native.KvWriteKernel.RunInt8(pool, keys, values, plan.Slots);
         else Native.KvWriteKernel.Run(pool.Keys, pool.Values, keys, values, plan.Slots);
-        UpdateBounds(layer, plan);
+        UpdatePageStats(layer, plan);
     }
 
-    /// <summary>Folds the rows just written into Quest's page bounds. A CUDA graph's static plan has no page groups:
-    /// graphs do not serve Quest (<see cref="Attention.SparseStep.CanCapture"/>), and a block's bounds restart with
-    /// its first row, so blocks a graph wrote for other sequences start afresh when a Quest sequence takes them.</summary>
-    private void UpdateBounds(int layer, WritePlan plan)
+    /// <summary>Folds the rows just written into Quest's page bounds and the page summaries. A CUDA graph's static plan
+    /// has no page groups: graphs serve neither (<see cref="Attention.SparseStep.CanCapture"/>), and a block's stats
+    /// restart with its first row, so blocks a graph wrote for other sequences start afresh when such a sequence takes them.</summary>
+    private void UpdatePageStats(int layer, WritePlan plan)
     {
-        if (plan.Pages is { } pages) PageBounds!.Update(layer, plan.Slots, pages, _gpu[layer]);
+        if (plan.Pages is not { } pages) return;
+        PageBounds?.Update(layer, plan.Slots, pages, _gpu[layer]);
+        PageSummaries?.Update(layer, plan.Slots, pages, _gpu[layer]);
     }
 
     /// <summary>Gathers K/V for logical slots of any shape [...]: returns [..., kv heads, head dim].</summary>
@@ -219,6 +226,7 @@ public sealed partial class KvCache : IDisposable
     {
         foreach (var layer in _gpu.Concat(_cpu)) layer.Dispose();
         PageBounds?.Dispose();
+        PageSummaries?.Dispose();
         DisposeHotSet();
         _locations?.Dispose();
         _reader?.Dispose();

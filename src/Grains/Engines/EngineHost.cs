@@ -28,7 +28,7 @@ public sealed class EngineHost : IAsyncDisposable
             {
                 MaxBatchSize = worker.MaxBatchSize,
                 MaxWaiting = worker.MaxWaiting, DefaultPolicy = DefaultPolicy, PerHeadScores = worker.PerHeadScores,
-                EnablePrefixCaching = worker.EnablePrefixCaching, HotSet = worker.KvHotSet,
+                EnablePrefixCaching = worker.EnablePrefixCaching, HotSet = worker.KvHotSet, EnablePageSummaries = worker.EnablePageSummaries,
                 RecomputeCapacityTokens = worker.RecomputeCapacityTokens,
                 TierPlan = worker.TierPlan(), DecodeStep = worker.DecodeStepKind(), PrefillChunkTokens = worker.PrefillChunkTokens,
             }, out var sizing);

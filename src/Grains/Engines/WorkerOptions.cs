@@ -33,6 +33,8 @@ public sealed class WorkerOptions
     /// <summary>Automatic prefix caching: prompts with a cached prefix share its KV instead of prefilling it
     /// (<see cref="GpuWorker.Engine.EngineOptions.EnablePrefixCaching"/>; untiered KV pools only).</summary>
     public bool EnablePrefixCaching { get; set; } = true;
+    /// <summary>Keep per-page key and value sums so requests may ask for ":summaries" (costs KV capacity; off by default).</summary>
+    public bool EnablePageSummaries { get; set; }
     /// <summary>Pinned CPU memory for KV in tokens (ALISA phase II); 0 = all KV on the GPU.</summary>
     public int CpuKvCapacityTokens { get; set; }
     /// <summary>The CPU tier in GiB of pinned host memory instead of tokens (wins over <see cref="CpuKvCapacityTokens"/>

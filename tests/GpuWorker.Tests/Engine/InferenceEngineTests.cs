@@ -41,9 +41,10 @@ public sealed class InferenceEngineTests(TinyModels models)
     [InlineData(KvStorageFormat.Int8)]
     public async Task RequestsWithDifferentKvPoliciesShareABatchWithoutAffectingEachOther(KvStorageFormat format)
     {
-        string[] policies = ["dense", "swa:0.5", "h2o:0.7", "local:0.8", "streaming:0.5", "swa:0.6:per-head", "quest:0.7:local=0.25:sinks=4", "quest:0.8:ada", "quest:0.8:local=0.5:tokens"];
+        string[] policies = ["dense", "swa:0.5", "h2o:0.7", "local:0.8", "streaming:0.5", "swa:0.6:per-head", "quest:0.7:local=0.25:sinks=4", "quest:0.8:ada", "quest:0.8:local=0.5:tokens",
+            "swa:0.6:per-head:summaries", "local:0.8:summaries"];
         var sampling = SamplingParams.Greedy(24) with { IgnoreEos = true };
-        var options = new EngineOptions { KvCapacityTokens = 4096, PerHeadScores = true, KvFormat = format };
+        var options = new EngineOptions { KvCapacityTokens = 4096, PerHeadScores = true, KvFormat = format, EnablePageSummaries = true };
         await using var engine = new InferenceEngine(models.Get("tiny-llama"), options);
         async Task<List<int>> Run(int i) => (await engine.GenerateAsync(new GenerationRequest($"p{i}", engine.Tokenizer.Encode(Prompts[i % Prompts.Length]),
             sampling) { Policy = KvPolicy.Parse(policies[i]) }).ToListAsync()).Select(e => e.TokenId).ToList();
@@ -194,5 +195,16 @@ public sealed class InferenceEngineTests(TinyModels models)
         Assert.Equal(field, error.ParamName);
         Assert.Throws<ArgumentException>(() => engine.Submit(new GenerationRequest("y", [], SamplingParams.Greedy(4))));
         Assert.Throws<ArgumentException>(() => engine.Submit(new GenerationRequest("z", [1, 99999], SamplingParams.Greedy(4))));
+    }
+
+    [Fact]
+    public async Task SummariesAreRefusedByNameWhereTheEngineKeepsNone()
+    {
+        await using var engine = new InferenceEngine(models.Get("tiny-llama"), new EngineOptions()); // summaries are off by default
+        var error = Assert.Throws<ArgumentException>(() => engine.Submit(new GenerationRequest("x", [1, 2, 3], SamplingParams.Greedy(4))
+            { Policy = KvPolicy.Parse("local:0.8:summaries") }));
+        Assert.Equal("kv_policy", error.ParamName);
+        Assert.Contains("needs page summaries", error.Message);
+        Assert.Equal(0, engine.Stats.KvBlocksUsed);
     }
 }
