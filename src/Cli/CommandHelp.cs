@@ -27,7 +27,7 @@ public static class CommandHelp
             "  --window 1024  --batch 32  --max-windows N  --agreement-prompts 8  --agreement-tokens 64  --agreement-prompt-len 64\n" +
             "  --reference data/sparse-reference.jsonl  --split FILE  --out DIR (default eval-out)\n" +
             "  --text self: windows the model samples itself (--self-windows 4 --self-seed 1), to choose variants without held-out text\n" +
-            "  policies: dense, local, streaming, h2o, swa[:sinks=N:local=F:mean:per-head:learned], quest[:local=F:sinks=N:ada:tokens]\n" + Model,
+            "  policies: dense, local, streaming, h2o, swa[:sinks=N:local=F:mean:per-head:learned], quest[:local=F:sinks=N:ada:tokens]; any sparse policy takes :summaries\n" + Model,
         ["eval-report"] = "Merges eval results into tables and plots.\n  --in A.jsonl,...  --out DIR (default eval-report)",
         ["calibrate"] = "Learns the per-layer, per-KV-head SWA split from text the model generates itself (stored next to the checkpoint).\n" +
             "  --sequences 4  --length 1024  --seed 0  --sparsity 0.5,0.7,0.8,0.9  --out FILE\n" + Model,
