@@ -125,8 +125,7 @@ public static class QuestPageSelector
         long b = query.shape[0], d = query.shape[3];
         var (min, max) = bounds.Of(layer);
         long kvHeads = min.shape[1];
-        var firstSlots = readSlots.index_select(1, Scalars.Arange(pageCount, readSlots.device) * Scalars.Of((long)pageSize));
-        var blocks = firstSlots.floor_divide(Scalars.Of((long)pageSize)).reshape(-1);
+        var blocks = KvCache.PageBlocks(readSlots, pageSize, pageCount);
         var low = min.index_select(0, blocks).view(b, pageCount, kvHeads, d).permute(0, 2, 3, 1);     // [B, KvH, D, P]
         var high = max.index_select(0, blocks).view(b, pageCount, kvHeads, d).permute(0, 2, 3, 1);
         var q = query.reshape(b, kvHeads, -1, d).to(ScalarType.Float32);

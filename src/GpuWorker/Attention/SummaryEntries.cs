@@ -24,7 +24,7 @@ public static class SummaryEntries
         long size = cache.BlockSize, pages = (l + size - 1) / size;
         var device = readSlots.device;
         var pageStart = Scalars.Arange(pages, device) * Scalars.Of(size);
-        var blocks = readSlots.index_select(1, pageStart).floor_divide(Scalars.Of(size)).reshape(-1);    // each page's block
+        var blocks = KvCache.PageBlocks(readSlots, cache.BlockSize, pages);
         var (keySums, valueSums) = summaries.Of(layer);
         // what the selection already reads, per page
         var page = positions.floor_divide(Scalars.Of(size));                                             // [B, KvH, M]

@@ -38,8 +38,8 @@ public static class KvBudget
     }
 
     /// <summary>The GPU KV pool that fits <paramref name="budgetBytes"/> with the engine's score memory counted (scores
-    /// live on the GPU for every logical slot, the CPU and recompute tiers' included), Quest's page key bounds and the
-    /// hot set's position table and page summaries.</summary>
+    /// live on the GPU for every logical slot, the CPU and recompute tiers' included), the per-page statistics (Quest's
+    /// key bounds, the page summaries) and the hot set's position table.</summary>
     public static int TokensForBudget(ModelConfig c, int elementSize, long parameterBytes, EngineOptions options, long budgetBytes)
     {
         int maxLength = Math.Min(options.MaxModelLength ?? int.MaxValue, c.MaxPositions);
@@ -48,12 +48,13 @@ public static class KvBudget
         double scores = BytesPerToken(c, options.KvFormat, elementSize, ring, options.EnableH2O) - kv;
         long lowerTiers = (long)(((long)options.CpuKvCapacityTokens + options.RecomputeCapacityTokens + 2L * options.BlockSize) * scores);
         double hotSet = options.HotSet && options.CpuKvCapacityTokens > 0 ? KvCache.HotSetBytesPerSlot(c.NumLayers, c.NumKvHeads) : 0;
-        return TokensFor(budgetBytes - lowerTiers, parameterBytes, kv + scores + hotSet + (options.EnableQuestPages ? PageBoundsPerToken(c, options.BlockSize) : 0)
-            + (options.EnablePageSummaries ? PageSummaries.BytesPerToken(c.NumLayers, c.NumKvHeads, c.HeadDim, options.BlockSize) : 0));
+        int pageStats = (options.EnableQuestPages ? 1 : 0) + (options.EnablePageSummaries ? 1 : 0);
+        return TokensFor(budgetBytes - lowerTiers, parameterBytes, kv + scores + hotSet + pageStats * PageStatsPerToken(c, options.BlockSize));
     }
 
-    /// <summary>Quest's key bounds per token: a min and a max fp32 row per block, KV head and layer.</summary>
-    public static double PageBoundsPerToken(ModelConfig c, int blockSize) => c.NumLayers * 2.0 * c.NumKvHeads * c.HeadDim * 4 / blockSize;
+    /// <summary>One per-page statistic per token: two fp32 rows per block, KV head and layer (Quest's key bounds: a min
+    /// and a max; the page summaries: a key sum and a value sum).</summary>
+    public static double PageStatsPerToken(ModelConfig c, int blockSize) => c.NumLayers * 2.0 * c.NumKvHeads * c.HeadDim * 4 / blockSize;
 
     /// <summary>Tokens of K/V that <paramref name="gib"/> GiB of host memory hold (the CPU tier, ALISA phase II).</summary>
     public static int TokensInHostMemory(ModelConfig c, int elementSize, KvStorageFormat format, double gib) =>

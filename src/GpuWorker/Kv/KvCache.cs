@@ -59,13 +59,22 @@ public sealed partial class KvCache : IDisposable
             _gpuOf = _cpuOf = [];
             SlotCount = gpuSlots;
             // pages are indexed by GPU block, which is the logical block only without tiers
-            if (pageBounds) PageBounds = new PageKeyBounds(layers, blockCount + 1, kvHeads, headDim, blockSize, device);
-            if (pageSummaries) PageSummaries = new PageSummaries(layers, blockCount + 1, kvHeads, headDim, blockSize, device);
+            if (pageBounds) PageBounds = new PageKeyBounds(layers, blockCount + 1, kvHeads, headDim, device);
+            if (pageSummaries) PageSummaries = new PageSummaries(layers, blockCount + 1, kvHeads, headDim, device);
         }
     }
 
     /// <summary>Per-page key bounds for Quest (null unless asked for, and never on a tiered pool).</summary>
     public PageKeyBounds? PageBounds { get; }
+
+    /// <summary>[B x P]: the pool block of each of the P pages of read slots [B, L] (the block of the page's first slot),
+    /// where the per-page statistics are kept.</summary>
+    public static Tensor PageBlocks(Tensor readSlots, int blockSize, long pageCount)
+    {
+        using var firsts = Scalars.Arange(pageCount, readSlots.device) * Scalars.Of((long)blockSize);
+        using var firstSlots = readSlots.index_select(1, firsts);
+        return firstSlots.floor_divide(Scalars.Of((long)blockSize)).reshape(-1);
+    }
 
     /// <summary>Per-page key and value sums for sparse attention's summaries (null unless asked for, never tiered).</summary>
     public PageSummaries? PageSummaries { get; }
@@ -141,7 +150,7 @@ public sealed partial class KvCache : IDisposable
     public WritePlan PlanWrite(long[] logicalSlots)
     {
         var slots = IsTiered ? logicalSlots.Select(s => (long)GpuBlockOf((int)(s / BlockSize)) * BlockSize + s % BlockSize).ToArray() : logicalSlots;
-        return new WritePlan { Slots = tensor(slots, device: _device), Pages = PageBounds is null && PageSummaries is null ? null : PageKeyBounds.Plan(slots, BlockSize, _device) };
+        return new WritePlan { Slots = tensor(slots, device: _device), Pages = PageBounds is null && PageSummaries is null ? null : PageWriteGroups.Plan(slots, BlockSize, _device) };
     }
 
     /// <summary>Stores K/V rows [n, kv heads, head dim] of one layer where the plan says.</summary>
@@ -167,8 +176,12 @@ public sealed partial class KvCache : IDisposable
     private void UpdatePageStats(int layer, WritePlan plan)
     {
         if (plan.Pages is not { } pages) return;
-        PageBounds?.Update(layer, plan.Slots, pages, _gpu[layer]);
-        PageSummaries?.Update(layer, plan.Slots, pages, _gpu[layer]);
+        using var scope = NewDisposeScope();
+        // the rows as attention reads them back (INT8: dequantised)
+        var (keys, values) = _gpu[layer].Gather(plan.Slots);
+        var (keys32, values32) = (keys.to(ScalarType.Float32), values.to(ScalarType.Float32));
+        PageBounds?.Update(layer, pages, keys32);
+        PageSummaries?.Update(layer, pages, keys32, values32);
     }
 
     /// <summary>Gathers K/V for logical slots of any shape [...]: returns [..., kv heads, head dim].</summary>

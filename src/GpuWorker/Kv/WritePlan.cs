@@ -7,9 +7,9 @@ public sealed class WritePlan : IDisposable
 {
     /// <summary>[n] GPU pool slot of each new row.</summary>
     public required Tensor Slots { get; init; }
-    /// <summary>The rows grouped by block, where the cache keeps Quest's page key bounds (null otherwise, and in the
-    /// static plans of CUDA graphs).</summary>
-    public PageKeyBounds.WriteGroups? Pages { get; init; }
+    /// <summary>The rows grouped by block, where the cache keeps per-page statistics (Quest's key bounds, the page
+    /// summaries; null otherwise, and in the static plans of CUDA graphs).</summary>
+    public PageWriteGroups? Pages { get; init; }
 
     public void Dispose()
     {
