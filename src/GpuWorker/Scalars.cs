@@ -8,7 +8,8 @@ namespace AlisaCluster.GpuWorker;
 /// can finalise it mid-call (libtorch then reads freed memory: "toDouble" / "toFloat" errors, seen under load).
 /// These are created once per (type, value) and kept for the life of the process. TorchSharp also makes implicit
 /// Scalars inside some of its own methods (arange's bounds, square's exponent, the alpha of a + b and of one-argument
-/// add), so those are avoided: <see cref="Arange"/> here, x * x for a square, add with <see cref="One"/>.</summary>
+/// add, the tensor-by-number operators), so those are avoided: <see cref="Arange"/> here, x * x for a square, add with
+/// <see cref="One"/>. A test (ScalarsTests) reads our sources for any call that would make one.</summary>
 public static class Scalars
 {
     private static readonly ConcurrentDictionary<(Type, double), Scalar> Cache = new();
