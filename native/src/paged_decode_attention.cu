@@ -67,7 +67,7 @@ __device__ inline void key_scores(const KvPoolView& gpu, const KvPoolView& cpu, 
   if constexpr (F == KvFormat::Native) {
     constexpr int kPerLoad = 16 / sizeof(T);
     const uint4* rows = reinterpret_cast<const uint4*>(static_cast<const T*>(pool.keys) + row * D);
-#pragma unroll 4
+#pragma unroll 8
     for (int i = 0; i < D / kPerLoad; i++) {
       uint4 raw = rows[i];
       const T* k = reinterpret_cast<const T*>(&raw);
@@ -80,7 +80,7 @@ __device__ inline void key_scores(const KvPoolView& gpu, const KvPoolView& cpu, 
     }
   } else {
     const uint4* rows = reinterpret_cast<const uint4*>(static_cast<const uint8_t*>(pool.keys) + row * D);
-#pragma unroll 2
+#pragma unroll  // all of the row's loads in flight at once: the step is latency-bound at decode batch sizes
     for (int i = 0; i < D / 16; i++) {
       uint4 raw = rows[i];
       const uint8_t* k = reinterpret_cast<const uint8_t*>(&raw);
@@ -183,7 +183,7 @@ __global__ void __launch_bounds__(kWarps * kLanes) paged_decode_attention_kernel
 #pragma unroll
       for (int i = 0; i < kDims; i++) acc[g][i] *= correction;
     }
-#pragma unroll 4
+#pragma unroll 8  // eight value rows in flight per lane
     for (int j = 0; j < kLanes; j++) {
       float vj[kDims];
       value_dims<T, F, D>(a.gpu, a.cpu, __shfl_sync(kAll, row, j), lane, vj);

@@ -39,6 +39,7 @@ __global__ void window_record_kernel(WindowScoresArgs a) {
   const int64_t first = (b * a.kv_heads + (a.groups == 1 ? 0 : g)) * a.entries + e;
   float weight = a.weights[first];
   if (a.groups == 1)
+#pragma unroll 8  // the heads' loads in flight together
     for (int64_t h = 1; h < a.kv_heads; h++) weight += a.weights[(b * a.kv_heads + h) * a.entries + e];
   if (weight == 0.f) return;
   const int64_t store = a.read_slots[b * a.key_length + a.positions[first]] * a.groups + g;

@@ -2,6 +2,7 @@
 // a CUDA graph is being recorded).
 #include "alisa_native.h"
 #include "errors.h"
+#include "select_top.cuh"
 #include "window_scores.cuh"
 
 #include <ATen/ATen.h>
@@ -96,6 +97,19 @@ int alisa_window_ranking(void* ranking_handle, void* sums_handle, void* read_slo
     args.read_slots = read_slots.data_ptr<int64_t>(); args.batch = batch; args.key_length = length;
     args.segments = segments.data_ptr<int32_t>(); args.selection_groups = groups; args.ranking = ranking.data_ptr<float>();
     launched(alisa::launch_window_ranking(args, at::cuda::getCurrentCUDAStream()), "window_ranking");
+  });
+}
+
+int alisa_select_top(void* listed_handle, void* ranking_handle) {
+  return alisa::guarded([&] {
+    const auto &listed = tensor(listed_handle), &ranking = tensor(ranking_handle);
+    TORCH_CHECK(ranking.is_cuda(), "select_top: tensors must be on a CUDA device, got ", ranking.device());
+    check(ranking, at::kFloat, 3, ranking, "select_top", "ranking [B, SG, L]");
+    check(listed, at::kInt, 3, ranking, "select_top", "listed [B, SG, k]");
+    TORCH_CHECK(listed.size(0) == ranking.size(0) && listed.size(1) == ranking.size(1) && listed.size(2) <= ranking.size(2),
+                "select_top: listed ", listed.sizes(), " does not fit ranking ", ranking.sizes(), " (k <= L)");
+    launched(alisa::launch_select_top(listed.data_ptr<int32_t>(), ranking.data_ptr<float>(), ranking.size(0) * ranking.size(1),
+                                      ranking.size(2), listed.size(2), at::cuda::getCurrentCUDAStream()), "select_top");
   });
 }
 

@@ -41,7 +41,7 @@ public static class NativeCheckCommand
         using (no_grad())
         {
             foreach (var kernelCase in KernelCases()) await Report(kernelCase, kernelCase.Passed);
-            foreach (var fusedCase in FusedCases().Concat(WindowScoresCheck.Cases()).Concat(HotSetCheck.Cases()).Concat(CopyBlocksCheck.Cases())) await Report(fusedCase, fusedCase.Passed);
+            foreach (var fusedCase in FusedCases().Concat(WindowScoresCheck.Cases()).Concat(SelectTopCheck.Cases()).Concat(HotSetCheck.Cases()).Concat(CopyBlocksCheck.Cases())) await Report(fusedCase, fusedCase.Passed);
         }
         foreach (var name in models)
             foreach (var (batch, capacity, requests) in new[] { (1, 4096, "greedy"), (3, 4096, "greedy"), (8, 4096, "greedy"), (8, 320, "greedy"),

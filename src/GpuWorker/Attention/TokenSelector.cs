@@ -4,7 +4,7 @@ namespace AlisaCluster.GpuWorker.Attention;
 
 /// <summary>One layer's selection for a batch, in the form the attention kernel reads: per (sequence, selection group)
 /// Segments [B, SG, 3] int32 = (sinks, listed, recent start), i.e. positions [0, sinks), the first `listed` entries of
-/// Listed [B, SG, K] int64, and [recent start, length).</summary>
+/// Listed [B, SG, K] (int64 from TorchSharp's top-k, int32 from the native one), and [recent start, length).</summary>
 public sealed record TokenSelection(Tensor Segments, Tensor? Listed, Tensor Lengths) : IDisposable
 {
     /// <summary>The same selection as a bool mask [B, SG, L].</summary>
@@ -23,7 +23,7 @@ public sealed record TokenSelection(Tensor Segments, Tensor? Listed, Tensor Leng
             // so an unread entry never clears a read one
             var counted = (rank < parts.narrow(2, 1, 1)).to(ScalarType.Int32).expand(Listed.shape);
             var global = zeros([Segments.shape[0], Segments.shape[1], keyLength], ScalarType.Int32, Segments.device)
-                .scatter_add(2, Listed, counted);
+                .scatter_add(2, Listed.to(ScalarType.Int64), counted);
             mask = mask | global.gt(Scalars.Of(0L));
         }
         return mask.MoveToOuterDisposeScope();
@@ -39,7 +39,7 @@ public sealed record TokenSelection(Tensor Segments, Tensor? Listed, Tensor Leng
         var segments = where(pick, first.Segments.expand(b, groups, 3), second.Segments.expand(b, groups, 3));
         long width = Math.Max(first.Listed?.shape[2] ?? 0, second.Listed?.shape[2] ?? 0);
         Tensor Widened(Tensor? listed) => (listed is null ? zeros([b, 1, width], ScalarType.Int64, rows.device)
-            : nn.functional.pad(listed, [0, width - listed.shape[2]])).expand(b, groups, width); // past a row's count: unread
+            : nn.functional.pad(listed.to(ScalarType.Int64), [0, width - listed.shape[2]])).expand(b, groups, width); // past a row's count: unread
         var both = width == 0 ? null : where(pick, Widened(first.Listed), Widened(second.Listed));
         return new TokenSelection(segments.MoveToOuterDisposeScope(), both?.MoveToOuterDisposeScope(), first.Lengths.alias().MoveToOuterDisposeScope());
     }
@@ -87,7 +87,7 @@ public static class TokenSelector
         if (nativeRanking)
         {
             using var native = Native.WindowScoresKernel.Rank(scores!, layer, readSlots, inputs.Segments);
-            var (_, top) = native.topk((int)Math.Min(inputs.MaxGlobal, l), dim: -1);
+            var top = Native.WindowScoresKernel.Top(native, Math.Min(inputs.MaxGlobal, l));
             return new TokenSelection(inputs.Segments.alias().MoveToOuterDisposeScope(), top.MoveToOuterDisposeScope(), step.Lengths.alias().MoveToOuterDisposeScope());
         }
 

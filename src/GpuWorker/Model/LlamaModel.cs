@@ -67,10 +67,12 @@ public sealed class LlamaModel : TransformerModel
         var c = Config;
         long q = c.NumHeads * c.HeadDim, kv = c.NumKvHeads * c.HeadDim;
         var qkv = nn.functional.linear(_kernels.RmsNorm(hidden, w.InputNorm, c.NormEps), w.Qkv, w.QkvBias);
-        var parts = qkv.split([q, kv, kv], -1);
-        var query = _kernels.Rotate(SplitHeads(parts[0], c.NumHeads, c.HeadDim), step.Cos!, step.Sin!);
-        var key = _kernels.Rotate(SplitHeads(parts[1], c.NumKvHeads, c.HeadDim), step.Cos!, step.Sin!);
-        var value = SplitHeads(parts[2], c.NumKvHeads, c.HeadDim);
+        var parts = qkv.split([q + kv, kv], -1);
+        // the query and key heads sit side by side in the fused projection: one rotary pass over both
+        var rotated = _kernels.Rotate(SplitHeads(parts[0], c.NumHeads + c.NumKvHeads, c.HeadDim), step.Cos!, step.Sin!);
+        var query = rotated.narrow(1, 0, c.NumHeads);
+        var key = rotated.narrow(1, c.NumHeads, c.NumKvHeads);
+        var value = SplitHeads(parts[1], c.NumKvHeads, c.HeadDim);
         hidden = hidden.add(nn.functional.linear(attention.Forward(layer, query, key, value), w.Output, w.OutputBias), Scalars.One);
 
         var gateUp = nn.functional.linear(_kernels.RmsNorm(hidden, w.PostNorm, c.NormEps), w.GateUp);

@@ -31,6 +31,15 @@ public static class WindowScoresKernel
         return ranking;
     }
 
+    /// <summary>The positions [B, SG, k] int32 of each row's k largest ranking values (k &lt;= L), ascending; among
+    /// values tied with the k-th largest the lowest positions (native/src/select_top.cu; torch.topk is its reference).</summary>
+    public static Tensor Top(Tensor ranking, long k)
+    {
+        var listed = empty([ranking.shape[0], ranking.shape[1], k], ScalarType.Int32, ranking.device);
+        AlisaNative.Check(AlisaNative.alisa_select_top(listed.Handle, ranking.Handle), "select_top");
+        return listed;
+    }
+
     /// <param name="readSlots">[B, L] logical slots of positions 0..L-1</param>
     /// <param name="lengths">[B] positions cached, the fed token included</param>
     /// <param name="columns">[B] (or [B, 1]) this step's ring column</param>
