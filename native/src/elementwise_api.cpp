@@ -31,6 +31,14 @@ void launched(const char* error, const char* what) {
   if (error) throw std::runtime_error(std::string(what) + ": " + error);
 }
 
+// Equal strides where they matter: a dim of size 1 is never stepped along, so its stride is free (a decode step's
+// key and value are head views of the fused QKV projection with T = 1, whose T strides differ).
+bool same_strides(const at::Tensor& a, const at::Tensor& b) {
+  for (int64_t d = 0; d < a.dim(); d++)
+    if (a.size(d) > 1 && a.stride(d) != b.stride(d)) return false;
+  return true;
+}
+
 }  // namespace
 
 extern "C" {
@@ -93,7 +101,7 @@ int alisa_kv_write(void* key_pool_handle, void* value_pool_handle, void* key_han
     same(key_pool, value, "kv_write");
     TORCH_CHECK(key_pool.is_contiguous() && value_pool.is_contiguous() && key_pool.dim() == 3 && value_pool.sizes() == key_pool.sizes(),
                 "kv_write: pools must be contiguous [S, KvH, D] of one shape");
-    TORCH_CHECK(key.dim() == 4 && key.sizes() == value.sizes() && key.strides() == value.strides() && key.stride(3) == 1,
+    TORCH_CHECK(key.dim() == 4 && key.sizes() == value.sizes() && same_strides(key, value) && key.stride(3) == 1,
                 "kv_write: key/value must be [B, KvH, T, D] with equal strides and a contiguous last dim, got ", key.sizes(),
                 " ", key.strides(), " and ", value.sizes(), " ", value.strides());
     args.batch = key.size(0); args.kv_heads = key.size(1); args.tokens = key.size(2); args.head_dim = key.size(3);
@@ -117,7 +125,7 @@ int alisa_kv_write_int8(void* key_codes_handle, void* value_codes_handle, void* 
     alisa::KvWriteInt8Args args{};
     args.type = storage_type(key, "kv_write_int8");
     same(key, value, "kv_write_int8");
-    TORCH_CHECK(key.dim() == 4 && key.sizes() == value.sizes() && key.strides() == value.strides() && key.stride(3) == 1,
+    TORCH_CHECK(key.dim() == 4 && key.sizes() == value.sizes() && same_strides(key, value) && key.stride(3) == 1,
                 "kv_write_int8: key/value must be [B, KvH, T, D] with equal strides and a contiguous last dim, got ", key.sizes(),
                 " ", key.strides(), " and ", value.sizes(), " ", value.strides());
     args.batch = key.size(0); args.kv_heads = key.size(1); args.tokens = key.size(2); args.head_dim = key.size(3);
