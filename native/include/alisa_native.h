@@ -107,8 +107,9 @@ ALISA_API int alisa_window_record(void* history, void* sums, void* read_slots, v
                                   void* positions);
 //   window_ranking what the selection ranks by: ranking [B, SG, L] fp32 from sums, read_slots and segments [B, SG, 3] int32
 ALISA_API int alisa_window_ranking(void* ranking, void* sums, void* read_slots, void* segments);
-//   select_top     listed [B, SG, k] int32 = positions of each row's k largest ranking values, ascending (select_top.cuh)
-ALISA_API int alisa_select_top(void* listed, void* ranking);
+//   select_top     listed [B, SG, k] int32 = positions of each row's largest ranking values, as many as its listed count
+//                  in segments [B, SG, 3], ascending, then zeros (select_top.cuh)
+ALISA_API int alisa_select_top(void* listed, void* ranking, void* segments);
 
 #ifdef __cplusplus
 }

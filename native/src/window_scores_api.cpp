@@ -100,16 +100,20 @@ int alisa_window_ranking(void* ranking_handle, void* sums_handle, void* read_slo
   });
 }
 
-int alisa_select_top(void* listed_handle, void* ranking_handle) {
+int alisa_select_top(void* listed_handle, void* ranking_handle, void* segments_handle) {
   return alisa::guarded([&] {
-    const auto &listed = tensor(listed_handle), &ranking = tensor(ranking_handle);
+    const auto &listed = tensor(listed_handle), &ranking = tensor(ranking_handle), &segments = tensor(segments_handle);
     TORCH_CHECK(ranking.is_cuda(), "select_top: tensors must be on a CUDA device, got ", ranking.device());
     check(ranking, at::kFloat, 3, ranking, "select_top", "ranking [B, SG, L]");
     check(listed, at::kInt, 3, ranking, "select_top", "listed [B, SG, k]");
-    TORCH_CHECK(listed.size(0) == ranking.size(0) && listed.size(1) == ranking.size(1) && listed.size(2) <= ranking.size(2),
-                "select_top: listed ", listed.sizes(), " does not fit ranking ", ranking.sizes(), " (k <= L)");
-    launched(alisa::launch_select_top(listed.data_ptr<int32_t>(), ranking.data_ptr<float>(), ranking.size(0) * ranking.size(1),
-                                      ranking.size(2), listed.size(2), at::cuda::getCurrentCUDAStream()), "select_top");
+    check(segments, at::kInt, 3, ranking, "select_top", "segments [B, SG, 3]");
+    TORCH_CHECK(listed.size(0) == ranking.size(0) && listed.size(1) == ranking.size(1) && listed.size(2) <= ranking.size(2) &&
+                segments.size(0) == ranking.size(0) && segments.size(1) == ranking.size(1) && segments.size(2) == 3,
+                "select_top: listed ", listed.sizes(), " / segments ", segments.sizes(), " do not fit ranking ", ranking.sizes(),
+                " (k <= L)");
+    launched(alisa::launch_select_top(listed.data_ptr<int32_t>(), ranking.data_ptr<float>(), segments.data_ptr<int32_t>(),
+                                      ranking.size(0) * ranking.size(1), ranking.size(2), listed.size(2),
+                                      at::cuda::getCurrentCUDAStream()), "select_top");
   });
 }
 

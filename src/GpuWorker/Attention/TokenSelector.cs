@@ -87,7 +87,7 @@ public static class TokenSelector
         if (nativeRanking)
         {
             using var native = Native.WindowScoresKernel.Rank(scores!, layer, readSlots, inputs.Segments);
-            var top = Native.WindowScoresKernel.Top(native, Math.Min(inputs.MaxGlobal, l));
+            var top = Native.WindowScoresKernel.Top(native, inputs.Segments, Math.Min(inputs.MaxGlobal, l));
             return new TokenSelection(inputs.Segments.alias().MoveToOuterDisposeScope(), top.MoveToOuterDisposeScope(), step.Lengths.alias().MoveToOuterDisposeScope());
         }
 

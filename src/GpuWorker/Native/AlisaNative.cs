@@ -84,7 +84,7 @@ public static partial class AlisaNative
     internal static partial int alisa_window_slide(IntPtr history, IntPtr sums, IntPtr readSlots, IntPtr lengths, IntPtr columns, IntPtr leaving);
     [LibraryImport(Library)]
     internal static partial int alisa_window_ranking(IntPtr ranking, IntPtr sums, IntPtr readSlots, IntPtr segments);
-    [LibraryImport(Library)] internal static partial int alisa_select_top(IntPtr listed, IntPtr ranking);
+    [LibraryImport(Library)] internal static partial int alisa_select_top(IntPtr listed, IntPtr ranking, IntPtr segments);
     [LibraryImport(Library)]
     internal static partial int alisa_window_record(IntPtr history, IntPtr sums, IntPtr readSlots, IntPtr lengths, IntPtr columns,
         IntPtr weights, IntPtr positions);

@@ -31,12 +31,13 @@ public static class WindowScoresKernel
         return ranking;
     }
 
-    /// <summary>The positions [B, SG, k] int32 of each row's k largest ranking values (k &lt;= L), ascending; among
-    /// values tied with the k-th largest the lowest positions (native/src/select_top.cu; torch.topk is its reference).</summary>
-    public static Tensor Top(Tensor ranking, long k)
+    /// <summary>Per row of ranking [B, SG, L], the positions of its largest values, as many as the row's listed count in
+    /// segments [B, SG, 3] int32 (at most k &lt;= L), ascending, then zeros: listed [B, SG, k] int32. Among values
+    /// tied with the last one taken the lowest positions (native/src/select_top.cu; torch.topk is its reference).</summary>
+    public static Tensor Top(Tensor ranking, Tensor segments, long k)
     {
         var listed = empty([ranking.shape[0], ranking.shape[1], k], ScalarType.Int32, ranking.device);
-        AlisaNative.Check(AlisaNative.alisa_select_top(listed.Handle, ranking.Handle), "select_top");
+        AlisaNative.Check(AlisaNative.alisa_select_top(listed.Handle, ranking.Handle, segments.Handle), "select_top");
         return listed;
     }
 
