@@ -2,7 +2,7 @@ namespace AlisaCluster.GpuWorker.Planning;
 
 /// <summary>Predicts the run time of a batch that does not fit the GPU: the scheduler's vLLM-style policy (first come
 /// first served admission while the sequence fits, the newest running sequence preempted when a step finds no room,
-/// its KV rebuilt by a prefill when it is admitted again, the admissions of one step prefilled together by length), simulated step by step with the cost model's compute and
+/// its KV rebuilt by a prefill when it is admitted again), simulated step by step with the cost model's compute and
 /// prefill times. Without a plan every token stays on the GPU; with one (a tiered engine with a hot set) a sequence
 /// holds only what the plan keeps on the GPU plus its hot blocks, and steps pay the plan's fetches and offloads.
 /// The planner weighs this against its tiered plans that never preempt.</summary>
@@ -28,19 +28,14 @@ public static class PreemptionSimulator
         void Release(int s) { used -= held[s]; held[s] = 0; running.Remove(s); }
         while (running.Count > 0 || waiting.Count > 0)
         {
-            var admitted = new List<int>();
             while (waiting.First is { } next && used + Footprint(Length(next.Value)) <= blocks)
             {
                 waiting.RemoveFirst();
                 running.Add(next.Value);
-                admitted.Add(Length(next.Value));
                 held[next.Value] = Footprint(Length(next.Value));
                 used += held[next.Value];
+                seconds += cost.RecomputeSeconds(1, Length(next.Value)); // the prefill of its prompt and what it generated
             }
-            // the prefill of their prompts and what they generated: one batched forward per length, as the engine's
-            // PrefillPlan runs sequences of one length together
-            foreach (var same in admitted.GroupBy(length => length))
-                seconds += cost.RecomputeSeconds(same.Count(), same.Key);
             for (int i = 0; i < running.Count; i++)
             {
                 int s = running[i], need = Footprint(Length(s)) - held[s];

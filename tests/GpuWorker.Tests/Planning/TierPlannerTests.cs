@@ -79,10 +79,10 @@ public sealed class TierPlannerTests
     }
 
     [Fact]
-    public void PreemptionSimulatorMatchesOneBatchedPrefillPlusTheStepSumWhenTheBatchFitsAndCostsMoreWhenItDoesNot()
+    public void PreemptionSimulatorMatchesTheStepSumWhenTheBatchFitsAndCostsMoreWhenItDoesNot()
     {
         var small = Work with { GeneratedTokens = 64 };
-        double expected = Cost.RecomputeSeconds(8, 128) + Enumerable.Range(128, 64).Sum(n => Cost.ComputeSeconds(8, n + 1));
+        double expected = 8 * Cost.RecomputeSeconds(1, 128) + Enumerable.Range(128, 64).Sum(n => Cost.ComputeSeconds(8, n + 1));
         Assert.Equal(expected, PreemptionSimulator.TotalSeconds(Cost, small, 8 * 208)!.Value, 6);
         Assert.True(PreemptionSimulator.TotalSeconds(Cost, small, 4 * 208)!.Value > expected * 1.5); // two waves
         Assert.Null(PreemptionSimulator.TotalSeconds(Cost, small, 160));
