@@ -11,7 +11,9 @@ public enum KvPolicyKind { Dense, Local, Streaming, H2O, Swa, Quest }
 /// the current query's attention logits (<see cref="QuestPageSelector"/>); "quest:0.8:local=0.25:sinks=4:ada" adds a
 /// recent window, sinks, and Ada-KV's allocation of the layer's pages across KV heads; "quest:0.8:tokens" ranks single
 /// tokens by their true logit instead of pages by a bound (an exact top-k). Any sparse policy takes ":summaries": the
-/// tokens it leaves out are attended a page at a time through their mean key and value (<see cref="Summaries"/>).</summary>
+/// tokens it leaves out are attended a page at a time through their mean key and value (<see cref="Summaries"/>).
+/// Local, StreamingLLM, H2O and SWA take ":pyramid" or ":pyramid=0.5": more of the budget in lower layers, less in higher
+/// ones, the same in total (PyramidKV; <see cref="PyramidSlope"/>).</summary>
 public sealed record KvPolicy(KvPolicyKind Kind, double Sparsity = 0)
 {
     /// <summary>SWA: share of the budget given to the most recent tokens (the paper: 0.5). Quest: the least share
@@ -40,6 +42,18 @@ public sealed record KvPolicy(KvPolicyKind Kind, double Sparsity = 0)
     /// weighted by their count (<see cref="Kv.PageSummaries"/>). The budget pays for those entries: tokens are selected
     /// from <see cref="TokenRatio"/>, one entry per <see cref="SummaryPageTokens"/> tokens less than the caching ratio.</summary>
     public bool Summaries { get; init; }
+
+    /// <summary>PyramidKV's layer allocation: layer l of L attends a share r_l = r * (1 + slope * (1 - 2l / (L - 1))) of the
+    /// cache (r the policy's token ratio; at most 1), so the lowest layer reads (1 + slope) r, the highest (1 - slope) r
+    /// and the layers together what a flat r reads. 0: every layer r. SWA's score window stays that of r.</summary>
+    public double PyramidSlope { get; init; }
+
+    /// <summary>The token ratio of one layer of <paramref name="layers"/> (<see cref="PyramidSlope"/>).</summary>
+    public double TokenRatioOf(int layer, int layers) => layers < 2 || PyramidSlope == 0 ? TokenRatio
+        : Math.Min(1, TokenRatio * (1 + PyramidSlope * (1 - 2.0 * layer / (layers - 1))));
+
+    /// <summary>The most any layer reads: the lowest layer's share, whatever the layer count.</summary>
+    public double MaxTokenRatio => TokenRatioOf(0, 2);
 
     /// <summary>Tokens per summarised page: the KV pool's block size, which an engine serving summaries must use.</summary>
     public const int SummaryPageTokens = 16;
@@ -76,6 +90,7 @@ public sealed record KvPolicy(KvPolicyKind Kind, double Sparsity = 0)
         if (AdaptiveHeads) text += ":ada";
         if (ExactTokens) text += ":tokens";
         if (Summaries) text += ":summaries";
+        if (PyramidSlope != 0) text += $":pyramid={PyramidSlope.ToString(CultureInfo.InvariantCulture)}";
         return text;
     }
 
@@ -107,6 +122,9 @@ public sealed record KvPolicy(KvPolicyKind Kind, double Sparsity = 0)
                 ("ada", KvPolicyKind.Quest) => policy with { AdaptiveHeads = true },
                 ("tokens", KvPolicyKind.Quest) => policy with { ExactTokens = true },
                 ("summaries", _) => policy with { Summaries = true },
+                ("pyramid", not KvPolicyKind.Quest) => policy with { PyramidSlope = value == "" ? DefaultPyramidSlope
+                    : double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var slope)
+                        ? slope : throw new ArgumentException($"'{text}': pyramid's slope must be a number in (0, 1], got '{value}'", "kv_policy") },
                 ("learned", KvPolicyKind.Swa) => policy with
                 {
                     RecentFractions = (learned ?? throw new ArgumentException(
@@ -118,6 +136,9 @@ public sealed record KvPolicy(KvPolicyKind Kind, double Sparsity = 0)
         policy.Validate();
         return policy;
     }
+
+    /// <summary>":pyramid" without a value: the lowest layer reads 1.5x the flat share, the highest 0.5x.</summary>
+    public const double DefaultPyramidSlope = 0.5;
 
     /// <summary>Above this a policy keeps (almost) nothing; the gateway applies the same cap.</summary>
     public const double MaxSparsity = 0.99;
@@ -142,6 +163,8 @@ public sealed record KvPolicy(KvPolicyKind Kind, double Sparsity = 0)
         if (Summaries && Sparsity > 0 && TokenRatio <= 0)
             throw new ArgumentException($"summaries take one entry per {SummaryPageTokens} tokens of the budget: KV sparsity must be below " +
                 $"{1 - 1.0 / SummaryPageTokens}, got {Sparsity}", "kv_sparsity");
+        if (!(PyramidSlope >= 0 && PyramidSlope <= 1))
+            throw new ArgumentException($"pyramid's slope must be in (0, 1], got {PyramidSlope}", "kv_policy");
         if (Sinks < 0 || Sinks > MaxSinks) throw new ArgumentException($"sinks must be in [0, {MaxSinks}], got {Sinks}", "kv_policy");
         // the split differs between KV heads, so the selection must too
         if (RecentFractions is not null && (Kind != KvPolicyKind.Swa || !PerKvHead))

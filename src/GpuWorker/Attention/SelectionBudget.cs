@@ -1,8 +1,8 @@
 namespace AlisaCluster.GpuWorker.Attention;
 
 /// <summary>How many tokens of each kind one sequence attends to at one decode step, for n cached positions
-/// (the current token included), in one layer and KV head (only a learned split tells them apart). Rounding is
-/// half-to-even, as .NET's Math.Round (and the reference) does.</summary>
+/// (the current token included), in one layer (of <c>layers</c>) and KV head (only a learned split and a pyramid tell
+/// them apart). Rounding is half-to-even, as .NET's Math.Round (and the reference) does.</summary>
 public readonly record struct SelectionBudget(int Length, int Recent, int Sinks, int Global, int ScoreWindow)
 {
     /// <summary>Most positions the selection can hold (the union may be smaller where the parts overlap).</summary>
@@ -17,16 +17,17 @@ public readonly record struct SelectionBudget(int Length, int Recent, int Sinks,
         int most = 0;
         for (int layer = 0; layer < (shape?.Length ?? 1); layer++)
             for (int head = 0; head < (shape?[layer].Length ?? 1); head++)
-                if (For(policy, n, layer, head) is { Global: > 0 } budget) most = Math.Max(most, budget.Sinks + budget.Global);
+                // a pyramid's lowest layer (layer 0 of any count) lists the most
+                if (For(policy, n, layer, head, layers: shape?.Length ?? 2) is { Global: > 0 } budget) most = Math.Max(most, budget.Sinks + budget.Global);
         return most;
     }
 
-    public static SelectionBudget For(KvPolicy policy, int n, int layer = 0, int kvHead = 0)
+    public static SelectionBudget For(KvPolicy policy, int n, int layer = 0, int kvHead = 0, int layers = 1)
     {
         if (policy.IsDense) return new(n, n, 0, 0, 0);
-        double r = policy.TokenRatio; // with summaries, their entries come out of the budget
+        double r = policy.TokenRatioOf(layer, layers); // with summaries, their entries come out of the budget
         int b = Math.Max(1, (int)Math.Round(n * r));
-        int k = Math.Max(1, (int)Math.Round(n * r / 2));
+        int k = Math.Max(1, (int)Math.Round(n * policy.TokenRatio / 2)); // one score window for every layer
         switch (policy.Kind)
         {
             case KvPolicyKind.Local:
@@ -34,9 +35,10 @@ public readonly record struct SelectionBudget(int Length, int Recent, int Sinks,
             case KvPolicyKind.Streaming:
                 return new(n, Math.Min(n, Math.Max(1, b - KvPolicy.StreamingSinkTokens)), Math.Min(n, KvPolicy.StreamingSinkTokens), 0, 0);
             case KvPolicyKind.H2O:
-                int recent = Math.Min(k, n);
+                int recent = Math.Min(Math.Max(1, (int)Math.Round(n * r / 2)), n);
                 return new(n, recent, 0, b - recent, 0);
-            case KvPolicyKind.Swa when policy.LocalFraction == 0.5 && policy.Sinks == 0 && !policy.MeanScores && policy.RecentFractions is null:
+            case KvPolicyKind.Swa when policy.LocalFraction == 0.5 && policy.Sinks == 0 && !policy.MeanScores && policy.RecentFractions is null
+                                       && policy.PyramidSlope == 0:
                 return new(n, k, 0, Math.Min(k, n - k), k); // the paper: k recent + k global
             case KvPolicyKind.Swa:
                 int local = Math.Min(n, Math.Max(1, (int)Math.Round(n * r * policy.LocalFractionOf(layer, kvHead))));

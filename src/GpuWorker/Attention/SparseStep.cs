@@ -8,9 +8,11 @@ namespace AlisaCluster.GpuWorker.Attention;
 /// that leave the window now (each sequence's ScoreFloor moves past them).</summary>
 public sealed class SparseStep : IDisposable
 {
-    public SparseStep(AttentionBatch batch, TokenScores? scores, Device device)
+    /// <param name="modelLayers">the model's layer count, which a pyramid's per-layer budgets are spread over</param>
+    public SparseStep(AttentionBatch batch, TokenScores? scores, Device device, int modelLayers = 1)
         : this(batch.Sequences.Select(s => s.Policy).ToArray(), scores, device)
     {
+        _modelLayers = modelLayers;
         int rows = batch.Sequences.Count;
         var budgets = batch.Sequences.Select((s, b) => SelectionBudget.For(s.Policy, batch.StartPositions[b] + batch.QueryLength)).ToArray();
         Lengths = tensor(budgets.Select(b => (long)b.Length).ToArray(), device: device).view(rows, 1);
@@ -77,11 +79,12 @@ public sealed class SparseStep : IDisposable
         return step;
     }
 
-    /// <summary>Policies whose selection inputs are the same in every layer and need no per-row divisor. Quest is not
+    /// <summary>Policies whose selection inputs are the same in every layer (no learned split, no pyramid) and need no
+    /// per-row divisor. Quest is not
     /// captured: its page bounds are kept by host-planned writes (<see cref="Kv.WritePlan.Pages"/>), and its exact
     /// top-k runs the TorchSharp selection; summaries are attended by the TorchSharp attention.</summary>
     public static bool CanCapture(KvPolicy policy) =>
-        !policy.IsDense && !policy.MeanScores && policy.RecentFractions is null && !policy.RanksByQuery && !policy.Summaries;
+        !policy.IsDense && !policy.MeanScores && policy.RecentFractions is null && policy.PyramidSlope == 0 && !policy.RanksByQuery && !policy.Summaries;
 
     private (Tensor Segments, Tensor Column, Tensor Leaving, TokenScores? Scores, SelectionBudget Bound)? _staged;
 
@@ -104,13 +107,15 @@ public sealed class SparseStep : IDisposable
     public sealed record LayerSelection(Tensor Segments, int MaxGlobal, int MaxEntries);
 
     private LayerSelection[] _layers = [];
+    private readonly int _modelLayers = 1;
 
-    /// <summary>One entry for all layers unless a row's split is learned per layer.</summary>
+    /// <summary>One entry for all layers unless a row's split is learned per layer or its budget is a pyramid.</summary>
     private LayerSelection[] LayerSelections(AttentionBatch batch, int groups, Device device)
     {
         int rows = Policies.Length;
         var learned = Policies.Where(p => p.NeedsWindowScores).Select(p => p.RecentFractions).Where(f => f is not null).ToList();
         int layers = learned.Count == 0 ? 1 : learned.Max(f => f!.Length);
+        if (Policies.Any(p => p.PyramidSlope != 0)) layers = Math.Max(layers, _modelLayers);
         if (learned.Any(f => f!.Length != layers || f.Any(h => h.Length != groups)))
             throw new InvalidOperationException($"a learned split must give {layers} layers x {groups} KV heads");
         var segments = new int[layers * rows * groups * 3];
@@ -119,7 +124,7 @@ public sealed class SparseStep : IDisposable
             for (int b = 0; b < rows; b++)
                 for (int h = 0; h < groups; h++)
                 {
-                    var budget = SelectionBudget.For(Policies[b], batch.StartPositions[b] + batch.QueryLength, layer, h);
+                    var budget = SelectionBudget.For(Policies[b], batch.StartPositions[b] + batch.QueryLength, layer, h, layers);
                     var (sinks, global, recentStart, entries) = Policies[b].RanksByQuery
                         ? QuestPageSelector.Segments(Policies[b], budget, batch.Sequences[b].BlockSize)
                         : Segments(budget);

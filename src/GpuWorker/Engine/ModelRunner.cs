@@ -23,7 +23,7 @@ public sealed class ModelRunner(TransformerModel model, KvCache cache, TokenScor
         var flat = tokens.SelectMany(t => t).Select(t => (long)t).ToArray();
         using var tokenTensor = tensor(flat, [sequences.Count, queryLength], device: Model.Device);
         using var batch = new AttentionBatch(Cache, sequences, queryLength, Model.Device, Model.Config.SlidingWindow);
-        using var sparseStep = queryLength == 1 && sequences.Any(s => !s.Policy.IsDense) ? new SparseStep(batch, scores, Model.Device) : null;
+        using var sparseStep = queryLength == 1 && sequences.Any(s => !s.Policy.IsDense) ? new SparseStep(batch, scores, Model.Device, Model.Config.NumLayers) : null;
         using var recompute = Cache.IsTiered ? PrefixRecompute.For(Cache, sequences, Model.Device) : null;
         var logits = Model.Forward(tokenTensor, batch.Positions, ChooseAttention(batch, sparseStep), lastOnly, recompute?.Pass);
         batch.CommitLengths();

@@ -87,13 +87,14 @@ public static class TierPlanner
         return n;
     }
 
-    /// <summary>The most recent tokens any layer and head always attends to at length n (a learned split varies them).</summary>
+    /// <summary>The most recent tokens any layer and head always attends to at length n (a learned split and a
+    /// pyramid vary them; a pyramid's lowest layer, layer 0 of any count, reads the most).</summary>
     public static int RecentWindow(KvPolicy policy, int n)
     {
         if (policy.IsDense) return 1;
-        if (policy.RecentFractions is not { } fractions) return SelectionBudget.For(policy, n).Recent;
+        if (policy.RecentFractions is not { } fractions) return SelectionBudget.For(policy, n, layers: 2).Recent;
         return Enumerable.Range(0, fractions.Length)
-            .SelectMany(layer => Enumerable.Range(0, fractions[layer].Length).Select(head => SelectionBudget.For(policy, n, layer, head).Recent)).Max();
+            .SelectMany(layer => Enumerable.Range(0, fractions[layer].Length).Select(head => SelectionBudget.For(policy, n, layer, head, fractions.Length).Recent)).Max();
     }
 
     /// <summary>The longest length at which the plan's offloaded blocks still fit the CPU budget (int.MaxValue: always).</summary>

@@ -19,6 +19,42 @@ public sealed class SelectionBudgetTests
         Assert.True(budget.MaxSelected <= n);
     }
 
+    [Theory]
+    [InlineData("swa:0.8:pyramid", 6)]
+    [InlineData("local:0.8:pyramid=0.3", 6)]
+    [InlineData("h2o:0.7:pyramid=1", 4)]
+    [InlineData("swa:0.8:per-head:summaries:pyramid", 32)]
+    public void APyramidGivesLowerLayersMoreAndKeepsTheTotalAndTheScoreWindow(string text, int layers)
+    {
+        const int n = 1000;
+        var policy = KvPolicy.Parse(text);
+        var flat = SelectionBudget.For(policy, n); // one layer: the flat share
+        Assert.Equal(Math.Round(n * policy.TokenRatio), flat.MaxSelected, 0);
+        var budgets = Enumerable.Range(0, layers).Select(l => SelectionBudget.For(policy, n, l, layers: layers)).ToArray();
+        for (int l = 1; l < layers; l++) Assert.True(budgets[l].MaxSelected < budgets[l - 1].MaxSelected, $"layer {l}");
+        Assert.Equal(Math.Round(n * policy.TokenRatio * (1 + policy.PyramidSlope)), budgets[0].MaxSelected, 0);
+        Assert.Equal(Math.Max(1, Math.Round(n * policy.TokenRatio * (1 - policy.PyramidSlope))), budgets[^1].MaxSelected, 0);
+        Assert.InRange(budgets.Average(b => b.MaxSelected), flat.MaxSelected - 1, flat.MaxSelected + 1); // the same total (rounding apart)
+        Assert.All(budgets, b => Assert.Equal(flat.ScoreWindow, b.ScoreWindow));
+        Assert.Equal(budgets[0], SelectionBudget.For(policy, n, 0, layers: 2)); // the lowest layer reads the most at any depth
+    }
+
+    [Theory]
+    [InlineData("swa:0.8:pyramid", "swa:0.8:pyramid=0.5")]
+    [InlineData("streaming:0.9:pyramid=0.25", "streaming:0.9:pyramid=0.25")]
+    public void APyramidParsesAndPrints(string text, string printed) => Assert.Equal(printed, KvPolicy.Parse(text).ToString());
+
+    [Theory]
+    [InlineData("swa:0.8:pyramid=1.5", "slope must be in (0, 1]")]
+    [InlineData("swa:0.8:pyramid=steep", "slope must be a number")]
+    [InlineData("quest:0.8:pyramid", "unknown option 'pyramid'")]
+    public void ABadPyramidIsRefusedByName(string text, string message)
+    {
+        var error = Assert.Throws<ArgumentException>(() => KvPolicy.Parse(text));
+        Assert.Equal("kv_policy", error.ParamName);
+        Assert.Contains(message, error.Message);
+    }
+
     [Fact]
     public void RoundingIsHalfToEven()
     {

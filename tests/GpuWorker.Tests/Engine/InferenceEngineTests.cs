@@ -42,7 +42,7 @@ public sealed class InferenceEngineTests(TinyModels models)
     public async Task RequestsWithDifferentKvPoliciesShareABatchWithoutAffectingEachOther(KvStorageFormat format)
     {
         string[] policies = ["dense", "swa:0.5", "h2o:0.7", "local:0.8", "streaming:0.5", "swa:0.6:per-head", "quest:0.7:local=0.25:sinks=4", "quest:0.8:ada", "quest:0.8:local=0.5:tokens",
-            "swa:0.6:per-head:summaries", "local:0.8:summaries"];
+            "swa:0.6:per-head:summaries", "local:0.8:summaries", "swa:0.6:per-head:pyramid", "h2o:0.7:pyramid=0.3"];
         var sampling = SamplingParams.Greedy(24) with { IgnoreEos = true };
         var options = new EngineOptions { KvCapacityTokens = 4096, PerHeadScores = true, KvFormat = format, EnablePageSummaries = true };
         await using var engine = new InferenceEngine(models.Get("tiny-llama"), options);
