@@ -45,15 +45,13 @@ public sealed record KvPolicy(KvPolicyKind Kind, double Sparsity = 0)
 
     /// <summary>PyramidKV's layer allocation: layer l of L attends a share r_l = r * (1 + slope * (1 - 2l / (L - 1))) of the
     /// cache (r the policy's token ratio; at most 1), so the lowest layer reads (1 + slope) r, the highest (1 - slope) r
-    /// and the layers together what a flat r reads. 0: every layer r. SWA's score window stays that of r.</summary>
+    /// and the layers together what a flat r reads. 0: every layer r; a negative slope inverts the pyramid (more in
+    /// higher layers). SWA's score window stays that of r.</summary>
     public double PyramidSlope { get; init; }
 
     /// <summary>The token ratio of one layer of <paramref name="layers"/> (<see cref="PyramidSlope"/>).</summary>
     public double TokenRatioOf(int layer, int layers) => layers < 2 || PyramidSlope == 0 ? TokenRatio
         : Math.Min(1, TokenRatio * (1 + PyramidSlope * (1 - 2.0 * layer / (layers - 1))));
-
-    /// <summary>The most any layer reads: the lowest layer's share, whatever the layer count.</summary>
-    public double MaxTokenRatio => TokenRatioOf(0, 2);
 
     /// <summary>Tokens per summarised page: the KV pool's block size, which an engine serving summaries must use.</summary>
     public const int SummaryPageTokens = 16;
@@ -124,7 +122,7 @@ public sealed record KvPolicy(KvPolicyKind Kind, double Sparsity = 0)
                 ("summaries", _) => policy with { Summaries = true },
                 ("pyramid", not KvPolicyKind.Quest) => policy with { PyramidSlope = value == "" ? DefaultPyramidSlope
                     : double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var slope)
-                        ? slope : throw new ArgumentException($"'{text}': pyramid's slope must be a number in (0, 1], got '{value}'", "kv_policy") },
+                        ? slope : throw new ArgumentException($"'{text}': pyramid's slope must be a number in [-1, 1], got '{value}'", "kv_policy") },
                 ("learned", KvPolicyKind.Swa) => policy with
                 {
                     RecentFractions = (learned ?? throw new ArgumentException(
@@ -163,8 +161,8 @@ public sealed record KvPolicy(KvPolicyKind Kind, double Sparsity = 0)
         if (Summaries && Sparsity > 0 && TokenRatio <= 0)
             throw new ArgumentException($"summaries take one entry per {SummaryPageTokens} tokens of the budget: KV sparsity must be below " +
                 $"{1 - 1.0 / SummaryPageTokens}, got {Sparsity}", "kv_sparsity");
-        if (!(PyramidSlope >= 0 && PyramidSlope <= 1))
-            throw new ArgumentException($"pyramid's slope must be in (0, 1], got {PyramidSlope}", "kv_policy");
+        if (!(PyramidSlope >= -1 && PyramidSlope <= 1))
+            throw new ArgumentException($"pyramid's slope must be in [-1, 1], got {PyramidSlope}", "kv_policy");
         if (Sinks < 0 || Sinks > MaxSinks) throw new ArgumentException($"sinks must be in [0, {MaxSinks}], got {Sinks}", "kv_policy");
         // the split differs between KV heads, so the selection must too
         if (RecentFractions is not null && (Kind != KvPolicyKind.Swa || !PerKvHead))

@@ -15,9 +15,9 @@ public readonly record struct SelectionBudget(int Length, int Recent, int Sinks,
         if (policy.IsDense) return 0;
         var shape = policy.RecentFractions;
         int most = 0;
-        for (int layer = 0; layer < (shape?.Length ?? 1); layer++)
+        // without a learned shape, the first and last of two layers: a pyramid's extremes, whatever the layer count
+        for (int layer = 0; layer < (shape?.Length ?? 2); layer++)
             for (int head = 0; head < (shape?[layer].Length ?? 1); head++)
-                // a pyramid's lowest layer (layer 0 of any count) lists the most
                 if (For(policy, n, layer, head, layers: shape?.Length ?? 2) is { Global: > 0 } budget) most = Math.Max(most, budget.Sinks + budget.Global);
         return most;
     }

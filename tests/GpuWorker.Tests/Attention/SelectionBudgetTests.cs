@@ -37,6 +37,18 @@ public sealed class SelectionBudgetTests
         Assert.InRange(budgets.Average(b => b.MaxSelected), flat.MaxSelected - 1, flat.MaxSelected + 1); // the same total (rounding apart)
         Assert.All(budgets, b => Assert.Equal(flat.ScoreWindow, b.ScoreWindow));
         Assert.Equal(budgets[0], SelectionBudget.For(policy, n, 0, layers: 2)); // the lowest layer reads the most at any depth
+        Assert.Equal(budgets[0].Global > 0 ? budgets[0].Sinks + budgets[0].Global : 0, SelectionBudget.MaxListed(policy, n)); // hot slots
+    }
+
+    [Fact]
+    public void AnInvertedPyramidGivesHigherLayersMore()
+    {
+        var policy = KvPolicy.Parse("swa:0.8:pyramid=-0.5");
+        var lowest = SelectionBudget.For(policy, 1000, 0, layers: 6);
+        var highest = SelectionBudget.For(policy, 1000, 5, layers: 6);
+        Assert.Equal(100, lowest.MaxSelected);
+        Assert.Equal(300, highest.MaxSelected);
+        Assert.Equal(highest.Sinks + highest.Global, SelectionBudget.MaxListed(policy, 1000)); // hot slots for the largest layer
     }
 
     [Theory]
@@ -45,7 +57,7 @@ public sealed class SelectionBudgetTests
     public void APyramidParsesAndPrints(string text, string printed) => Assert.Equal(printed, KvPolicy.Parse(text).ToString());
 
     [Theory]
-    [InlineData("swa:0.8:pyramid=1.5", "slope must be in (0, 1]")]
+    [InlineData("swa:0.8:pyramid=1.5", "slope must be in [-1, 1]")]
     [InlineData("swa:0.8:pyramid=steep", "slope must be a number")]
     [InlineData("quest:0.8:pyramid", "unknown option 'pyramid'")]
     public void ABadPyramidIsRefusedByName(string text, string message)
