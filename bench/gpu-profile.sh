@@ -2,9 +2,9 @@
 # Where a decode step's GPU time goes, on the GPU machine (after `bash scripts/pack-gpu.sh` here; carry .gpu):
 #   run command="bash bench/gpu-profile.sh" carry=[".gpu"]
 # 1. bench/gemm_floor.py: cuBLAS's decode-shaped GEMMs against the bandwidth floor (both BLAS back ends);
-# 2. ncu: the duration of every kernel of a short ALISA bench (SWA 80% + INT8, 24 GiB, 128 + 12) at batch 64 and 256,
+# 2. ncu: the duration of every kernel of a short ALISA bench (SWA 80% + INT8, 24 GiB, 128 + 12) at batch 64 (BATCHES),
 #    for bench/kernel_steps.py to split into decode steps and sum per kernel.
-# Env: SKIP_GEMM=1 skips part 1; SHAPE (llama2-7b), POLICIES ("swa:0.8 --int8"), BATCHES ("64 256"), GEN (12). Output in $OUT.
+# Env: SKIP_GEMM=1 skips part 1; SHAPE (llama2-7b), POLICIES ("swa:0.8 --int8"), BATCHES ("64"; batch 256 under ncu takes over 5 minutes), GEN (12). Output in $OUT.
 set -uo pipefail
 [[ "${1:-}" == "--help" || "${1:-}" == "-h" ]] && { sed -n "2,7p" "$0" | sed "s/^# \{0,1\}//"; exit 0; }
 OUT=${OUT:-/tmp/profile-out}; mkdir -p "$OUT"
@@ -19,7 +19,7 @@ for l in sys.stdin:
 # kernel node of a short run, in launch order; the decode steps are the repeating tail (analysed here by
 # bench/kernel_steps.py).
 IFS=, read -ra policies <<< "${POLICIES:-swa:0.8 --int8}"
-for batch in ${BATCHES:-64 256}; do for policy in "${policies[@]}"; do
+for batch in ${BATCHES:-64}; do for policy in "${policies[@]}"; do
   tag="b$batch-$(echo $policy | tr -c 'a-z0-9.\n' '_')"
   /usr/local/cuda/bin/ncu --metrics gpu__time_duration.sum --cache-control none --clock-control none --csv \
     --log-file /tmp/ncu-$tag.csv bash .gpu/run.sh bench --dummy-weights $shape --dtype fp16 --device cuda \
