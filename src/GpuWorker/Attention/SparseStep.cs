@@ -80,9 +80,9 @@ public sealed class SparseStep : IDisposable
     }
 
     /// <summary>Policies whose selection inputs are the same in every layer (no learned split, no pyramid) and need no
-    /// per-row divisor. Quest is not
-    /// captured: its page bounds are kept by host-planned writes (<see cref="Kv.WritePlan.Pages"/>), and its exact
-    /// top-k runs the TorchSharp selection; summaries are attended by the TorchSharp attention.</summary>
+    /// per-row divisor. Quest is not captured: its page bounds are kept by host-planned writes
+    /// (<see cref="Kv.WritePlan.Pages"/>), and its exact top-k runs the TorchSharp selection; summaries are attended by
+    /// the TorchSharp attention.</summary>
     public static bool CanCapture(KvPolicy policy) =>
         !policy.IsDense && !policy.MeanScores && policy.RecentFractions is null && policy.PyramidSlope == 0 && !policy.RanksByQuery && !policy.Summaries;
 
