@@ -7,8 +7,6 @@ F.linear(x[M, K], W[N, K]) over 32 distinct weights (so nothing stays in L2), re
 one JSON line: milliseconds per layer-set, the bytes read and the achieved TB/s, for both BLAS back ends.
 """
 import argparse, json, sys
-import torch
-import torch.nn.functional as F
 
 SHAPES = {  # name: (hidden, [(name, N, K)])
     "llama2-7b": [("qkv", 3 * 4096, 4096), ("o", 4096, 4096), ("gate_up", 2 * 11008, 4096), ("down", 4096, 11008)],
@@ -17,6 +15,7 @@ SHAPES = {  # name: (hidden, [(name, N, K)])
 
 
 def time_graph(fn, reps=20):
+    import torch
     s = torch.cuda.Stream()
     s.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(s):
@@ -42,6 +41,8 @@ def main():
     p.add_argument("--layers", type=int, default=32)
     p.add_argument("--out")
     a = p.parse_args()
+    import torch  # after --help, which works without PyTorch
+    import torch.nn.functional as F
     out = open(a.out, "a") if a.out else None
     dev = torch.device("cuda")
     for backend in ("cublas", "cublaslt"):
