@@ -35,7 +35,7 @@ __global__ void __launch_bounds__(kThreads) select_top_kernel(int32_t* __restric
                                                              const int32_t* __restrict__ segments, int length, int k) {
   const float* row = ranking + static_cast<int64_t>(blockIdx.x) * length;
   int32_t* out = listed + static_cast<int64_t>(blockIdx.x) * k;
-  const int count = segments == nullptr ? k : min(max(segments[blockIdx.x * 3 + 1], 0), k);
+  const int count = min(max(segments[blockIdx.x * 3 + 1], 0), k);
   for (int s = count + threadIdx.x; s < k; s += kThreads) out[s] = 0;  // unread padding
   if (count == 0) return;
   __shared__ int histogram[kBins];

@@ -1,7 +1,7 @@
 // select_top: each row's largest entries, as the positions the attention kernel's listed segment reads.
 //   ranking  [rows, L] fp32 contiguous (e.g. window_ranking's [B, SG, L]; -inf marks non-candidates)
-//   segments [rows, 3] int32 (sinks, listed count, recent start) or null: row r takes its own count c_r =
-//            min(segments[r, 1], k) (all k without segments); the batch's k is the largest budget, and the listed
+//   segments [rows, 3] int32 (sinks, listed count, recent start): row r takes its own count c_r =
+//            min(segments[r, 1], k); the batch's k is the largest budget, and the listed
 //            segment of a row reads only its first c_r entries, so each row needs exactly its own top c_r
 //   listed   [rows, k] int32 contiguous, k <= L: the positions of the c_r largest values of row r in ascending position
 //            order, then zeros (unread); among values equal to the c_r-th largest the lowest positions are taken, so

@@ -10,16 +10,19 @@ public readonly record struct SelectionBudget(int Length, int Recent, int Sinks,
 
     /// <summary>Most entries any layer and KV head lists at length n besides the recent window (sinks + global picks;
     /// 0 for policies that list none): the hot slots a sequence needs.</summary>
-    public static int MaxListed(KvPolicy policy, int n)
+    public static int MaxListed(KvPolicy policy, int n) =>
+        policy.IsDense ? 0 : Extremes(policy, n).Where(b => b.Global > 0).Select(b => b.Sinks + b.Global).DefaultIfEmpty(0).Max();
+
+    /// <summary>Budgets that between them bound every layer and KV head at length n: each layer and head of a learned
+    /// split; otherwise the first and last of two layers, a pyramid's two ends whatever the model's depth (both the
+    /// flat budget without one).</summary>
+    public static IEnumerable<SelectionBudget> Extremes(KvPolicy policy, int n)
     {
-        if (policy.IsDense) return 0;
         var shape = policy.RecentFractions;
-        int most = 0;
-        // without a learned shape, the first and last of two layers: a pyramid's extremes, whatever the layer count
-        for (int layer = 0; layer < (shape?.Length ?? 2); layer++)
+        int layers = shape?.Length ?? 2;
+        for (int layer = 0; layer < layers; layer++)
             for (int head = 0; head < (shape?[layer].Length ?? 1); head++)
-                if (For(policy, n, layer, head, layers: shape?.Length ?? 2) is { Global: > 0 } budget) most = Math.Max(most, budget.Sinks + budget.Global);
-        return most;
+                yield return For(policy, n, layer, head, layers);
     }
 
     public static SelectionBudget For(KvPolicy policy, int n, int layer = 0, int kvHead = 0, int layers = 1)

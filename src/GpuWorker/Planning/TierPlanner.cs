@@ -88,15 +88,9 @@ public static class TierPlanner
     }
 
     /// <summary>The most recent tokens any layer and head always attends to at length n (a learned split and a
-    /// pyramid vary them; a pyramid reads the most in its first or last layer, the two layers of a two-layer one).</summary>
-    public static int RecentWindow(KvPolicy policy, int n)
-    {
-        if (policy.IsDense) return 1;
-        if (policy.RecentFractions is not { } fractions)
-            return Math.Max(SelectionBudget.For(policy, n, 0, layers: 2).Recent, SelectionBudget.For(policy, n, 1, layers: 2).Recent);
-        return Enumerable.Range(0, fractions.Length)
-            .SelectMany(layer => Enumerable.Range(0, fractions[layer].Length).Select(head => SelectionBudget.For(policy, n, layer, head, fractions.Length).Recent)).Max();
-    }
+    /// pyramid vary them).</summary>
+    public static int RecentWindow(KvPolicy policy, int n) =>
+        policy.IsDense ? 1 : SelectionBudget.Extremes(policy, n).Max(b => b.Recent);
 
     /// <summary>The longest length at which the plan's offloaded blocks still fit the CPU budget (int.MaxValue: always).</summary>
     private static int LastFittingLength(KvTierPlan plan, Workload work, long cpuTokens)
