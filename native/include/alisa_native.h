@@ -82,7 +82,8 @@ ALISA_API int alisa_attention_weights(void* weights, void* positions_out, void* 
                                       void* segments, void* positions);
 
 // Fused layer kernels (see each .cu file for the math): replace the TorchSharp op sequences named beside them.
-//   rms_norm      out [rows, hidden] = RMSNorm(x [rows, hidden]) * weight [hidden]          (8 ops -> 1)
+//   rms_norm      out [rows, hidden] = RMSNorm(x [rows, hidden]) * weight [hidden]          (8 ops -> 1); with
+//                 delta [rows, hidden] the residual add first: sum = x + delta, out = RMSNorm(sum) * weight  (9 -> 1)
 //   rotary        x [B, heads, T, D] (any strides) rotated in place by cos/sin [B, T, D]     (5 ops -> 1)
 //   silu_and_mul  out [rows, I] = silu(gate_up[:, :I]) * gate_up[:, I:]                       (2 ops -> 1)
 //   kv_write      pools [S, KvH, D] at slots [B*T] <- key/value [B, KvH, T, D] (any strides)  (4 ops -> 1)
@@ -90,7 +91,7 @@ ALISA_API int alisa_attention_weights(void* weights, void* positions_out, void* 
 //   copy_blocks   target [S', ...] blocks target_blocks <- source [S, ...] blocks source_blocks (int64 [n] on the device);
 //                 the target may be page-locked host memory (the CPU tier), written through its device mapping
 ALISA_API int alisa_copy_blocks(void* target, void* source, void* target_blocks, void* source_blocks, int block_size);
-ALISA_API int alisa_rms_norm(void* out, void* x, void* weight, float eps);
+ALISA_API int alisa_rms_norm(void* out, void* sum, void* x, void* delta, void* weight, float eps);
 ALISA_API int alisa_rotary(void* x, void* cos, void* sin);
 ALISA_API int alisa_silu_and_mul(void* out, void* gate_up);
 ALISA_API int alisa_kv_write(void* key_pool, void* value_pool, void* key, void* value, void* slots);
@@ -99,13 +100,18 @@ ALISA_API int alisa_kv_write_int8(void* key_codes, void* value_codes, void* key_
 
 // SWA's window score upkeep around a decode step's attention (window_scores.cuh has the layouts and the math):
 //   window_slide   before selecting: the fed tokens start empty, the others lose the steps leaving the window
-//                  (leaving [B, J] ring columns, -1: none) and have this step's column (columns [B]) cleared
-//   window_record  after attention: adds the weights/positions of alisa_attention_weights to the column and sums
+//                  (leaving [B, J] ring columns, -1: none) and have this step's column (columns [B]) cleared; with
+//                  segments [B, G, 3] int32 and ranking [B, G, L] fp32 (else both null) it also writes what a
+//                  per-group selection ranks by, in the same pass
+//   window_record  after attention: adds each attended entry's weight, from the attention kernel's logits [B, H, n] and
+//                  lse [B, H] over its selection (segments/listed), to the column and the sums
 // history [S, G, R] / sums [S, G] fp32, read_slots [B, L] logical slots, lengths [B] int64.
-ALISA_API int alisa_window_slide(void* history, void* sums, void* read_slots, void* lengths, void* columns, void* leaving);
-ALISA_API int alisa_window_record(void* history, void* sums, void* read_slots, void* lengths, void* columns, void* weights,
-                                  void* positions);
-//   window_ranking what the selection ranks by: ranking [B, SG, L] fp32 from sums, read_slots and segments [B, SG, 3] int32
+ALISA_API int alisa_window_slide(void* history, void* sums, void* read_slots, void* lengths, void* columns, void* leaving,
+                                 void* segments, void* ranking);
+ALISA_API int alisa_window_record(void* history, void* sums, void* read_slots, void* lengths, void* columns, void* logits,
+                                  void* lse, void* segments, void* listed, int kv_heads);
+//   window_ranking what one selection per layer over per-head sums ranks by: ranking [B, 1, L] fp32 from sums,
+//                  read_slots and segments [B, 1, 3] int32 (any SG is accepted)
 ALISA_API int alisa_window_ranking(void* ranking, void* sums, void* read_slots, void* segments);
 //   select_top     listed [B, SG, k] int32 = positions of each row's largest ranking values, as many as its listed count
 //                  in segments [B, SG, 3], ascending, then zeros (select_top.cuh)

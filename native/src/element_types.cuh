@@ -12,6 +12,12 @@ template <> __device__ inline float from_float<float>(float x) { return x; }
 template <> __device__ inline __half from_float<__half>(float x) { return __float2half(x); }
 template <> __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
 
+// N elements loaded or stored as one vector (N * sizeof(T) = 16 bytes: one 128-bit access).
+template <typename T, int N>
+struct alignas(sizeof(T) * N) Pack {
+  T v[N];
+};
+
 // Calls body.template operator()<T>() with T the storage type of `type`.
 #define ALISA_DISPATCH_TYPE(type, ...)                                              \
   switch (type) {                                                                  \

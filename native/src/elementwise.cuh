@@ -7,9 +7,10 @@
 
 namespace alisa {
 
-// rms_norm.cu: out[r, :] = weight * cast(x[r, :] * rsqrt(mean(x[r, :]^2) + eps)); x, out [rows, hidden] contiguous.
-const char* launch_rms_norm(ElementType type, void* out, const void* x, const void* weight, int64_t rows, int hidden,
-                            float eps, cudaStream_t stream);
+// rms_norm.cu: out[r, :] = weight * cast(s[r, :] * rsqrt(mean(s[r, :]^2) + eps)) with s = x, or with a delta
+// s = x + delta, written to sum; x, delta, sum, out [rows, hidden] contiguous (delta and sum null for a plain norm).
+const char* launch_rms_norm(ElementType type, void* out, void* sum, const void* x, const void* delta, const void* weight,
+                            int64_t rows, int hidden, float eps, cudaStream_t stream);
 
 // rotary.cu: x [B, heads, T, D] (any strides, last dim contiguous) rotated in place by cos/sin [B, T, D] contiguous
 // (rotate-half layout: pairs (i, i + D/2)).

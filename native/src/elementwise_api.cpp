@@ -43,7 +43,7 @@ bool same_strides(const at::Tensor& a, const at::Tensor& b) {
 
 extern "C" {
 
-int alisa_rms_norm(void* out_handle, void* x_handle, void* weight_handle, float eps) {
+int alisa_rms_norm(void* out_handle, void* sum_handle, void* x_handle, void* delta_handle, void* weight_handle, float eps) {
   return alisa::guarded([&] {
     const auto &out = tensor(out_handle), &x = tensor(x_handle), &weight = tensor(weight_handle);
     const auto type = storage_type(x, "rms_norm");
@@ -53,7 +53,19 @@ int alisa_rms_norm(void* out_handle, void* x_handle, void* weight_handle, float 
     TORCH_CHECK(x.is_contiguous() && out.is_contiguous() && weight.is_contiguous(), "rms_norm: tensors must be contiguous");
     TORCH_CHECK(weight.numel() == hidden && out.numel() == x.numel(), "rms_norm: weight ", weight.sizes(), " / out ",
                 out.sizes(), " do not fit x ", x.sizes());
-    launched(alisa::launch_rms_norm(type, out.data_ptr(), x.data_ptr(), weight.data_ptr(), x.numel() / hidden,
+    TORCH_CHECK((sum_handle == nullptr) == (delta_handle == nullptr), "rms_norm: a residual add needs both delta and sum");
+    void* sum = nullptr;
+    const void* delta = nullptr;
+    if (delta_handle != nullptr) {
+      const auto &d = tensor(delta_handle), &s = tensor(sum_handle);
+      same(x, d, "rms_norm");
+      same(x, s, "rms_norm");
+      TORCH_CHECK(d.is_contiguous() && s.is_contiguous() && d.numel() == x.numel() && s.numel() == x.numel(),
+                  "rms_norm: delta ", d.sizes(), " and sum ", s.sizes(), " must be contiguous like x ", x.sizes());
+      sum = s.data_ptr();
+      delta = d.data_ptr();
+    }
+    launched(alisa::launch_rms_norm(type, out.data_ptr(), sum, x.data_ptr(), delta, weight.data_ptr(), x.numel() / hidden,
                                     static_cast<int>(hidden), eps, at::cuda::getCurrentCUDAStream()), "rms_norm");
   });
 }

@@ -20,6 +20,7 @@
 #include "paged_decode_attention.cuh"
 #include "element_types.cuh"
 #include "kv_rows.cuh"
+#include "selection.cuh"
 #include <math_constants.h>
 
 namespace alisa {
@@ -36,24 +37,6 @@ __device__ inline float warp_max(float x) {
 __device__ inline float warp_sum(float x) {
   for (int o = kLanes / 2; o > 0; o /= 2) x += __shfl_xor_sync(kAll, x, o);
   return x;
-}
-
-// The attended entries of one (sequence, selection group): [0, sinks), listed positions, [recent_start, length).
-struct Selection {
-  int sinks, listed, recent_start, total;
-  const int32_t* list;
-  __device__ int position(int i) const {
-    return i < sinks ? i : i < sinks + listed ? list[i - sinks] : recent_start + (i - sinks - listed);
-  }
-};
-
-__device__ inline Selection selection_of(const int32_t* segments, const int32_t* positions, int selection_groups,
-                                         int max_listed, int b, int kv_head, int length) {
-  if (segments == nullptr) return Selection{0, 0, 0, length, nullptr};
-  const int64_t group = static_cast<int64_t>(b) * selection_groups + (selection_groups > 1 ? kv_head : 0);
-  const int32_t* s = segments + group * 3;
-  const int recent = s[2] < length ? length - s[2] : 0;
-  return Selection{s[0], s[1], s[2], s[0] + s[1] + recent, positions + group * max_listed};
 }
 
 // Dot products of one key row with the G scaled queries in shared memory (q_sum[g]: sum of query g, for INT8).
@@ -134,7 +117,7 @@ __global__ void __launch_bounds__(kWarps * kLanes) paged_decode_attention_kernel
 
   const T* query = static_cast<const T*>(a.query);
   for (int i = threadIdx.x; i < G * D; i += blockDim.x)
-    q_s[i] = to_float(query[(static_cast<int64_t>(b) * heads + kv_head * G) * D + i]) * a.scale;
+    q_s[i] = to_float(query[static_cast<int64_t>(b) * a.query_stride + kv_head * G * D + i]) * a.scale;
   __syncthreads();
   if (F == KvFormat::Int8 && warp == 0)
     for (int g = 0; g < G; g++) {

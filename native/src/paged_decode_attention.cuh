@@ -23,7 +23,8 @@ struct PagedDecodeAttentionArgs {
   ElementType type;           // query / out
   KvFormat format;
   void* out;                  // [B, H, D]
-  const void* query;          // [B, H, D]
+  const void* query;          // [B, H, D], rows query_stride apart (heads and dims contiguous within a row)
+  int64_t query_stride;
   KvPoolView gpu;             // blocks [0, gpu_blocks) of the block table
   KvPoolView cpu;             // blocks >= gpu_blocks: the CPU tier, page-locked host memory read through its device mapping
   const int64_t* block_table; // [B, max_blocks] pool block of each logical block

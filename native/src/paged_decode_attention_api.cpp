@@ -108,7 +108,9 @@ extern "C" int alisa_paged_decode_attention(void* out_handle, void* query_handle
     const at::Tensor& query_in = *static_cast<at::Tensor*>(query_handle);
     TORCH_CHECK(query_in.numel() == batch * heads * head_dim && query_in.scalar_type() == out.scalar_type() && query_in.device() == device,
                 kWhat, ": query must hold [", batch, ", ", heads, ", ", head_dim, "] of ", out.scalar_type(), " on ", device);
-    at::Tensor query = query_in.reshape({batch, heads, head_dim}).contiguous();
+    // read in place when each row's heads are contiguous (a head view of the fused QKV projection is), else a copy
+    at::Tensor query = query_in.reshape({batch, heads, head_dim});
+    if (query.stride(2) != 1 || query.stride(1) != head_dim) query = query.contiguous();
 
     if (const at::Tensor* segments = optional(segments_handle)) {
       const at::Tensor* positions = optional(positions_handle);
@@ -149,6 +151,7 @@ extern "C" int alisa_paged_decode_attention(void* out_handle, void* query_handle
     at::Tensor workspace = workspace_floats > 0 ? at::empty({workspace_floats}, out.options().dtype(at::kFloat)) : at::Tensor();
     args.out = out.data_ptr();
     args.query = query.data_ptr();
+    args.query_stride = query.stride(0);
     args.block_table = block_table.data_ptr<int64_t>();
     args.lengths = lengths.data_ptr<int64_t>();
     args.batch = static_cast<int>(batch);

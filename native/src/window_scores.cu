@@ -1,53 +1,69 @@
 // SWA's window score upkeep: layouts and semantics in window_scores.cuh. Reference: the TorchSharp ScoreKeeping
 // (Reset, Slide, scatter_add of the weights, RecordWindow), which alisa native-check compares with.
 #include "window_scores.cuh"
+#include "selection.cuh"
 
 #include <cmath>
 
 namespace alisa {
 namespace {
 
-// One thread per (b, g, l): positions of a row hold distinct slots, so no two threads touch one store entry
-// (past a row's length, padding points at the scratch slot and is skipped).
+// One thread per (b, l, g), g fastest (a warp's sums are adjacent): positions of a row hold distinct slots, so no two
+// threads touch one store entry (past a row's length, padding points at the scratch slot and only ranks).
 __global__ void window_slide_kernel(WindowScoresArgs a) {
   const int64_t index = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (index >= a.batch * a.groups * a.key_length) return;
-  const int64_t l = index % a.key_length, g = (index / a.key_length) % a.groups, b = index / (a.key_length * a.groups);
+  const int64_t g = index % a.groups, l = (index / a.groups) % a.key_length, b = index / (a.groups * a.key_length);
   const int64_t length = a.lengths[b];
-  if (l >= length) return;
   const int64_t store = a.read_slots[b * a.key_length + l] * a.groups + g;
-  float* history = a.history + store * a.ring;
-  if (l == length - 1) {  // the token fed this step: fresh scores
-    for (int64_t c = 0; c < a.ring; c++) history[c] = 0.f;
-    a.sums[store] = 0.f;
-    return;
-  }
   float sum = a.sums[store];
-  for (int64_t j = 0; j < a.leaving_width; j++) {
-    const int64_t column = a.leaving[b * a.leaving_width + j];
-    if (column >= 0) sum -= history[column];
+  if (l < length) {
+    float* history = a.history + store * a.ring;
+    if (l == length - 1) {  // the token fed this step: fresh scores
+      for (int64_t c = 0; c < a.ring; c++) history[c] = 0.f;
+      sum = 0.f;
+    } else {
+      for (int64_t j = 0; j < a.leaving_width; j++) {
+        const int64_t column = a.leaving[b * a.leaving_width + j];
+        if (column >= 0) sum -= history[column];
+      }
+      history[a.columns[b]] = 0.f;
+    }
+    a.sums[store] = sum;
   }
-  a.sums[store] = sum;
-  history[a.columns[b]] = 0.f;
+  if (a.ranking != nullptr) {  // SG = G: selection group g ranks by score group g
+    const int64_t row = b * a.groups + g;
+    const int32_t* segment = a.segments + row * 3;
+    a.ranking[row * a.key_length + l] = l >= segment[0] && l < segment[2] ? sum : -INFINITY;
+  }
 }
 
-// One thread per (b, group, entry): nonzero entries of one row and group have distinct positions.
+// One thread per (b, group, entry): the entries of one row and group attend distinct positions.
 __global__ void window_record_kernel(WindowScoresArgs a) {
   const int64_t index = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (index >= a.batch * a.groups * a.entries) return;
   const int64_t e = index % a.entries, g = (index / a.entries) % a.groups, b = index / (a.entries * a.groups);
-  const int64_t first = (b * a.kv_heads + (a.groups == 1 ? 0 : g)) * a.entries + e;
-  float weight = a.weights[first];
-  if (a.groups == 1)
-#pragma unroll 8  // the heads' loads in flight together
-    for (int64_t h = 1; h < a.kv_heads; h++) weight += a.weights[(b * a.kv_heads + h) * a.entries + e];
+  const Selection sel = selection_of(a.segments, a.listed, static_cast<int>(a.selection_groups), static_cast<int>(a.max_listed),
+                                     static_cast<int>(b), static_cast<int>(g), static_cast<int>(a.lengths[b]));
+  if (e >= sel.total) return;
+  // the group's query heads summed per KV head, then the KV heads in order (the order of the TorchSharp reference)
+  const int64_t first_head = a.groups == 1 ? 0 : g, last_head = a.groups == 1 ? a.kv_heads : g + 1;
+  float weight = 0.f;
+  for (int64_t h = first_head; h < last_head; h++) {
+    float head_weight = 0.f;
+    for (int64_t q = 0; q < a.query_groups; q++) {
+      const int64_t head = (b * a.kv_heads + h) * a.query_groups + q;
+      head_weight += __expf(a.logits[head * a.entries + e] - a.lse[head]);
+    }
+    weight += head_weight;
+  }
   if (weight == 0.f) return;
-  const int64_t store = a.read_slots[b * a.key_length + a.positions[first]] * a.groups + g;
+  const int64_t store = a.read_slots[b * a.key_length + sel.position(static_cast<int>(e))] * a.groups + g;
   a.history[store * a.ring + a.columns[b]] += weight;
   a.sums[store] += weight;
 }
 
-// One thread per (b, s, l).
+// One thread per (b, s, l); only for SG = 1 < G (window_slide ranks the others in its pass).
 __global__ void window_ranking_kernel(WindowScoresArgs a) {
   const int64_t index = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (index >= a.batch * a.selection_groups * a.key_length) return;

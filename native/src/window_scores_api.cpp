@@ -50,30 +50,54 @@ void launched(const char* error, const char* what) {
 
 extern "C" {
 
-int alisa_window_slide(void* history, void* sums, void* read_slots, void* lengths, void* columns, void* leaving_handle) {
+int alisa_window_slide(void* history, void* sums, void* read_slots, void* lengths, void* columns, void* leaving_handle,
+                       void* segments_handle, void* ranking_handle) {
   return alisa::guarded([&] {
     auto args = stores(history, sums, read_slots, lengths, columns, "window_slide");
     const auto& leaving = tensor(leaving_handle);
     check(leaving, at::kLong, 2, tensor(history), "window_slide", "leaving [B, J]");
     TORCH_CHECK(leaving.size(0) == args.batch, "window_slide: leaving has ", leaving.size(0), " rows, the batch ", args.batch);
     args.leaving = leaving.data_ptr<int64_t>(); args.leaving_width = leaving.size(1);
+    TORCH_CHECK((segments_handle == nullptr) == (ranking_handle == nullptr), "window_slide: a ranking needs its segments");
+    if (ranking_handle != nullptr) {
+      const auto &segments = tensor(segments_handle), &ranking = tensor(ranking_handle);
+      check(segments, at::kInt, 3, tensor(history), "window_slide", "segments [B, G, 3]");
+      check(ranking, at::kFloat, 3, tensor(history), "window_slide", "ranking [B, G, L]");
+      TORCH_CHECK(segments.size(0) == args.batch && segments.size(1) == args.groups && segments.size(2) == 3 &&
+                  ranking.size(0) == args.batch && ranking.size(1) == args.groups && ranking.size(2) == args.key_length,
+                  "window_slide: segments ", segments.sizes(), " / ranking ", ranking.sizes(), " must be [", args.batch, ", ",
+                  args.groups, ", 3] / [", args.batch, ", ", args.groups, ", ", args.key_length,
+                  "] (one selection group per score group; window_ranking ranks the others)");
+      args.segments = segments.data_ptr<int32_t>(); args.selection_groups = args.groups; args.ranking = ranking.data_ptr<float>();
+    }
     launched(alisa::launch_window_slide(args, at::cuda::getCurrentCUDAStream()), "window_slide");
   });
 }
 
-int alisa_window_record(void* history, void* sums, void* read_slots, void* lengths, void* columns, void* weights_handle,
-                        void* positions_handle) {
+int alisa_window_record(void* history, void* sums, void* read_slots, void* lengths, void* columns, void* logits_handle,
+                        void* lse_handle, void* segments_handle, void* listed_handle, int kv_heads) {
   return alisa::guarded([&] {
     auto args = stores(history, sums, read_slots, lengths, columns, "window_record");
-    const auto &weights = tensor(weights_handle), &positions = tensor(positions_handle);
-    check(weights, at::kFloat, 3, tensor(history), "window_record", "weights [B, KvH, n]");
-    check(positions, at::kLong, 3, tensor(history), "window_record", "positions [B, KvH, n]");
-    TORCH_CHECK(weights.sizes() == positions.sizes() && weights.size(0) == args.batch &&
-                (args.groups == 1 || args.groups == weights.size(1)),
-                "window_record: weights/positions ", weights.sizes(), " / ", positions.sizes(), " do not fit ", args.batch,
-                " rows and ", args.groups, " score groups");
-    args.weights = weights.data_ptr<float>(); args.positions = positions.data_ptr<int64_t>();
-    args.kv_heads = weights.size(1); args.entries = weights.size(2);
+    const auto &logits = tensor(logits_handle), &lse = tensor(lse_handle);
+    const auto &segments = tensor(segments_handle), &listed = tensor(listed_handle);
+    check(logits, at::kFloat, 3, tensor(history), "window_record", "logits [B, H, n]");
+    check(lse, at::kFloat, 2, tensor(history), "window_record", "lse [B, H]");
+    check(segments, at::kInt, 3, tensor(history), "window_record", "segments [B, SG, 3]");
+    check(listed, at::kInt, 3, tensor(history), "window_record", "listed [B, SG, k]");
+    const int64_t heads = logits.size(1), selection_groups = segments.size(1);
+    TORCH_CHECK(logits.size(0) == args.batch && lse.size(0) == args.batch && lse.size(1) == heads, "window_record: logits ",
+                logits.sizes(), " / lse ", lse.sizes(), " must be [", args.batch, ", H, n] / [", args.batch, ", H]");
+    TORCH_CHECK(segments.size(0) == args.batch && segments.size(2) == 3 && listed.size(0) == args.batch &&
+                listed.size(1) == selection_groups && (selection_groups == 1 || selection_groups == kv_heads) &&
+                kv_heads > 0 && heads % kv_heads == 0 && (args.groups == 1 || args.groups == kv_heads),
+                "window_record: segments ", segments.sizes(), " / listed ", listed.sizes(), " do not fit ", args.batch,
+                " rows, ", heads, " heads over ", kv_heads, " KV heads and ", args.groups, " score groups");
+    TORCH_CHECK(args.groups > 1 || selection_groups == 1,
+                "window_record: one score group per layer needs one selection per layer (its heads attend the same positions)");
+    args.logits = logits.data_ptr<float>(); args.lse = lse.data_ptr<float>(); args.entries = logits.size(2);
+    args.segments = segments.data_ptr<int32_t>(); args.listed = listed.data_ptr<int32_t>();
+    args.selection_groups = selection_groups; args.max_listed = listed.size(2);
+    args.kv_heads = kv_heads; args.query_groups = heads / kv_heads;
     launched(alisa::launch_window_record(args, at::cuda::getCurrentCUDAStream()), "window_record");
   });
 }

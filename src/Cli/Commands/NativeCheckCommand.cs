@@ -152,6 +152,16 @@ public static class NativeCheckCommand
                 var x = randn([rows, 1, heads * d], dtype, device);
                 var weight = randn([heads * d], dtype, device);
                 yield return Case("rms_norm", Error(LayerKernels.Fused.RmsNorm(x, weight, 1e-5), LayerKernels.Torch.RmsNorm(x, weight, 1e-5)));
+                var delta = randn([rows, 1, heads * d], dtype, device);
+                var (fusedSum, fusedNormed) = LayerKernels.Fused.AddRmsNorm(x, delta, weight, 1e-5);
+                var (sum, normed) = LayerKernels.Torch.AddRmsNorm(x, delta, weight, 1e-5);
+                yield return Case("add_rms_norm", Math.Max(Error(fusedSum, sum), Error(fusedNormed, normed)));
+                // a width that is no whole number of 16-byte packs takes the kernels' element-wise path
+                var (narrow, narrowDelta, narrowWeight) = (randn([rows, 1, 30], dtype, device), randn([rows, 1, 30], dtype, device), randn([30], dtype, device));
+                (fusedSum, fusedNormed) = LayerKernels.Fused.AddRmsNorm(narrow, narrowDelta, narrowWeight, 1e-5);
+                (sum, normed) = LayerKernels.Torch.AddRmsNorm(narrow, narrowDelta, narrowWeight, 1e-5);
+                yield return Case("add_rms_norm (unpacked)", Math.Max(Error(fusedSum, sum), Error(fusedNormed, normed)));
+                yield return Case("silu_and_mul (unpacked)", Error(LayerKernels.Fused.SiluAndMul(narrow), LayerKernels.Torch.SiluAndMul(narrow)));
 
                 // rotary on head views of a fused QKV projection, as the model applies it
                 var qkv = randn([rows, 1, (heads + 2 * kvHeads) * d], dtype, device);

@@ -34,14 +34,16 @@ public sealed class KernelAttention(KvCache cache, KernelStepInputs inputs, Spar
         var pool = cache.PoolOf(layer);
         cache.WriteNative(layer, inputs.Write, key, value);
         bool nativeWindow = WindowScoresKernel.Serves(step, scores);
+        Tensor? ranking = null;   // the selection's, made while sliding the window
         if (nativeWindow)
         {
             scores!.ResetCumulative(layer, inputs.ScoreWriteSlots);
-            WindowScoresKernel.Slide(scores, layer, inputs.ReadSlots, inputs.Lengths, step!.CurrentColumns!, step.LeavingColumns!);
+            var segments = WindowScoresKernel.ServesRanking(step, scores) && step!.Layer(layer).MaxGlobal > 0 ? step.Layer(layer).Segments : null;
+            ranking = WindowScoresKernel.Slide(scores, layer, inputs.ReadSlots, inputs.Lengths, step!.CurrentColumns!, step.LeavingColumns!, segments);
         }
         else ScoreKeeping.Prepare(scores, step, layer, inputs.ScoreWriteSlots);
 
-        using var selection = step is null ? null : TokenSelector.Select(layer, step, scores, cache, query, inputs.ReadSlots, WindowScoresKernel.ServesRanking(step, scores));
+        using var selection = step is null ? null : TokenSelector.Select(layer, step, scores, cache, query, inputs.ReadSlots, ranking);
         var kernelSelection = selection is null ? null
             : new AttentionSelection(selection.Segments, selection.Listed?.to(ScalarType.Int32) ?? zeros([b, selection.Segments.shape[1], 1], ScalarType.Int32, query.device));
         if (kernelSelection is not null && selection!.Listed is not null && inputs.HotTable is { } hotTable) // listed rows from the hot set
@@ -54,17 +56,15 @@ public sealed class KernelAttention(KvCache cache, KernelStepInputs inputs, Spar
         var output = empty([b, heads, d], query.dtype, query.device);
         PagedDecodeAttentionKernel.Run(output, query, pool, inputs.BlockTable, inputs.Lengths, cache.BlockSize, (float)(1 / Math.Sqrt(d)),
             cache.CpuPoolOf(layer), cache.GpuPoolBlocks, kernelSelection, logits, lse);
-        if (keepScores)
+        if (keepScores && nativeWindow)
+            WindowScoresKernel.Record(scores!, layer, inputs.ReadSlots, inputs.Lengths, step!.CurrentColumns!, logits!, lse!, kernelSelection!, (int)kvHeads);
+        else if (keepScores)
         {
             var weights = empty([b, kvHeads, entries], ScalarType.Float32, query.device);
             var positions = empty([b, kvHeads, entries], ScalarType.Int64, query.device);
             PagedDecodeAttentionKernel.Weights(weights, positions, logits!, lse!, inputs.Lengths, kernelSelection);
-            if (nativeWindow) WindowScoresKernel.Record(scores!, layer, inputs.ReadSlots, inputs.Lengths, step!.CurrentColumns!, weights, positions);
-            else
-            {
-                var perPosition = zeros([b, kvHeads, l], ScalarType.Float32, query.device).scatter_add(2, positions, weights);
-                ScoreKeeping.Record(scores!, step!, layer, inputs.ReadSlots, perPosition, step!.UsesCumulative ? selection!.ToMask(l).expand(b, kvHeads, l) : null);
-            }
+            var perPosition = zeros([b, kvHeads, l], ScalarType.Float32, query.device).scatter_add(2, positions, weights);
+            ScoreKeeping.Record(scores!, step!, layer, inputs.ReadSlots, perPosition, step!.UsesCumulative ? selection!.ToMask(l).expand(b, kvHeads, l) : null);
         }
         return output.view(b, 1, heads * d).MoveToOuterDisposeScope();
     }

@@ -41,9 +41,9 @@ public static class QuestPageSelector
     }
 
     /// <summary>The layer's selection: per KV head, the sinks, the window and the listed positions of the chosen pages
-    /// outside both (rows of other policies as <see cref="TokenSelector"/> selects them, natively ranked if asked).</summary>
+    /// outside both (rows of other policies as <see cref="TokenSelector"/> selects them, from the native window ranking when given).</summary>
     public static TokenSelection Select(int layer, SparseStep step, TokenScores? scores, KvCache cache, Tensor query, Tensor readSlots,
-        bool nativeRanking = false)
+        Tensor? windowRanking = null)
     {
         using var scope = NewDisposeScope();
         var device = readSlots.device;
@@ -58,7 +58,7 @@ public static class QuestPageSelector
         }
         var isQuest = step.Policies.Select(p => p.RanksByQuery).ToArray();
         if (isQuest.All(q => q)) return chosen!.MoveToOuterDisposeScope();
-        using var others = TokenSelector.Select(layer, step, scores, readSlots, nativeRanking);
+        using var others = TokenSelector.Select(layer, step, scores, readSlots, windowRanking);
         return TokenSelection.Where(tensor(isQuest, device: device), chosen!, others).MoveToOuterDisposeScope();
     }
 

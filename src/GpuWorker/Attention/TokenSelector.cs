@@ -70,13 +70,14 @@ public static class TokenSelector
     /// <summary>The layer's selection for every policy of the batch: Quest rows by their pages
     /// (<see cref="QuestPageSelector"/>, which reads the current query), the others by their scores.</summary>
     public static TokenSelection Select(int layer, SparseStep step, TokenScores? scores, Kv.KvCache cache, Tensor query, Tensor readSlots,
-        bool nativeRanking = false) => step.RanksByQuery
-        ? QuestPageSelector.Select(layer, step, scores, cache, query, readSlots, nativeRanking)
-        : Select(layer, step, scores, readSlots, nativeRanking);
+        Tensor? windowRanking = null) => step.RanksByQuery
+        ? QuestPageSelector.Select(layer, step, scores, cache, query, readSlots, windowRanking)
+        : Select(layer, step, scores, readSlots, windowRanking);
 
     /// <summary>The layer picks its segments (they differ by layer and KV head only under a learned split).</summary>
-    /// <param name="nativeRanking">rank by the native window kernel (<see cref="Native.WindowScoresKernel.ServesRanking"/>)</param>
-    public static TokenSelection Select(int layer, SparseStep step, TokenScores? scores, Tensor readSlots, bool nativeRanking = false)
+    /// <param name="windowRanking">the layer's ranking [B, SG, L] from the native window kernel (<see cref="Native.WindowScoresKernel.Slide"/>),
+    /// when it made one: then only the top-k is left to do</param>
+    public static TokenSelection Select(int layer, SparseStep step, TokenScores? scores, Tensor readSlots, Tensor? windowRanking = null)
     {
         using var scope = NewDisposeScope();
         long b = readSlots.shape[0], l = readSlots.shape[1];
@@ -84,10 +85,9 @@ public static class TokenSelector
         var inputs = step.Layer(layer);
         if (inputs.MaxGlobal == 0)
             return new TokenSelection(inputs.Segments.clone().MoveToOuterDisposeScope(), null, step.Lengths.alias().MoveToOuterDisposeScope());
-        if (nativeRanking)
+        if (windowRanking is not null)
         {
-            using var native = Native.WindowScoresKernel.Rank(scores!, layer, readSlots, inputs.Segments);
-            var top = Native.WindowScoresKernel.Top(native, inputs.Segments, Math.Min(inputs.MaxGlobal, l));
+            var top = Native.WindowScoresKernel.Top(windowRanking, inputs.Segments, Math.Min(inputs.MaxGlobal, l));
             return new TokenSelection(inputs.Segments.alias().MoveToOuterDisposeScope(), top.MoveToOuterDisposeScope(), step.Lengths.alias().MoveToOuterDisposeScope());
         }
 

@@ -19,6 +19,10 @@ public abstract class LayerKernels
     /// <summary>RMSNorm as transformers computes it: normalised in float32, cast back, times the weight. x [.., hidden].</summary>
     public abstract Tensor RmsNorm(Tensor x, Tensor weight, double eps);
 
+    /// <summary>A residual add and the RMSNorm after it: Sum = x + delta (rounded as TorchSharp's add rounds) and
+    /// Normed = RmsNorm(Sum). One kernel where it is fused, instead of an add and a norm.</summary>
+    public abstract (Tensor Sum, Tensor Normed) AddRmsNorm(Tensor x, Tensor delta, Tensor weight, double eps);
+
     /// <summary>Rotates x [B, heads, T, D] by cos/sin [B, 1, T, D] (rotate-half layout); may work in place and return x.</summary>
     public abstract Tensor Rotate(Tensor x, Tensor cos, Tensor sin);
 
@@ -34,6 +38,12 @@ public abstract class LayerKernels
             var x32 = widen ? x.to(ScalarType.Float32) : x;
             var normed = x32 * rsqrt((x32 * x32).mean([-1L], keepdim: true).add_(Scalars.Of(eps), Scalars.One));
             return (weight * (widen ? normed.to(x.dtype) : normed)).MoveToOuterDisposeScope();
+        }
+
+        public override (Tensor Sum, Tensor Normed) AddRmsNorm(Tensor x, Tensor delta, Tensor weight, double eps)
+        {
+            var sum = x.add(delta, Scalars.One);
+            return (sum, RmsNorm(sum, weight, eps));
         }
 
         public override Tensor Rotate(Tensor x, Tensor cos, Tensor sin)
@@ -58,8 +68,17 @@ public abstract class LayerKernels
         {
             using var input = x.contiguous();
             var output = empty_like(input);
-            AlisaNative.Check(AlisaNative.alisa_rms_norm(output.Handle, input.Handle, weight.Handle, (float)eps), "rms_norm");
+            AlisaNative.Check(AlisaNative.alisa_rms_norm(output.Handle, IntPtr.Zero, input.Handle, IntPtr.Zero, weight.Handle, (float)eps), "rms_norm");
             return output;
+        }
+
+        public override (Tensor Sum, Tensor Normed) AddRmsNorm(Tensor x, Tensor delta, Tensor weight, double eps)
+        {
+            using var input = x.contiguous();
+            using var added = delta.contiguous();
+            var (sum, output) = (empty_like(input), empty_like(input));
+            AlisaNative.Check(AlisaNative.alisa_rms_norm(output.Handle, sum.Handle, input.Handle, added.Handle, weight.Handle, (float)eps), "rms_norm");
+            return (sum, output);
         }
 
         public override Tensor Rotate(Tensor x, Tensor cos, Tensor sin)

@@ -61,25 +61,33 @@ public sealed class LlamaModel : TransformerModel
         return new StepInputs(positions, cos, sin);
     }
 
-    protected override Tensor Layer(int layer, Tensor hidden, StepInputs step, IAttention attention)
+    protected override ResidualStream Layer(int layer, ResidualStream input, StepInputs step, IAttention attention)
     {
         var w = _layers[layer];
         var c = Config;
         long q = c.NumHeads * c.HeadDim, kv = c.NumKvHeads * c.HeadDim;
-        var qkv = nn.functional.linear(_kernels.RmsNorm(hidden, w.InputNorm, c.NormEps), w.Qkv, w.QkvBias);
+        var (hidden, normed) = Normalize(input, w.InputNorm);
+        var qkv = nn.functional.linear(normed, w.Qkv, w.QkvBias);
         var parts = qkv.split([q + kv, kv], -1);
         // the query and key heads sit side by side in the fused projection: one rotary pass over both
         var rotated = _kernels.Rotate(SplitHeads(parts[0], c.NumHeads + c.NumKvHeads, c.HeadDim), step.Cos!, step.Sin!);
         var query = rotated.narrow(1, 0, c.NumHeads);
         var key = rotated.narrow(1, c.NumHeads, c.NumKvHeads);
         var value = SplitHeads(parts[1], c.NumKvHeads, c.HeadDim);
-        hidden = hidden.add(nn.functional.linear(attention.Forward(layer, query, key, value), w.Output, w.OutputBias), Scalars.One);
+        var attended = nn.functional.linear(attention.Forward(layer, query, key, value), w.Output, w.OutputBias);
+        (hidden, normed) = _kernels.AddRmsNorm(hidden, attended, w.PostNorm, c.NormEps);
 
-        var gateUp = nn.functional.linear(_kernels.RmsNorm(hidden, w.PostNorm, c.NormEps), w.GateUp);
-        return hidden.add(nn.functional.linear(_kernels.SiluAndMul(gateUp), w.Down), Scalars.One);
+        var gateUp = nn.functional.linear(normed, w.GateUp);
+        // the MLP's output is added by the next norm (the next layer's input norm or the final one), in its kernel
+        return new ResidualStream(hidden, nn.functional.linear(_kernels.SiluAndMul(gateUp), w.Down));
     }
 
-    protected override Tensor Head(Tensor hidden) => nn.functional.linear(_kernels.RmsNorm(hidden, _norm, Config.NormEps), _lmHead);
+    /// <summary>The stream's hidden state with its pending output added, and its RMSNorm.</summary>
+    private (Tensor Hidden, Tensor Normed) Normalize(ResidualStream stream, Tensor weight) => stream.Pending is null
+        ? (stream.Hidden, _kernels.RmsNorm(stream.Hidden, weight, Config.NormEps))
+        : _kernels.AddRmsNorm(stream.Hidden, stream.Pending, weight, Config.NormEps);
+
+    protected override Tensor Head(ResidualStream stream) => nn.functional.linear(Normalize(stream, _norm).Normed, _lmHead);
 
     public override void Dispose()
     {

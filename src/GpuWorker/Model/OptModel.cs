@@ -55,9 +55,10 @@ public sealed class OptModel : TransformerModel
         return tokenEmbeds.add(positionEmbeds, Scalars.One);
     }
 
-    protected override Tensor Layer(int layer, Tensor hidden, StepInputs step, IAttention attention)
+    protected override ResidualStream Layer(int layer, ResidualStream input, StepInputs step, IAttention attention)
     {
         var w = _layers[layer];
+        var hidden = input.Hidden;
         var c = Config;
         var normed = nn.functional.layer_norm(hidden, [c.HiddenSize], w.AttnNormW, w.AttnNormB, c.NormEps);
         var qkv = nn.functional.linear(normed, w.Qkv, w.QkvBias).chunk(3, -1);
@@ -67,11 +68,11 @@ public sealed class OptModel : TransformerModel
 
         normed = nn.functional.layer_norm(hidden, [c.HiddenSize], w.MlpNormW, w.MlpNormB, c.NormEps);
         var mlp = nn.functional.linear(nn.functional.relu(nn.functional.linear(normed, w.Fc1, w.Fc1Bias)), w.Fc2, w.Fc2Bias);
-        return hidden.add(mlp, Scalars.One);
+        return new ResidualStream(hidden.add(mlp, Scalars.One), null);
     }
 
-    protected override Tensor Head(Tensor hidden) =>
-        nn.functional.linear(nn.functional.layer_norm(hidden, [Config.HiddenSize], _finalNormW, _finalNormB, Config.NormEps), _lmHead);
+    protected override Tensor Head(ResidualStream stream) =>
+        nn.functional.linear(nn.functional.layer_norm(stream.Hidden, [Config.HiddenSize], _finalNormW, _finalNormB, Config.NormEps), _lmHead);
 
     public override void Dispose()
     {

@@ -42,39 +42,50 @@ public abstract class TransformerModel : IDisposable
     public Tensor Forward(Tensor tokens, Tensor positions, IAttention attention, bool lastOnly, PrefixPass? prefix = null)
     {
         using var scope = NewDisposeScope();
-        var hidden = Embed(tokens, positions);
+        var stream = new ResidualStream(Embed(tokens, positions), null);
         var step = PrepareStep(positions);
-        var prefixHidden = prefix is null ? null : Embed(prefix.Tokens, prefix.Positions);
+        var prefixStream = prefix is null ? default : new ResidualStream(Embed(prefix.Tokens, prefix.Positions), null);
         var prefixStep = prefix is null ? null : PrepareStep(prefix.Positions);
         for (int layer = 0; layer < Config.NumLayers; layer++)
         {
             // a scope per layer, so activations are freed layer by layer (matters for long prefills on the GPU)
             using var layerScope = NewDisposeScope();
-            if (prefix is not null) prefixHidden = Advance(prefixHidden!, Layer(layer, prefixHidden!, prefixStep!, prefix.Attention));
-            hidden = Advance(hidden, Layer(layer, hidden, step, attention));
+            if (prefix is not null) prefixStream = Advance(prefixStream, Layer(layer, prefixStream, prefixStep!, prefix.Attention));
+            stream = Advance(stream, Layer(layer, stream, step, attention));
         }
-        if (lastOnly) hidden = hidden[.., ^1..];
-        return Head(hidden).to(ScalarType.Float32).MoveToOuterDisposeScope();
+        if (lastOnly) stream = stream.LastPosition();
+        return Head(stream).to(ScalarType.Float32).MoveToOuterDisposeScope();
     }
 
-    private static Tensor Advance(Tensor previous, Tensor next)
+    private static ResidualStream Advance(ResidualStream previous, ResidualStream next)
     {
-        next.MoveToOuterDisposeScope();
-        previous.Dispose();
+        next.Hidden.MoveToOuterDisposeScope();
+        next.Pending?.MoveToOuterDisposeScope();
+        previous.Hidden.Dispose();
+        previous.Pending?.Dispose();
         return next;
+    }
+
+    /// <summary>The residual stream between layers: <see cref="Hidden"/> plus <see cref="Pending"/>, a layer's last
+    /// output not yet added, which the next layer's norm (or the final one) adds in the same kernel (Llama's fused add +
+    /// RMSNorm: one launch instead of two per residual). Null when there is nothing to add (OPT always).</summary>
+    protected readonly record struct ResidualStream(Tensor Hidden, Tensor? Pending)
+    {
+        /// <summary>The last position of every row ([B, 1, hidden]): all the head needs for generation.</summary>
+        public ResidualStream LastPosition() => new(Hidden[.., ^1..], Pending?[.., ^1..]);
     }
 
     /// <summary>Tokens [R, M] at positions [R, M] with their own attention (see the prefix parameter of Forward).</summary>
     public sealed record PrefixPass(Tensor Tokens, Tensor Positions, IAttention Attention);
 
     protected abstract Tensor Embed(Tensor tokens, Tensor positions);
-    protected abstract Tensor Layer(int layer, Tensor hidden, StepInputs step, IAttention attention);
+    protected abstract ResidualStream Layer(int layer, ResidualStream input, StepInputs step, IAttention attention);
 
     /// <summary>What every layer of one forward shares, computed once (e.g. RoPE's cos/sin for the positions).</summary>
     protected sealed record StepInputs(Tensor Positions, Tensor? Cos = null, Tensor? Sin = null);
 
     protected virtual StepInputs PrepareStep(Tensor positions) => new(positions);
-    protected abstract Tensor Head(Tensor hidden);
+    protected abstract Tensor Head(ResidualStream stream);
 
     /// <summary>[B, T, heads * D] -> [B, heads, T, D]</summary>
     protected static Tensor SplitHeads(Tensor t, int heads, int headDim) =>

@@ -76,18 +76,19 @@ public static partial class AlisaNative
         IntPtr segments, IntPtr listed);
     [LibraryImport(Library)]
     internal static partial int alisa_copy_blocks(IntPtr target, IntPtr source, IntPtr targetBlocks, IntPtr sourceBlocks, int blockSize);
-    [LibraryImport(Library)] internal static partial int alisa_rms_norm(IntPtr output, IntPtr x, IntPtr weight, float eps);
+    [LibraryImport(Library)] internal static partial int alisa_rms_norm(IntPtr output, IntPtr sum, IntPtr x, IntPtr delta, IntPtr weight, float eps);
     [LibraryImport(Library)] internal static partial int alisa_rotary(IntPtr x, IntPtr cos, IntPtr sin);
     [LibraryImport(Library)] internal static partial int alisa_silu_and_mul(IntPtr output, IntPtr gateUp);
     [LibraryImport(Library)] internal static partial int alisa_kv_write(IntPtr keyPool, IntPtr valuePool, IntPtr key, IntPtr value, IntPtr slots);
     [LibraryImport(Library)]
-    internal static partial int alisa_window_slide(IntPtr history, IntPtr sums, IntPtr readSlots, IntPtr lengths, IntPtr columns, IntPtr leaving);
+    internal static partial int alisa_window_slide(IntPtr history, IntPtr sums, IntPtr readSlots, IntPtr lengths, IntPtr columns, IntPtr leaving,
+        IntPtr segments, IntPtr ranking);
     [LibraryImport(Library)]
     internal static partial int alisa_window_ranking(IntPtr ranking, IntPtr sums, IntPtr readSlots, IntPtr segments);
     [LibraryImport(Library)] internal static partial int alisa_select_top(IntPtr listed, IntPtr ranking, IntPtr segments);
     [LibraryImport(Library)]
     internal static partial int alisa_window_record(IntPtr history, IntPtr sums, IntPtr readSlots, IntPtr lengths, IntPtr columns,
-        IntPtr weights, IntPtr positions);
+        IntPtr logits, IntPtr lse, IntPtr segments, IntPtr listed, int kvHeads);
     [LibraryImport(Library)]
     internal static partial int alisa_kv_write_int8(IntPtr keyCodes, IntPtr valueCodes, IntPtr keyParams, IntPtr valueParams, IntPtr key,
         IntPtr value, IntPtr slots);

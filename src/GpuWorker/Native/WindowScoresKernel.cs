@@ -3,11 +3,11 @@ using static TorchSharp.torch;
 
 namespace AlisaCluster.GpuWorker.Native;
 
-/// <summary>SWA's window scores in three native launches per layer (native/src/window_scores.cu): Slide before
-/// selecting (fed tokens start empty, the steps leaving the window are subtracted, this step's column cleared), Rank
-/// (what the selection's top-k reads), Record after attention (each attended entry's weight added to the column and
-/// the sum). They replace the TorchSharp ops of <see cref="ScoreKeeping"/> and <see cref="TokenSelector"/> (their
-/// references, which native-check compares them with).</summary>
+/// <summary>SWA's window scores in two native launches per layer (native/src/window_scores.cu): Slide before selecting
+/// (fed tokens start empty, the steps leaving the window are subtracted, this step's column cleared; in the same pass
+/// the ranking the selection's top-k reads), Record after attention (each attended entry's weight, from the attention
+/// kernel's logits, added to the column and the sum). They replace the TorchSharp ops of <see cref="ScoreKeeping"/> and
+/// <see cref="TokenSelector"/> (their references, which native-check compares them with).</summary>
 public static class WindowScoresKernel
 {
     /// <summary>Whether a step's score upkeep can run natively: window scores only (H2O's cumulative ones stay in
@@ -22,7 +22,8 @@ public static class WindowScoresKernel
         && step.Policies.Where(p => p.NeedsWindowScores).All(p => p.PerKvHead == step.PerHead);
 
     /// <summary>The ranking [B, SG, L] of a layer's selection: window sums of candidate positions (sinks &lt;= l &lt;
-    /// recent start, from segments [B, SG, 3] int32), -inf elsewhere.</summary>
+    /// recent start, from segments [B, SG, 3] int32), -inf elsewhere. Slide makes it in its pass when SG is the
+    /// stores' group count; this launch serves one selection per layer over per-head sums.</summary>
     public static Tensor Rank(TokenScores scores, int layer, Tensor readSlots, Tensor segments)
     {
         var ranking = empty([readSlots.shape[0], segments.shape[1], readSlots.shape[1]], ScalarType.Float32, readSlots.device);
@@ -41,23 +42,31 @@ public static class WindowScoresKernel
         return listed;
     }
 
+    /// <summary>Slides the layer's window; with the selection's segments [B, SG, 3] it returns the ranking [B, SG, L]
+    /// (<see cref="Rank"/>), made in the same pass where SG is the stores' group count.</summary>
     /// <param name="readSlots">[B, L] logical slots of positions 0..L-1</param>
     /// <param name="lengths">[B] positions cached, the fed token included</param>
     /// <param name="columns">[B] (or [B, 1]) this step's ring column</param>
     /// <param name="leaving">[B, J] ring columns leaving the window (-1: none)</param>
-    public static void Slide(TokenScores scores, int layer, Tensor readSlots, Tensor lengths, Tensor columns, Tensor leaving)
+    public static Tensor? Slide(TokenScores scores, int layer, Tensor readSlots, Tensor lengths, Tensor columns, Tensor leaving, Tensor? segments = null)
     {
         var (history, sums) = scores.WindowStores(layer);
+        bool fused = segments is not null && segments.shape[1] == sums.shape[1];
+        var ranking = fused ? empty([readSlots.shape[0], segments!.shape[1], readSlots.shape[1]], ScalarType.Float32, readSlots.device) : null;
         AlisaNative.Check(AlisaNative.alisa_window_slide(history.Handle, sums.Handle, readSlots.Handle, lengths.Handle, columns.Handle,
-            leaving.Handle), "window_slide");
+            leaving.Handle, fused ? segments!.Handle : IntPtr.Zero, ranking?.Handle ?? IntPtr.Zero), "window_slide");
+        return fused || segments is null ? ranking : Rank(scores, layer, readSlots, segments);
     }
 
-    /// <param name="weights">[B, KvH, n] fp32 from <see cref="PagedDecodeAttentionKernel.Weights"/></param>
-    /// <param name="positions">[B, KvH, n] int64, the entries' positions</param>
-    public static void Record(TokenScores scores, int layer, Tensor readSlots, Tensor lengths, Tensor columns, Tensor weights, Tensor positions)
+    /// <summary>Adds each attended entry's weight to the window: exp(logit - lse) summed over the KV head's query group
+    /// (and over the KV heads for one score group per layer), at the entry's position under the selection.</summary>
+    /// <param name="logits">[B, H, n] fp32 and <paramref name="lse"/> [B, H], from <see cref="PagedDecodeAttentionKernel.Run"/></param>
+    /// <param name="selection">what the kernel attended (segments [B, SG, 3], listed [B, SG, k] int32)</param>
+    public static void Record(TokenScores scores, int layer, Tensor readSlots, Tensor lengths, Tensor columns, Tensor logits, Tensor lse,
+        AttentionSelection selection, int kvHeads)
     {
         var (history, sums) = scores.WindowStores(layer);
         AlisaNative.Check(AlisaNative.alisa_window_record(history.Handle, sums.Handle, readSlots.Handle, lengths.Handle, columns.Handle,
-            weights.Handle, positions.Handle), "window_record");
+            logits.Handle, lse.Handle, selection.Segments.Handle, selection.Positions.Handle, kvHeads), "window_record");
     }
 }
