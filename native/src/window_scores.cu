@@ -49,6 +49,7 @@ __global__ void window_record_kernel(WindowScoresArgs a) {
   // the group's query heads summed per KV head, then the KV heads in order (the order of the TorchSharp reference)
   const int64_t first_head = a.groups == 1 ? 0 : g, last_head = a.groups == 1 ? a.kv_heads : g + 1;
   float weight = 0.f;
+#pragma unroll 8  // the heads' loads in flight together (one group per layer sums all 32 of a 7B model)
   for (int64_t h = first_head; h < last_head; h++) {
     float head_weight = 0.f;
     for (int64_t q = 0; q < a.query_groups; q++) {

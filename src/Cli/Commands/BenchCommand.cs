@@ -20,7 +20,13 @@ public static class BenchCommand
         double? PredictedStepMs, double PrefillSeconds, long KvCapacityTokens, double GpuAllocatedGiB, double KvPoolGiB, double CpuKvGiB,
         double WeightsGiB, long Preemptions, double BytesOffloadedGiB, double BytesFetchedGiB, long TokensRecomputed, double FloorStepMs, double StepVsFloor,
         string DecodeStep = "", double HostStepMs = 0, double? GpuStepMs = null, LatePrompt? Late = null, HotSetCounts? HotSet = null,
-        double? HotSetHitRate = null);
+        double? HotSetHitRate = null, TimeSplit? Split = null);
+
+    /// <summary>Where the run's wall time went (seconds over the measured window): device time of prefill forwards, of
+    /// tier moves and KV reservations before decodes, of decode forwards; host time handing tokens to their streams;
+    /// decode steps the graph step left to the eager one.</summary>
+    public sealed record TimeSplit(double WallSeconds, double PrefillGpuSeconds, double TierMoveGpuSeconds, double DecodeGpuSeconds,
+        double OutputSeconds, long EagerDecodeSteps);
 
     /// <summary>A long prompt that arrived mid-decode (--late-prompt-len): stream 0's longest gap between two tokens
     /// while it was prefilled, against its median gap (the delay chunked prefill bounds).</summary>
@@ -188,7 +194,9 @@ public static class BenchCommand
             stats.TokensRecomputed - before.TokensRecomputed, floorMs, stepMs / floorMs,
             stats.DecodeStep, PerStepMs(stats.DecodeHostSeconds - before.DecodeHostSeconds),
             stats.DecodeGpuSeconds > 0 ? PerStepMs(stats.DecodeGpuSeconds - before.DecodeGpuSeconds) : null, latePrompt,
-            hot.Entries > 0 ? hot : null, hot.Entries > 0 ? hot.HitRate : null);
+            hot.Entries > 0 ? hot : null, hot.Entries > 0 ? hot.HitRate : null,
+            new TimeSplit(seconds, stats.PrefillGpuSeconds - before.PrefillGpuSeconds, stats.TierMoveGpuSeconds - before.TierMoveGpuSeconds,
+                stats.DecodeGpuSeconds - before.DecodeGpuSeconds, stats.OutputSeconds - before.OutputSeconds, stats.EagerDecodeSteps - before.EagerDecodeSteps));
         double PerStepMs(double seconds) => seconds / Math.Max(1, stats.DecodeSteps - before.DecodeSteps) * 1000;
     }
 }

@@ -43,6 +43,9 @@ public sealed class GraphDecodeStep : IDecodeStep
 
     public string Name => "cuda-graph";
 
+    /// <summary>Steps run by the eager step because no graph serves their batch.</summary>
+    public long EagerSteps { get; private set; }
+
     /// <summary>Dense, and sparse policies with static selection inputs whose score stores the engine keeps (local and
     /// StreamingLLM keep none).</summary>
     private bool Serves(KvPolicy policy) => policy.IsDense || (SparseStep.CanCapture(policy)
@@ -55,15 +58,21 @@ public sealed class GraphDecodeStep : IDecodeStep
         var policy = sequences[0].Policy.IsDense ? KvPolicy.Dense : sequences[0].Policy;
         if (size == 0 || !Serves(policy) || sequences.Any(s => (s.Policy.IsDense ? KvPolicy.Dense : s.Policy) != policy || s.DroppedBlocks > 0
                 || s.HotBlocks.Count > _inputs.MaxHotBlocks))
-            return _eager.Forward(sequences, tokens);
+            return Eager(sequences, tokens);
         DecodeInputs.SparseRows? sparse = null;
         if (!policy.IsDense && (sparse = DecodeInputs.SparseRows.Plan(sequences, _runner.Scores?.Ring ?? 0)) is null)
-            return _eager.Forward(sequences, tokens);
+            return Eager(sequences, tokens);
         if (!_captured.TryGetValue((size, policy), out var bucket)) bucket = Capture(size, policy);
         _inputs.Stage(sequences, tokens, size, sparse);
         bucket.Graph.Replay();
         foreach (var sequence in sequences) sequence.Length++;
         return bucket.Logits.narrow(0, 0, sequences.Count);
+    }
+
+    private Tensor Eager(IReadOnlyList<SequenceKv> sequences, IReadOnlyList<int> tokens)
+    {
+        EagerSteps++;
+        return _eager.Forward(sequences, tokens);
     }
 
     private Captured Capture(int size, KvPolicy policy)

@@ -21,7 +21,7 @@ public sealed class InferenceEngine : IAsyncDisposable
     private readonly TokenScores? _scores;
     private readonly ModelRunner _runner;
     private readonly IDecodeStep _decodeStep;
-    private readonly CudaTimer? _decodeTimer;
+    private readonly StepTimes _times;
     private readonly Scheduler _scheduler;
     private readonly EngineOptions _options;
     private readonly ConcurrentQueue<Sequence> _incoming = new();
@@ -30,7 +30,7 @@ public sealed class InferenceEngine : IAsyncDisposable
     private readonly Thread _thread;
     private readonly Random _seeds;
     private long _promptTokens, _generatedTokens, _steps, _decodeSteps;
-    private double _decodeHostSeconds, _decodeGpuSeconds;
+    private double _decodeHostSeconds, _outputSeconds;
     private int _queued;
     private long _stepStarted; // Stopwatch timestamp of the step in progress, 0 between steps
 
@@ -50,7 +50,7 @@ public sealed class InferenceEngine : IAsyncDisposable
         _scores = options.EnableScoredPolicies ? CreateScores(c, options) : null;
         _runner = new ModelRunner(model.Model, _cache, _scores);
         _decodeStep = DecodeSteps.Create(options.DecodeStep, _runner, options.MaxBatchSize, MaxModelLength, options.DefaultPolicy);
-        _decodeTimer = model.Model.Device.type == TorchSharp.DeviceType.CUDA && AlisaNative.IsAvailable ? new CudaTimer() : null;
+        _times = new StepTimes(model.Model.Device.type == TorchSharp.DeviceType.CUDA && AlisaNative.IsAvailable);
         // the identity seeds the block hashes: everything but the tokens that decides a block's K/V
         _prefix = options.EnablePrefixCaching && !_cache.IsTiered
             ? new PrefixCache(_cache, $"{model.Name}|{model.Model.DType}|{options.KvFormat}|{options.BlockSize}") : null;
@@ -197,11 +197,16 @@ public sealed class InferenceEngine : IAsyncDisposable
 
         int decoding = _scheduler.Running.Count(s => s.PendingTokens == 1);
         bool protectStreams = decoding > 0 && _scheduler.Running.Count - decoding < _options.WaitingServedRatio * decoding;
-        foreach (var group in PrefillPlan.For(_scheduler.Running, protectStreams ? _options.PrefillChunkTokens : _options.PrefillTokensWhenIdle))
-            Prefill(group);
+        var groups = PrefillPlan.For(_scheduler.Running, protectStreams ? _options.PrefillChunkTokens : _options.PrefillTokensWhenIdle).ToList();
+        _times.Begin(StepTimes.Phase.Prefill);
+        foreach (var group in groups) Prefill(group);
+        _times.End(StepTimes.Phase.Prefill);
 
+        _times.Begin(StepTimes.Phase.TierMoves);
         var batch = _scheduler.PrepareDecode();
+        _times.End(StepTimes.Phase.TierMoves);
         if (batch.Count > 0) Decode(batch);
+        _times.Collect();
         _steps++;
         PublishStats();
         return true;
@@ -227,22 +232,23 @@ public sealed class InferenceEngine : IAsyncDisposable
     private void Decode(List<Sequence> batch)
     {
         long started = Stopwatch.GetTimestamp();
-        _decodeTimer?.Start();
+        _times.Begin(StepTimes.Phase.Decode);
         foreach (var sequence in batch) _prefix?.CheckWritable(sequence.Kv);
         using var logits = _decodeStep.Forward(batch.Select(s => s.Kv).ToList(), batch.Select(s => s.Tokens[^1]).ToList());
         using var picked = Sampler.Pick(logits, batch);
-        _decodeTimer?.Stop();
+        _times.End(StepTimes.Phase.Decode);
         // host time: issuing the step (what a graph replay saves); the download below waits for the device
         _decodeHostSeconds += Stopwatch.GetElapsedTime(started).TotalSeconds;
         var choices = Sampler.Download(picked, batch);
-        _decodeGpuSeconds += (_decodeTimer?.ElapsedMilliseconds() ?? 0) / 1000;
         _decodeSteps++;
+        long emitting = Stopwatch.GetTimestamp();
         for (int b = 0; b < batch.Count; b++)
         {
             batch[b].Append(choices[b].TokenId);
             _generatedTokens++;
             Emit(batch[b], choices[b]);
         }
+        _outputSeconds += Stopwatch.GetElapsedTime(emitting).TotalSeconds;
     }
 
     private void Emit(Sequence sequence, Sampler.Choice choice)
@@ -278,14 +284,15 @@ public sealed class InferenceEngine : IAsyncDisposable
         _cache.BlockSize, _cache.BytesPerToken, _promptTokens, _generatedTokens, _scheduler.PreemptionCount, _steps,
         _cache.CpuTotalBlocks, _cache.CpuUsedBlocks, _cache.BytesOffloaded, _cache.BytesFetched, _cache.TokensRecomputed,
         _scheduler.Running.Count(s => s.Kv.Phase == 2), _scheduler.Running.Count(s => s.Kv.Phase == 3),
-        _decodeSteps, _decodeHostSeconds, _decodeGpuSeconds, _decodeStep.Name, _prefix?.UnheldBlocks ?? 0, _scheduler.PrefixHitTokens);
+        _decodeSteps, _decodeHostSeconds, _times.GpuSeconds(StepTimes.Phase.Decode), _decodeStep.Name, _prefix?.UnheldBlocks ?? 0, _scheduler.PrefixHitTokens,
+        _times.GpuSeconds(StepTimes.Phase.Prefill), _times.GpuSeconds(StepTimes.Phase.TierMoves), _outputSeconds, (_decodeStep as GraphDecodeStep)?.EagerSteps ?? 0);
 
     public async ValueTask DisposeAsync()
     {
         _stop.Cancel();
         await Task.Run(_thread.Join);
         _decodeStep.Dispose();
-        _decodeTimer?.Dispose();
+        _times.Dispose();
         _cache.Dispose();
         _scores?.Dispose();
         _stop.Dispose();

@@ -10,8 +10,8 @@ public sealed class SiloMetrics
     private readonly CollectorRegistry _registry = Metrics.NewCustomRegistry();
     private readonly EngineHealth _health;
     private readonly Gauge _up, _draining, _running, _waiting, _kvUsage, _kvCapacity, _phase, _stepRunning, _prefixBlocks;
-    private readonly Counter _promptTokens, _generationTokens, _preemptions, _steps, _decodeSteps, _decodeSeconds,
-        _offloaded, _fetched, _recomputed, _prefixHits;
+    private readonly Counter _promptTokens, _generationTokens, _preemptions, _steps, _decodeSteps, _decodeSeconds, _phaseGpuSeconds,
+        _eagerSteps, _outputSeconds, _offloaded, _fetched, _recomputed, _prefixHits;
 
     public SiloMetrics(EngineHealth health)
     {
@@ -33,6 +33,10 @@ public sealed class SiloMetrics
         _decodeSteps = f.CreateCounter("alisa_silo_decode_steps_total", "Decode steps.", engine);
         _decodeSeconds = f.CreateCounter("alisa_silo_decode_step_seconds_total",
             "Time in decode steps; clock host (wall) or gpu (CUDA events). Mean step time: rate of this over rate of decode steps.", [.. engine, "clock"]);
+        _phaseGpuSeconds = f.CreateCounter("alisa_silo_phase_gpu_seconds_total",
+            "Device time per step phase (CUDA events): prefill forwards, tier_moves (KV moves and reservations before a decode), decode.", [.. engine, "phase"]);
+        _eagerSteps = f.CreateCounter("alisa_silo_eager_decode_steps_total", "Decode steps the CUDA-graph step left to the eager one.", engine);
+        _outputSeconds = f.CreateCounter("alisa_silo_output_seconds_total", "Host time handing decoded tokens to their streams (detokenizing, stop checks).", engine);
         _offloaded = f.CreateCounter("alisa_silo_kv_offloaded_bytes_total", "KV bytes moved from the GPU to the CPU tier.", engine);
         _fetched = f.CreateCounter("alisa_silo_kv_fetched_bytes_total", "KV bytes read back from the CPU tier.", engine);
         _recomputed = f.CreateCounter("alisa_silo_kv_recomputed_tokens_total", "Dropped KV tokens recomputed.", engine);
@@ -70,6 +74,11 @@ public sealed class SiloMetrics
             _decodeSteps.WithLabels(id).IncTo(s.DecodeSteps);
             _decodeSeconds.WithLabels([.. id, "host"]).IncTo(s.DecodeHostSeconds);
             _decodeSeconds.WithLabels([.. id, "gpu"]).IncTo(s.DecodeGpuSeconds);
+            _phaseGpuSeconds.WithLabels([.. id, "prefill"]).IncTo(s.PrefillGpuSeconds);
+            _phaseGpuSeconds.WithLabels([.. id, "tier_moves"]).IncTo(s.TierMoveGpuSeconds);
+            _phaseGpuSeconds.WithLabels([.. id, "decode"]).IncTo(s.DecodeGpuSeconds);
+            _eagerSteps.WithLabels(id).IncTo(s.EagerDecodeSteps);
+            _outputSeconds.WithLabels(id).IncTo(s.OutputSeconds);
             _offloaded.WithLabels(id).IncTo(s.BytesOffloaded);
             _fetched.WithLabels(id).IncTo(s.BytesFetched);
             _recomputed.WithLabels(id).IncTo(s.TokensRecomputed);
