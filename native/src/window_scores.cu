@@ -1,6 +1,7 @@
 // SWA's window score upkeep: layouts and semantics in window_scores.cuh. Reference: the TorchSharp ScoreKeeping
 // (Reset, Slide, scatter_add of the weights, RecordWindow), which alisa native-check compares with.
 #include "window_scores.cuh"
+#include "element_types.cuh"
 #include "selection.cuh"
 
 #include <cmath>
@@ -10,6 +11,7 @@ namespace {
 
 // One thread per (b, l, g), g fastest (a warp's sums are adjacent): positions of a row hold distinct slots, so no two
 // threads touch one store entry (past a row's length, padding points at the scratch slot and only ranks).
+template <typename H>
 __global__ void window_slide_kernel(WindowScoresArgs a) {
   const int64_t index = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (index >= a.batch * a.groups * a.key_length) return;
@@ -18,16 +20,16 @@ __global__ void window_slide_kernel(WindowScoresArgs a) {
   const int64_t store = a.read_slots[b * a.key_length + l] * a.groups + g;
   float sum = a.sums[store];
   if (l < length) {
-    float* history = a.history + store * a.ring;
+    H* history = static_cast<H*>(a.history) + store * a.ring;
     if (l == length - 1) {  // the token fed this step: fresh scores
-      for (int64_t c = 0; c < a.ring; c++) history[c] = 0.f;
+      for (int64_t c = 0; c < a.ring; c++) history[c] = from_float<H>(0.f);
       sum = 0.f;
     } else {
       for (int64_t j = 0; j < a.leaving_width; j++) {
         const int64_t column = a.leaving[b * a.leaving_width + j];
-        if (column >= 0) sum -= history[column];
+        if (column >= 0) sum -= to_float(history[column]);
       }
-      history[a.columns[b]] = 0.f;
+      history[a.columns[b]] = from_float<H>(0.f);
     }
     a.sums[store] = sum;
   }
@@ -39,6 +41,7 @@ __global__ void window_slide_kernel(WindowScoresArgs a) {
 }
 
 // One thread per (b, group, entry): the entries of one row and group attend distinct positions.
+template <typename H>
 __global__ void window_record_kernel(WindowScoresArgs a) {
   const int64_t index = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (index >= a.batch * a.groups * a.entries) return;
@@ -60,8 +63,10 @@ __global__ void window_record_kernel(WindowScoresArgs a) {
   }
   if (weight == 0.f) return;
   const int64_t store = a.read_slots[b * a.key_length + sel.position(static_cast<int>(e))] * a.groups + g;
-  a.history[store * a.ring + a.columns[b]] += weight;
-  a.sums[store] += weight;
+  H& entry = static_cast<H*>(a.history)[store * a.ring + a.columns[b]];  // cleared by this step's slide
+  const float stored = to_float(from_float<H>(weight));
+  entry = from_float<H>(to_float(entry) + stored);
+  a.sums[store] += stored;
 }
 
 // One thread per (b, s, l); only for SG = 1 < G (window_slide ranks the others in its pass).
@@ -94,14 +99,16 @@ const char* launched() {
 const char* launch_window_slide(const WindowScoresArgs& a, cudaStream_t stream) {
   const int64_t threads = a.batch * a.groups * a.key_length;
   if (threads == 0) return nullptr;
-  window_slide_kernel<<<(threads + 255) / 256, 256, 0, stream>>>(a);
+  if (a.history_half) window_slide_kernel<__half><<<(threads + 255) / 256, 256, 0, stream>>>(a);
+  else window_slide_kernel<float><<<(threads + 255) / 256, 256, 0, stream>>>(a);
   return launched();
 }
 
 const char* launch_window_record(const WindowScoresArgs& a, cudaStream_t stream) {
   const int64_t threads = a.batch * a.groups * a.entries;
   if (threads == 0) return nullptr;
-  window_record_kernel<<<(threads + 255) / 256, 256, 0, stream>>>(a);
+  if (a.history_half) window_record_kernel<__half><<<(threads + 255) / 256, 256, 0, stream>>>(a);
+  else window_record_kernel<float><<<(threads + 255) / 256, 256, 0, stream>>>(a);
   return launched();
 }
 

@@ -1,5 +1,6 @@
 // SWA's windowed attention sums, kept per logical KV slot (see src/GpuWorker/Attention/TokenScores.cs):
-//   history [S, G, R] fp32  each slot's weight at the last R steps (column = step mod R), G = 1 or the KV heads
+//   history [S, G, R] fp32  each slot's weight at the last R steps (column = step mod R), G = 1 or the KV heads;
+//                           or fp16 (history_half), and then each weight enters the sum as the ring stores it
 //   sums    [S, G]    fp32  the slot's weight summed over the score window
 // A decode step updates them around its attention in two launches (window_scores.cu), replacing ~21 TorchSharp ops
 // per layer (ScoreKeeping: reset, slide, scatter of the weights, record; TokenSelector's ranking):
@@ -27,7 +28,8 @@
 namespace alisa {
 
 struct WindowScoresArgs {
-  float* history;
+  void* history;             // float, or __half with history_half
+  bool history_half;
   float* sums;
   int64_t groups, ring;
   const int64_t* read_slots;

@@ -24,7 +24,9 @@ alisa::WindowScoresArgs stores(void* history_handle, void* sums_handle, void* re
   const auto &history = tensor(history_handle), &sums = tensor(sums_handle), &read_slots = tensor(read_slots_handle);
   const auto &lengths = tensor(lengths_handle), &columns = tensor(columns_handle);
   TORCH_CHECK(history.is_cuda(), what, ": tensors must be on a CUDA device, got ", history.device());
-  check(history, at::kFloat, 3, history, what, "history [S, G, R]");
+  TORCH_CHECK(history.scalar_type() == at::kFloat || history.scalar_type() == at::kHalf, what,
+              ": history must be float32 or float16, got ", history.scalar_type());
+  check(history, history.scalar_type(), 3, history, what, "history [S, G, R]");
   check(sums, at::kFloat, 2, history, what, "sums [S, G]");
   TORCH_CHECK(sums.size(0) == history.size(0) && sums.size(1) == history.size(1), what, ": sums ", sums.sizes(),
               " do not fit history ", history.sizes());
@@ -34,7 +36,8 @@ alisa::WindowScoresArgs stores(void* history_handle, void* sums_handle, void* re
               lengths.device() == history.device() && columns.device() == history.device(),
               what, ": lengths and columns must be contiguous int64 [B] on the stores' device");
   alisa::WindowScoresArgs args{};
-  args.history = history.data_ptr<float>(); args.sums = sums.data_ptr<float>();
+  args.history = history.data_ptr(); args.history_half = history.scalar_type() == at::kHalf;
+  args.sums = sums.data_ptr<float>();
   args.groups = history.size(1); args.ring = history.size(2);
   args.read_slots = read_slots.data_ptr<int64_t>(); args.lengths = lengths.data_ptr<int64_t>();
   args.columns = columns.data_ptr<int64_t>();

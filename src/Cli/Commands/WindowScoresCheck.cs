@@ -11,19 +11,21 @@ namespace AlisaCluster.Cli.Commands;
 /// the weights from the logits scattered per position, record); history and sums must agree on every real slot (the
 /// scratch slot that padding points at is left out), and the ranking with its definition over the slid sums. Three
 /// layouts: shared scores and selection, per-head both (the ranking made in the slide's pass), per-head scores under
-/// one selection per layer (the ranking's own launch).</summary>
+/// one selection per layer (the ranking's own launch); the first two also with an fp16 history ring (a 16-bit
+/// model's), where a weight's rounding may differ by one fp16 step between the two.</summary>
 public static class WindowScoresCheck
 {
     public static IEnumerable<NativeCheckCommand.FusedCase> Cases()
     {
         var device = new Device("cuda");
-        foreach (var (perHeadScores, perHeadSelection) in new[] { (false, false), (true, true), (true, false) })
+        foreach (var (perHeadScores, perHeadSelection, historyType) in new[] { (false, false, ScalarType.Float32), (true, true, ScalarType.Float32),
+                     (true, false, ScalarType.Float32), (false, false, ScalarType.Float16), (true, true, ScalarType.Float16) })
         {
             using var scope = NewDisposeScope();
             const int slots = 96, kvHeads = 4, queryGroups = 2, ring = 7;
             long[] lengths = [20, 7, 13];
             int batch = lengths.Length, keyLength = 24, selectionGroups = perHeadSelection ? kvHeads : 1;
-            var generator = new Random(perHeadScores ? perHeadSelection ? 2 : 3 : 1);
+            var generator = new Random((perHeadScores ? perHeadSelection ? 2 : 3 : 1) + (historyType == ScalarType.Float16 ? 10 : 0));
             // each row owns distinct slots (never the scratch slot 0); past its length it points at the scratch slot
             var owned = Enumerable.Range(1, slots - 1).OrderBy(_ => generator.Next()).ToArray();
             var read = new long[batch * keyLength];
@@ -56,8 +58,8 @@ public static class WindowScoresCheck
             var lse = logits.logsumexp(-1, false);
 
             int groups = perHeadScores ? kvHeads : 1;
-            using var native = new TokenScores(1, slots, kvHeads, ring, perHeadScores, cumulative: false, device);
-            using var reference = new TokenScores(1, slots, kvHeads, ring, perHeadScores, cumulative: false, device);
+            using var native = new TokenScores(1, slots, kvHeads, ring, perHeadScores, cumulative: false, device, historyType);
+            using var reference = new TokenScores(1, slots, kvHeads, ring, perHeadScores, cumulative: false, device, historyType);
             var (history, sums) = native.WindowStores(0);
             history.copy_(rand(history.shape, device: device));
             sums.copy_(rand(sums.shape, device: device).mul_(Scalars.Of(3.0)));
@@ -88,15 +90,16 @@ public static class WindowScoresCheck
                 .scatter_add(2, tensor(positions, [batch, kvHeads, entries], device: device), weights);
             reference.RecordWindow(0, index, (perHeadScores ? perPosition : perPosition.sum(1, keepdim: true)).unsqueeze(2));
 
-            double Error(Tensor a, Tensor b) => a.narrow(0, 1, slots - 1).sub(b.narrow(0, 1, slots - 1)).abs().max().item<float>();
+            double Error(Tensor a, Tensor b) => a.narrow(0, 1, slots - 1).to(ScalarType.Float32).sub(b.narrow(0, 1, slots - 1).to(ScalarType.Float32)).abs().max().item<float>();
             double error = Math.Max(Error(history, reference.WindowStores(0).History), Error(sums, reference.WindowStores(0).Sums));
+            double tolerance = historyType == ScalarType.Float16 ? 1e-3 : 1e-5;
             string shape = $"rows {batch}, slots {slots}, kv heads {kvHeads} x {queryGroups}, ring {ring}, {(perHeadScores ? "per-head" : "shared")} scores, "
                 + $"{(perHeadSelection ? "per-head" : "one")} selection";
-            yield return new NativeCheckCommand.FusedCase("window_scores", "Float32", shape, error, 1e-5, error <= 1e-5);
+            yield return new NativeCheckCommand.FusedCase("window_scores", historyType.ToString(), shape, error, tolerance, error <= tolerance);
 
             bool sameCandidates = ranking.isinf().eq(expectedRanking.isinf()).all().item<bool>();
             double rankError = ranking.sub(expectedRanking).nan_to_num(0, 0, 0).abs().max().item<float>();
-            yield return new NativeCheckCommand.FusedCase("window_ranking", "Float32", shape, rankError, 1e-5, sameCandidates && rankError <= 1e-5);
+            yield return new NativeCheckCommand.FusedCase("window_ranking", historyType.ToString(), shape, rankError, 1e-5, sameCandidates && rankError <= 1e-5);
         }
     }
 

@@ -7,7 +7,10 @@ namespace AlisaCluster.GpuWorker.Attention;
 /// - SWA's windowed sums [slots, groups] (the weight each token got over the score window), kept incrementally: each
 ///   step adds its weights and subtracts the steps that left the window, which it reads from a history ring
 ///   [slots, groups, ring] (column = step mod ring); groups = 1 for one selection per layer, KV heads per head;
-/// - cumulative weight and alive flags for H2O: [slots, KV heads].</summary>
+/// - cumulative weight and alive flags for H2O: [slots, KV heads].
+/// The history ring is the store's bulk (every logical slot has one, the CPU tier's included, and it lives on the GPU):
+/// a 16-bit model keeps it in fp16 (<see cref="HistoryTypeFor"/>), which halves it; a step then adds each weight to
+/// the sum as the ring stores it, so what leaves the window later is exactly what entered.</summary>
 public sealed class TokenScores : IDisposable
 {
     private readonly Tensor[] _history;
@@ -15,18 +18,29 @@ public sealed class TokenScores : IDisposable
     private readonly Tensor[] _cumulative;
     private readonly Tensor[] _alive;
 
-    public TokenScores(int layers, long slots, int kvHeads, int ring, bool perHeadWindow, bool cumulative, Device device)
+    public TokenScores(int layers, long slots, int kvHeads, int ring, bool perHeadWindow, bool cumulative, Device device,
+        ScalarType historyType = ScalarType.Float32)
     {
+        if (historyType is not (ScalarType.Float32 or ScalarType.Float16))
+            throw new ArgumentException($"the score history is float32 or float16, not {historyType}", nameof(historyType));
         Ring = ring;
         WindowGroups = perHeadWindow ? kvHeads : 1;
         KvHeads = kvHeads;
-        _history = ring > 0 ? Enumerable.Range(0, layers).Select(_ => zeros([slots, WindowGroups, ring], ScalarType.Float32, device)).ToArray() : [];
+        HistoryType = historyType;
+        _history = ring > 0 ? Enumerable.Range(0, layers).Select(_ => zeros([slots, WindowGroups, ring], historyType, device)).ToArray() : [];
         _sums = ring > 0 ? Enumerable.Range(0, layers).Select(_ => zeros([slots, WindowGroups], ScalarType.Float32, device)).ToArray() : [];
         _cumulative = cumulative ? Enumerable.Range(0, layers).Select(_ => zeros([slots, kvHeads], ScalarType.Float32, device)).ToArray() : [];
         _alive = cumulative ? Enumerable.Range(0, layers).Select(_ => ones([slots, kvHeads], ScalarType.Bool, device)).ToArray() : [];
     }
 
     public int Ring { get; }
+    public ScalarType HistoryType { get; }
+
+    /// <summary>The history ring's type for a model of <paramref name="modelType"/>: float32 models keep float32, 16-bit ones fp16.</summary>
+    public static ScalarType HistoryTypeFor(ScalarType modelType) => modelType == ScalarType.Float32 ? ScalarType.Float32 : ScalarType.Float16;
+
+    /// <summary>Bytes of one history entry for a model whose elements take <paramref name="elementSize"/> bytes.</summary>
+    public static int HistoryBytesFor(int elementSize) => elementSize == 4 ? 4 : 2;
     public int WindowGroups { get; }
     public int KvHeads { get; }
     public bool HasWindow => _history.Length > 0;
@@ -85,7 +99,7 @@ public sealed class TokenScores : IDisposable
     {
         for (int j = 0; j < index.Leaving.Length; j++)
         {
-            using var leaving = _history[layer].view(-1).index_select(0, index.Leaving[j]);
+            using var leaving = _history[layer].view(-1).index_select(0, index.Leaving[j]).to(ScalarType.Float32);
             using var present = leaving * index.Present[j];
             _sums[layer].view(-1).index_add_(0, index.Sums, present, Scalars.Of(-1L));
         }
@@ -102,8 +116,9 @@ public sealed class TokenScores : IDisposable
     /// adds them to its windowed sum.</summary>
     public void RecordWindow(int layer, WindowIndex index, Tensor rows)
     {
-        _history[layer].view(-1).index_copy_(0, index.Written, rows.reshape(-1));
-        using var total = rows.sum(2);
+        using var stored = rows.to(HistoryType);
+        _history[layer].view(-1).index_copy_(0, index.Written, stored.reshape(-1));
+        using var total = stored.to(ScalarType.Float32).sum(2);
         _sums[layer].view(-1).index_add_(0, index.Sums, total.reshape(-1), Scalars.Of(1L));
     }
 

@@ -64,7 +64,8 @@ public sealed class InferenceEngine : IAsyncDisposable
     private TokenScores CreateScores(ModelConfig c, EngineOptions options)
     {
         int ring = KvBudget.ScoreRing(options.MinScoredSparsity, MaxModelLength);
-        return new TokenScores(c.NumLayers, _cache.SlotCount, c.NumKvHeads, ring, options.PerHeadScores, options.EnableH2O, _model.Model.Device);
+        return new TokenScores(c.NumLayers, _cache.SlotCount, c.NumKvHeads, ring, options.PerHeadScores, options.EnableH2O, _model.Model.Device,
+            TokenScores.HistoryTypeFor(_model.Model.DType));
     }
 
     public int MaxModelLength => Math.Min(_options.MaxModelLength ?? int.MaxValue, _model.Config.MaxPositions);

@@ -12,10 +12,10 @@ public static class KvBudget
     public const long ReserveBytes = 1L << 30;
 
     /// <summary>Device bytes one cached token costs over all layers: K/V (values, or INT8 codes and row parameters) and
-    /// the per-token scores that sparse policies keep.</summary>
+    /// the per-token scores that sparse policies keep (the history ring in the type <see cref="TokenScores.HistoryTypeFor"/> gives).</summary>
     public static double BytesPerToken(ModelConfig c, KvStorageFormat format, int elementSize, int scoreRing, bool h2o)
     {
-        double scores = scoreRing * 4.0 + (h2o ? c.NumKvHeads * 5.0 : 0);
+        double scores = scoreRing * (double)TokenScores.HistoryBytesFor(elementSize) + (h2o ? c.NumKvHeads * 5.0 : 0);
         return KvCache.KvBytesPerToken(c.NumLayers, c.NumKvHeads, c.HeadDim, format, elementSize) + c.NumLayers * scores;
     }
 

@@ -26,7 +26,8 @@ public sealed class LockstepDecoder : IDisposable
         if (policy.NeedsWindowScores || policy.NeedsCumulativeScores)
         {
             int ring = policy.NeedsWindowScores ? SelectionBudget.For(policy, maxLength).ScoreWindow + 2 : 0;
-            _scores = new TokenScores(c.NumLayers, _cache.SlotCount, c.NumKvHeads, ring, policy.PerKvHead, policy.NeedsCumulativeScores, model.Device);
+            _scores = new TokenScores(c.NumLayers, _cache.SlotCount, c.NumKvHeads, ring, policy.PerKvHead, policy.NeedsCumulativeScores, model.Device,
+                TokenScores.HistoryTypeFor(model.DType));
         }
         _runner = new ModelRunner(model, _cache, _scores);
         _sequences = Enumerable.Range(0, batch).Select(_ => _cache.CreateSequence()).ToList();

@@ -25,7 +25,7 @@ public static class Profiler
         int wide = Math.Clamp(kvTokens / (longest + 32), 1, maxBatch);
         using var cache = new KvCache(c.NumLayers, c.NumKvHeads, c.HeadDim, kvTokens / 16 + 2, 16, model.DType, model.Device, format);
         using var scores = policy.IsDense ? null : new TokenScores(c.NumLayers, cache.SlotCount, c.NumKvHeads,
-            KvBudget.ScoreRing(policy.Sparsity, maxLength), policy.PerKvHead, policy.NeedsCumulativeScores, model.Device);
+            KvBudget.ScoreRing(policy.Sparsity, maxLength), policy.PerKvHead, policy.NeedsCumulativeScores, model.Device, TokenScores.HistoryTypeFor(model.DType));
         var runner = new ModelRunner(model, cache, scores);
         var random = new Random(7);
         // the step the engine will run (a CUDA graph where it can), so predictions time what runs

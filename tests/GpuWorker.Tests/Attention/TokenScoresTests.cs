@@ -1,0 +1,44 @@
+using AlisaCluster.GpuWorker.Attention;
+using static TorchSharp.torch;
+
+namespace AlisaCluster.GpuWorker.Tests.Attention;
+
+public class TokenScoresTests
+{
+    private static readonly Device CPU = new("cpu");
+
+    /// <summary>A weight enters the window sum as the ring stores it, so the step that leaves the window takes out exactly
+    /// what came in: with an fp16 ring (16-bit models) the sum returns to zero, not to the rounding residue.</summary>
+    [Theory]
+    [InlineData(ScalarType.Float32)]
+    [InlineData(ScalarType.Float16)]
+    public void WeightLeavesTheWindowAsItEntered(ScalarType historyType)
+    {
+        using var scores = new TokenScores(1, 8, 2, 4, perHeadWindow: false, cumulative: false, CPU, historyType);
+        using var slots = tensor(new long[] { 3, 5 }, [1, 2]);
+        using var rows = tensor(new[] { 0.123456789f, 0.987654321f }, [1, 1, 1, 2]);   // [B, groups, Q, L]
+        using (var index = scores.IndexOf(slots, tensor(new long[] { 0 }, [1, 1]))) scores.RecordWindow(0, index, rows);
+
+        var (history, sums) = scores.WindowStores(0);
+        Assert.Equal(historyType, history.dtype);
+        float stored = historyType == ScalarType.Float16 ? (float)(Half)0.123456789f : 0.123456789f;
+        Assert.Equal(stored, sums[3, 0].item<float>());
+        Assert.Equal(stored, history[3, 0, 0].to(ScalarType.Float32).item<float>());
+
+        using (var index = scores.IndexOf(slots, tensor(new long[] { 1 }, [1, 1]), tensor(new long[] { 0 }, [1, 1]))) scores.Slide(0, index);
+        Assert.Equal(0f, sums[3, 0].item<float>());
+        Assert.Equal(0f, sums[5, 0].item<float>());
+    }
+
+    [Fact]
+    public void HistoryOfSixteenBitModelsIsHalfTheBytes()
+    {
+        Assert.Equal(ScalarType.Float16, TokenScores.HistoryTypeFor(ScalarType.BFloat16));
+        Assert.Equal(ScalarType.Float32, TokenScores.HistoryTypeFor(ScalarType.Float32));
+        using var full = new TokenScores(2, 64, 4, 10, perHeadWindow: true, cumulative: false, CPU);
+        using var half = new TokenScores(2, 64, 4, 10, perHeadWindow: true, cumulative: false, CPU, ScalarType.Float16);
+        long sums = 2 * 64 * 4 * 4;
+        Assert.Equal((full.Bytes - sums) / 2, half.Bytes - sums);
+        Assert.Throws<ArgumentException>(() => new TokenScores(1, 8, 2, 4, false, false, CPU, ScalarType.BFloat16));
+    }
+}
