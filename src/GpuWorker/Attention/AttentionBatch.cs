@@ -38,6 +38,9 @@ public sealed class AttentionBatch : IDisposable
     public Tensor Positions { get; }
     /// <summary>Per sequence: positions cached before this step (the first new token's position).</summary>
     public IReadOnlyList<int> StartPositions { get; }
+    /// <summary>Whether any sequence has blocks on the CPU tier: only then does a gather look for rows there (which costs
+    /// a host sync per layer; a prefill of fresh prompts next to offloaded sequences needs none).</summary>
+    public bool ReadsCpuTier { get; }
 
     /// <param name="slidingWindow">the model's attention window (Mistral): query i reads keys i - W + 1 .. i only</param>
     public AttentionBatch(KvCache cache, IReadOnlyList<SequenceKv> sequences, int queryLength, Device device, int? slidingWindow = null)
@@ -46,6 +49,7 @@ public sealed class AttentionBatch : IDisposable
         QueryLength = queryLength;
         int batch = sequences.Count;
         StartPositions = sequences.Select(s => s.Length).ToArray();
+        ReadsCpuTier = sequences.Any(s => s.OffloadedBlocks > s.DroppedBlocks);
         KeyLength = StartPositions.Max() + queryLength;
         var write = new long[batch * queryLength];
         var read = new long[batch * KeyLength];

@@ -19,7 +19,7 @@ public static class PagedAttention
         long kvHeads = key.shape[1];
         cache.Write(layer, batch.Write, ToRows(key), ToRows(value));
 
-        var (keys, values) = cache.Gather(layer, batch.ReadSlots);    // [B, L, KvH, D]
+        var (keys, values) = cache.Gather(layer, batch.ReadSlots, batch.ReadsCpuTier);    // [B, L, KvH, D]
         var k = keys.permute(0, 2, 1, 3);                                // [B, KvH, L, D]
         var v = values.permute(0, 2, 1, 3);
         var output = GroupedSdpa(query, k, v, batch.GroupedMask(heads / kvHeads)); // [B, H, Tq, D]

@@ -46,7 +46,7 @@ public sealed class ScoredPrefillAttention(KvCache cache, AttentionBatch batch, 
     private Tensor RowWeights(int layer, Tensor query, int rows)
     {
         long b = query.shape[0], heads = query.shape[1], d = query.shape[3], t = query.shape[2];
-        var (keys, _) = cache.Gather(layer, batch.ReadSlots);                               // [B, L, KvH, D]
+        var (keys, _) = cache.Gather(layer, batch.ReadSlots, batch.ReadsCpuTier);                               // [B, L, KvH, D]
         var k = keys.permute(0, 2, 1, 3).to(ScalarType.Float32);                             // [B, KvH, L, D]
         long kvHeads = k.shape[1], group = heads / kvHeads;
         var q = query[.., .., (int)(t - rows)..].to(ScalarType.Float32).reshape(b, kvHeads, group * rows, d);

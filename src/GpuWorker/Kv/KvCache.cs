@@ -184,21 +184,22 @@ public sealed partial class KvCache : IDisposable
         PageSummaries?.Update(layer, pages, keys32, values32);
     }
 
-    /// <summary>Gathers K/V for logical slots of any shape [...]: returns [..., kv heads, head dim].</summary>
-    public (Tensor Keys, Tensor Values) Gather(int layer, Tensor slots)
+    /// <summary>Gathers K/V for logical slots of any shape [...]: returns [..., kv heads, head dim]. Rows on the CPU tier are
+    /// looked for only when <paramref name="readsCpuTier"/> (the caller's sequences have blocks there).</summary>
+    public (Tensor Keys, Tensor Values) Gather(int layer, Tensor slots, bool readsCpuTier = true)
     {
         using var flat = slots.reshape(-1);
-        var (k, v) = _reader is null ? _gpu[layer].Gather(flat) : _reader.Read(layer, flat, perHead: false, CpuUsedBlocks > 0);
+        var (k, v) = _reader is null ? _gpu[layer].Gather(flat) : _reader.Read(layer, flat, perHead: false, readsCpuTier && CpuUsedBlocks > 0);
         long[] shape = [.. slots.shape, k.shape[1], k.shape[2]];
         using (k) using (v) return (k.view(shape), v.view(shape));
     }
 
     /// <summary>Gathers per-head rows: <paramref name="slotHeads"/> holds slot * kv heads + head indices of any shape [...];
     /// returns [..., head dim] (lets each KV head read its own selection of tokens).</summary>
-    public (Tensor Keys, Tensor Values) GatherPerHead(int layer, Tensor slotHeads)
+    public (Tensor Keys, Tensor Values) GatherPerHead(int layer, Tensor slotHeads, bool readsCpuTier = true)
     {
         using var flat = slotHeads.reshape(-1);
-        var (k, v) = _reader is null ? _gpu[layer].GatherPerHead(flat) : _reader.Read(layer, flat, perHead: true, CpuUsedBlocks > 0);
+        var (k, v) = _reader is null ? _gpu[layer].GatherPerHead(flat) : _reader.Read(layer, flat, perHead: true, readsCpuTier && CpuUsedBlocks > 0);
         long[] shape = [.. slotHeads.shape, k.shape[1]];
         using (k) using (v) return (k.view(shape), v.view(shape));
     }
