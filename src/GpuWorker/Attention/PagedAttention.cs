@@ -14,6 +14,15 @@ public static class PagedAttention
     /// <returns>[B, Tq, H * D]</returns>
     public static Tensor Forward(KvCache cache, int layer, AttentionBatch batch, Tensor query, Tensor key, Tensor value)
     {
+        var (output, keys) = Attend(cache, layer, batch, query, key, value);
+        keys.Dispose();
+        return output;
+    }
+
+    /// <summary><see cref="Forward"/>, also returning the cached keys it attended, [B, KvH, L, D] (a scored prefill
+    /// computes its weights from them instead of gathering them again).</summary>
+    public static (Tensor Output, Tensor Keys) Attend(KvCache cache, int layer, AttentionBatch batch, Tensor query, Tensor key, Tensor value)
+    {
         using var scope = NewDisposeScope();
         long b = query.shape[0], heads = query.shape[1], tq = query.shape[2], d = query.shape[3];
         long kvHeads = key.shape[1];
@@ -23,7 +32,7 @@ public static class PagedAttention
         var k = keys.permute(0, 2, 1, 3);                                // [B, KvH, L, D]
         var v = values.permute(0, 2, 1, 3);
         var output = GroupedSdpa(query, k, v, batch.GroupedMask(heads / kvHeads)); // [B, H, Tq, D]
-        return output.transpose(1, 2).reshape(b, tq, heads * d).MoveToOuterDisposeScope();
+        return (output.transpose(1, 2).reshape(b, tq, heads * d).MoveToOuterDisposeScope(), k.MoveToOuterDisposeScope());
     }
 
     /// <summary>SDPA for GQA without repeating K/V: q [B, H, Tq, D] with H = KvH * G is viewed as [B, KvH, G * Tq, D];

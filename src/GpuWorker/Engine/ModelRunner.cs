@@ -25,7 +25,9 @@ public sealed class ModelRunner(TransformerModel model, KvCache cache, TokenScor
         using var batch = new AttentionBatch(Cache, sequences, queryLength, Model.Device, Model.Config.SlidingWindow);
         using var sparseStep = queryLength == 1 && sequences.Any(s => !s.Policy.IsDense) ? new SparseStep(batch, scores, Model.Device, Model.Config.NumLayers) : null;
         using var recompute = Cache.IsTiered ? PrefixRecompute.For(Cache, sequences, Model.Device) : null;
-        var logits = Model.Forward(tokenTensor, batch.Positions, ChooseAttention(batch, sparseStep), lastOnly, recompute?.Pass);
+        var attention = ChooseAttention(batch, sparseStep);
+        using var owned = attention as IDisposable; // what an attention keeps for all layers of this forward
+        var logits = Model.Forward(tokenTensor, batch.Positions, attention, lastOnly, recompute?.Pass);
         batch.CommitLengths();
         return logits;
     }
