@@ -34,6 +34,11 @@ public sealed class InferenceEngineTests(TinyModels models)
         var together = await Task.WhenAll(Prompts.Select(p => Generate(engine, p, sampling)));
         for (int i = 0; i < Prompts.Length; i++) Assert.Equal(solo[i], together[i]);
         Assert.True(engine.Stats.Steps > 0);
+        // the time split: host time handing tokens out is counted; no device time on the CPU, and the eager step has no fallbacks
+        Assert.True(engine.Stats.OutputSeconds > 0);
+        Assert.True(engine.Stats.DecodeHostSeconds > 0);
+        Assert.Equal(0, engine.Stats.PrefillGpuSeconds + engine.Stats.TierMoveGpuSeconds + engine.Stats.DecodeGpuSeconds);
+        Assert.Equal(0, engine.Stats.EagerDecodeSteps);
     }
 
     [Theory]
