@@ -12,7 +12,8 @@ public sealed class StepTimes : IDisposable
 
     private static readonly int Phases = Enum.GetValues<Phase>().Length;
     private readonly CudaTimer?[] _timers = new CudaTimer?[Phases];
-    private readonly bool[] _pending = new bool[Phases];
+    private readonly bool[] _begun = new bool[Phases];
+    private readonly bool[] _pending = new bool[Phases];   // begun and ended, not yet read
     private readonly double[] _gpuSeconds = new double[Phases];
 
     public StepTimes(bool onCuda)
@@ -23,10 +24,17 @@ public sealed class StepTimes : IDisposable
     public void Begin(Phase phase)
     {
         _timers[(int)phase]?.Start();
-        _pending[(int)phase] = _timers[(int)phase] is not null;
+        _begun[(int)phase] = _timers[(int)phase] is not null;
+        _pending[(int)phase] = false;
     }
 
-    public void End(Phase phase) => _timers[(int)phase]?.Stop();
+    /// <summary>Ends a phase begun this step; a phase a failed step left open is never read.</summary>
+    public void End(Phase phase)
+    {
+        if (!_begun[(int)phase]) return;
+        _timers[(int)phase]!.Stop();
+        (_begun[(int)phase], _pending[(int)phase]) = (false, true);
+    }
 
     /// <summary>Adds the device time of the phases this step ran (waits for their work to finish).</summary>
     public void Collect()
