@@ -22,6 +22,7 @@ public sealed class InferenceEngine : IAsyncDisposable
     private readonly ModelRunner _runner;
     private readonly IDecodeStep _decodeStep;
     private readonly StepTimes _times;
+    private readonly StreamOutput _output;
     private readonly Scheduler _scheduler;
     private readonly EngineOptions _options;
     private readonly ConcurrentQueue<Sequence> _incoming = new();
@@ -55,6 +56,7 @@ public sealed class InferenceEngine : IAsyncDisposable
         _prefix = options.EnablePrefixCaching && !_cache.IsTiered
             ? new PrefixCache(_cache, $"{model.Name}|{model.Model.DType}|{options.KvFormat}|{options.BlockSize}") : null;
         _scheduler = new Scheduler(_cache, options.MaxBatchSize, options.TierPlan, _prefix);
+        _output = new StreamOutput(model.Config, MaxModelLength, _scheduler.Remove);
         _seeds = new Random(unchecked((int)options.Seed));
         Stats = Snapshot();
         _thread = new Thread(Loop) { IsBackground = true, Name = "alisa-engine" };
@@ -172,11 +174,11 @@ public sealed class InferenceEngine : IAsyncDisposable
             catch (Exception error)
             {
                 // a failed step must not leave streams hanging: fail every live request, free all KV
-                foreach (var sequence in _scheduler.Running.Concat(_scheduler.Waiting).ToList()) Finish(sequence, error);
+                foreach (var sequence in _scheduler.Running.Concat(_scheduler.Waiting).ToList()) _output.Finish(sequence, error);
             }
         }
         foreach (var sequence in _scheduler.Running.Concat(_scheduler.Waiting).Concat(_incoming).ToList())
-            Finish(sequence, new OperationCanceledException("engine stopped"));
+            _output.Finish(sequence, new OperationCanceledException("engine stopped"));
     }
 
     /// <summary>One scheduling step; false when there was nothing to do.</summary>
@@ -184,7 +186,7 @@ public sealed class InferenceEngine : IAsyncDisposable
     {
         while (_incoming.TryDequeue(out var arrived)) { Interlocked.Decrement(ref _queued); _scheduler.Add(arrived); }
         var cancelled = _scheduler.Running.Concat(_scheduler.Waiting).Where(s => s.CancelRequested).ToList();
-        foreach (var sequence in cancelled) Finish(sequence, FinishReason.Abort);
+        foreach (var sequence in cancelled) _output.Finish(sequence, FinishReason.Abort);
         if (_scheduler.Running.Count == 0 && _scheduler.Waiting.Count == 0)
         {
             if (cancelled.Count > 0) PublishStats();
@@ -194,7 +196,7 @@ public sealed class InferenceEngine : IAsyncDisposable
         var rejected = new List<Sequence>();
         _scheduler.Admit(rejected);
         foreach (var sequence in rejected)
-            Finish(sequence, new GenerationRejectedException($"request {sequence.Id} needs {sequence.Tokens.Count + 1} KV slots; the pool holds {_cache.TotalBlocks * _cache.BlockSize}"));
+            _output.Finish(sequence, new GenerationRejectedException($"request {sequence.Id} needs {sequence.Tokens.Count + 1} KV slots; the pool holds {_cache.TotalBlocks * _cache.BlockSize}"));
 
         int decoding = _scheduler.Running.Count(s => s.PendingTokens == 1);
         bool protectStreams = decoding > 0 && _scheduler.Running.Count - decoding < _options.WaitingServedRatio * decoding;
@@ -207,6 +209,7 @@ public sealed class InferenceEngine : IAsyncDisposable
         var batch = _scheduler.PrepareDecode();
         _times.End(StepTimes.Phase.TierMoves);
         if (batch.Count > 0) Decode(batch);
+        else _output.PublishHeld();
         _times.Collect();
         _steps++;
         PublishStats();
@@ -240,44 +243,15 @@ public sealed class InferenceEngine : IAsyncDisposable
         _times.End(StepTimes.Phase.Decode);
         // host time: issuing the step (what a graph replay saves); the download below waits for the device
         _decodeHostSeconds += Stopwatch.GetElapsedTime(started).TotalSeconds;
+        long emitting = Stopwatch.GetTimestamp();
+        _output.PublishHeld(); // the last step's held tokens, while the device runs this one
+        _outputSeconds += Stopwatch.GetElapsedTime(emitting).TotalSeconds;
         var choices = Sampler.Download(picked, batch);
         _decodeSteps++;
-        long emitting = Stopwatch.GetTimestamp();
-        for (int b = 0; b < batch.Count; b++)
-        {
-            batch[b].Append(choices[b].TokenId);
-            _generatedTokens++;
-            Emit(batch[b], choices[b]);
-        }
+        emitting = Stopwatch.GetTimestamp();
+        for (int b = 0; b < batch.Count; b++) _output.Add(batch[b], choices[b]);
+        _generatedTokens += batch.Count;
         _outputSeconds += Stopwatch.GetElapsedTime(emitting).TotalSeconds;
-    }
-
-    private void Emit(Sequence sequence, Sampler.Choice choice)
-    {
-        var sampling = sequence.Sampling;
-        bool eos = !sampling.IgnoreEos && _model.Config.EosTokenIds.Contains(choice.TokenId);
-        bool stopToken = eos || sampling.StopTokenIds.Contains(choice.TokenId);
-        bool length = sequence.Generated.Count >= sampling.MaxTokens || sequence.Tokens.Count >= MaxModelLength;
-        var text = sequence.Output.Advance(sequence.Generated, isLast: stopToken || length, out bool stopString);
-        StopCause? cause = eos ? StopCause.Eos : stopString ? StopCause.StopString : stopToken ? StopCause.StopToken : null;
-        FinishReason? finish = cause is not null ? FinishReason.Stop : length ? FinishReason.Length : null;
-        sequence.Publish(new GenerationEvent(choice.TokenId, text, choice.Logprob, finish, sequence.PromptLength, sequence.Generated.Count)
-        {
-            Cause = cause, TopLogprobs = choice.Top, CachedTokens = sequence.CachedPromptTokens,
-        });
-        if (finish is not null) Finish(sequence, error: null);
-    }
-
-    private void Finish(Sequence sequence, FinishReason abort)
-    {
-        sequence.Publish(new GenerationEvent(-1, "", 0, abort, sequence.PromptLength, sequence.Generated.Count) { CachedTokens = sequence.CachedPromptTokens });
-        Finish(sequence, error: null);
-    }
-
-    private void Finish(Sequence sequence, Exception? error)
-    {
-        _scheduler.Remove(sequence);
-        if (error is null) sequence.Complete(); else sequence.Fail(error);
     }
 
     private EngineStats Snapshot() => new(_scheduler.Running.Count, _scheduler.Waiting.Count + _queued, _cache.TotalBlocks,
