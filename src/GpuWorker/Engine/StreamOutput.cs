@@ -20,8 +20,8 @@ internal sealed class StreamOutput(ModelConfig config, int maxModelLength, Actio
     {
         if (_holding.Contains(sequence)) PublishHeld(); // (the engine publishes before its next step appends)
         sequence.Append(choice.TokenId);
-        var sampling = sequence.Sampling;
-        bool canEnd = sampling.Stop.Count > 0 || Ends(sequence, choice.TokenId) || sequence.Generated.Count <= sequence.Request.ResumeTokens.Count + 1;
+        var (_, stopToken, length) = EndsBy(sequence, choice.TokenId);
+        bool canEnd = sequence.Sampling.Stop.Count > 0 || stopToken || length || sequence.Generated.Count <= sequence.Request.ResumeTokens.Count + 1;
         if (canEnd) Emit(sequence, choice);
         else { _held.Add((sequence, choice)); _holding.Add(sequence); }
     }
@@ -52,19 +52,19 @@ internal sealed class StreamOutput(ModelConfig config, int maxModelLength, Actio
         if (error is null) sequence.Complete(); else sequence.Fail(error);
     }
 
-    private bool Ends(Sequence sequence, int token)
+    /// <summary>How the token just appended ends its sequence without looking at text: EOS (a stop token too), a stop
+    /// token, max tokens or the context.</summary>
+    private (bool Eos, bool StopToken, bool Length) EndsBy(Sequence sequence, int token)
     {
         var sampling = sequence.Sampling;
-        return (!sampling.IgnoreEos && config.EosTokenIds.Contains(token)) || sampling.StopTokenIds.Contains(token)
-            || sequence.Generated.Count >= sampling.MaxTokens || sequence.Tokens.Count >= maxModelLength;
+        bool eos = !sampling.IgnoreEos && config.EosTokenIds.Contains(token);
+        return (eos, eos || sampling.StopTokenIds.Contains(token),
+            sequence.Generated.Count >= sampling.MaxTokens || sequence.Tokens.Count >= maxModelLength);
     }
 
     private void Emit(Sequence sequence, Sampler.Choice choice)
     {
-        var sampling = sequence.Sampling;
-        bool eos = !sampling.IgnoreEos && config.EosTokenIds.Contains(choice.TokenId);
-        bool stopToken = eos || sampling.StopTokenIds.Contains(choice.TokenId);
-        bool length = sequence.Generated.Count >= sampling.MaxTokens || sequence.Tokens.Count >= maxModelLength;
+        var (eos, stopToken, length) = EndsBy(sequence, choice.TokenId);
         var text = sequence.Output.Advance(sequence.Generated, isLast: stopToken || length, out bool stopString);
         StopCause? cause = eos ? StopCause.Eos : stopString ? StopCause.StopString : stopToken ? StopCause.StopToken : null;
         FinishReason? finish = cause is not null ? FinishReason.Stop : length ? FinishReason.Length : null;
