@@ -40,29 +40,36 @@ __global__ void window_slide_kernel(WindowScoresArgs a) {
   }
 }
 
-// One thread per (b, group, entry): the entries of one row and group attend distinct positions.
+// `lanes` adjacent threads per (b, group, entry), each summing every lanes-th KV head, then a shuffle reduction: with
+// one group per layer an entry sums all KV heads (32 of a 7B model), and one thread per entry left most of the GPU idle
+// while it waited on 32 loads. The entries of one row and group attend distinct positions. No thread leaves before the
+// shuffle, so every lane of a warp takes part in it.
 template <typename H>
-__global__ void window_record_kernel(WindowScoresArgs a) {
-  const int64_t index = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-  if (index >= a.batch * a.groups * a.entries) return;
-  const int64_t e = index % a.entries, g = (index / a.entries) % a.groups, b = index / (a.entries * a.groups);
-  const Selection sel = selection_of(a.segments, a.listed, static_cast<int>(a.selection_groups), static_cast<int>(a.max_listed),
-                                     static_cast<int>(b), static_cast<int>(g), static_cast<int>(a.lengths[b]));
-  if (e >= sel.total) return;
-  // the group's query heads summed per KV head, then the KV heads in order (the order of the TorchSharp reference)
-  const int64_t first_head = a.groups == 1 ? 0 : g, last_head = a.groups == 1 ? a.kv_heads : g + 1;
+__global__ void window_record_kernel(WindowScoresArgs a, int lanes) {
+  const int64_t thread = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  const int64_t index = thread / lanes;
+  const int lane = static_cast<int>(thread % lanes);
   float weight = 0.f;
-#pragma unroll 8  // the heads' loads in flight together (one group per layer sums all 32 of a 7B model)
-  for (int64_t h = first_head; h < last_head; h++) {
-    float head_weight = 0.f;
-    for (int64_t q = 0; q < a.query_groups; q++) {
-      const int64_t head = (b * a.kv_heads + h) * a.query_groups + q;
-      head_weight += __expf(a.logits[head * a.entries + e] - a.lse[head]);
+  int64_t store = -1, b = 0;
+  if (index < a.batch * a.groups * a.entries) {
+    const int64_t e = index % a.entries, g = (index / a.entries) % a.groups;
+    b = index / (a.entries * a.groups);
+    const Selection sel = selection_of(a.segments, a.listed, static_cast<int>(a.selection_groups), static_cast<int>(a.max_listed),
+                                       static_cast<int>(b), static_cast<int>(g), static_cast<int>(a.lengths[b]));
+    if (e < sel.total) {
+      // the group's query heads summed per KV head; with G = 1 all KV heads, this lane's share of them
+      const int64_t first_head = a.groups == 1 ? 0 : g, last_head = a.groups == 1 ? a.kv_heads : g + 1;
+#pragma unroll 4
+      for (int64_t h = first_head + lane; h < last_head; h += lanes)
+        for (int64_t q = 0; q < a.query_groups; q++) {
+          const int64_t head = (b * a.kv_heads + h) * a.query_groups + q;
+          weight += __expf(a.logits[head * a.entries + e] - a.lse[head]);
+        }
+      store = a.read_slots[b * a.key_length + sel.position(static_cast<int>(e))] * a.groups + g;
     }
-    weight += head_weight;
   }
-  if (weight == 0.f) return;
-  const int64_t store = a.read_slots[b * a.key_length + sel.position(static_cast<int>(e))] * a.groups + g;
+  for (int offset = lanes / 2; offset > 0; offset /= 2) weight += __shfl_xor_sync(0xffffffffu, weight, offset, lanes);
+  if (lane != 0 || store < 0 || weight == 0.f) return;
   H& entry = static_cast<H*>(a.history)[store * a.ring + a.columns[b]];  // cleared by this step's slide
   const float stored = to_float(from_float<H>(weight));
   entry = from_float<H>(to_float(entry) + stored);
@@ -105,10 +112,13 @@ const char* launch_window_slide(const WindowScoresArgs& a, cudaStream_t stream) 
 }
 
 const char* launch_window_record(const WindowScoresArgs& a, cudaStream_t stream) {
-  const int64_t threads = a.batch * a.groups * a.entries;
+  // lanes: a power of two (the shuffle's width), at most the KV heads one entry sums
+  int lanes = 1;
+  while (a.groups == 1 && lanes < 8 && lanes * 2 <= a.kv_heads) lanes *= 2;
+  const int64_t threads = a.batch * a.groups * a.entries * lanes;
   if (threads == 0) return nullptr;
-  if (a.history_half) window_record_kernel<__half><<<(threads + 255) / 256, 256, 0, stream>>>(a);
-  else window_record_kernel<float><<<(threads + 255) / 256, 256, 0, stream>>>(a);
+  if (a.history_half) window_record_kernel<__half><<<(threads + 255) / 256, 256, 0, stream>>>(a, lanes);
+  else window_record_kernel<float><<<(threads + 255) / 256, 256, 0, stream>>>(a, lanes);
   return launched();
 }
 
