@@ -116,6 +116,10 @@ ALISA_API int alisa_window_ranking(void* ranking, void* sums, void* read_slots, 
 //   select_top     listed [B, SG, k] int32 = positions of each row's largest ranking values, as many as its listed count
 //                  in segments [B, SG, 3], ascending, then zeros (select_top.cuh)
 ALISA_API int alisa_select_top(void* listed, void* ranking, void* segments);
+//   window_slide_select  window_slide with its ranking, then select_top over it into listed [B, G, k] int32 (k >= 1),
+//                  in one launch: the step's usual path (one selection group per score group)
+ALISA_API int alisa_window_slide_select(void* history, void* sums, void* read_slots, void* lengths, void* columns, void* leaving,
+                                        void* segments, void* ranking, void* listed);
 
 #ifdef __cplusplus
 }

@@ -3,6 +3,7 @@
 #include "window_scores.cuh"
 #include "element_types.cuh"
 #include "selection.cuh"
+#include "window_slide.cuh"
 
 #include <cmath>
 
@@ -10,34 +11,12 @@ namespace alisa {
 namespace {
 
 // One thread per (b, l, g), g fastest (a warp's sums are adjacent): positions of a row hold distinct slots, so no two
-// threads touch one store entry (past a row's length, padding points at the scratch slot and only ranks).
+// threads touch one store entry.
 template <typename H>
 __global__ void window_slide_kernel(WindowScoresArgs a) {
   const int64_t index = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (index >= a.batch * a.groups * a.key_length) return;
-  const int64_t g = index % a.groups, l = (index / a.groups) % a.key_length, b = index / (a.groups * a.key_length);
-  const int64_t length = a.lengths[b];
-  const int64_t store = a.read_slots[b * a.key_length + l] * a.groups + g;
-  float sum = a.sums[store];
-  if (l < length) {
-    H* history = static_cast<H*>(a.history) + store * a.ring;
-    if (l == length - 1) {  // the token fed this step: fresh scores
-      for (int64_t c = 0; c < a.ring; c++) history[c] = from_float<H>(0.f);
-      sum = 0.f;
-    } else {
-      for (int64_t j = 0; j < a.leaving_width; j++) {
-        const int64_t column = a.leaving[b * a.leaving_width + j];
-        if (column >= 0) sum -= to_float(history[column]);
-      }
-      history[a.columns[b]] = from_float<H>(0.f);
-    }
-    a.sums[store] = sum;
-  }
-  if (a.ranking != nullptr) {  // SG = G: selection group g ranks by score group g
-    const int64_t row = b * a.groups + g;
-    const int32_t* segment = a.segments + row * 3;
-    a.ranking[row * a.key_length + l] = l >= segment[0] && l < segment[2] ? sum : -INFINITY;
-  }
+  slide_position<H>(a, index / (a.groups * a.key_length), (index / a.groups) % a.key_length, index % a.groups);
 }
 
 // `lanes` adjacent threads per (b, group, entry), each summing every lanes-th KV head, then a shuffle reduction: with

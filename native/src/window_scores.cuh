@@ -50,5 +50,8 @@ struct WindowScoresArgs {
 const char* launch_window_slide(const WindowScoresArgs& args, cudaStream_t stream);
 const char* launch_window_record(const WindowScoresArgs& args, cudaStream_t stream);
 const char* launch_window_ranking(const WindowScoresArgs& args, cudaStream_t stream);
+// window_slide with its ranking (SG = G), then select_top over that ranking into listed [B, G, k] (k >= 1), in one
+// launch (window_slide_select.cu).
+const char* launch_window_slide_select(const WindowScoresArgs& args, int32_t* listed, int64_t k, cudaStream_t stream);
 
 }  // namespace alisa

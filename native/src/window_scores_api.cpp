@@ -49,6 +49,29 @@ void launched(const char* error, const char* what) {
   if (error) throw std::runtime_error(std::string(what) + ": " + error);
 }
 
+// window_slide's arguments: the stores, the rows' leaving columns, and with segments a ranking made in the same pass.
+alisa::WindowScoresArgs slide_args(void* history, void* sums, void* read_slots, void* lengths, void* columns, void* leaving_handle,
+                                   void* segments_handle, void* ranking_handle, const char* what) {
+  auto args = stores(history, sums, read_slots, lengths, columns, what);
+  const auto& leaving = tensor(leaving_handle);
+  check(leaving, at::kLong, 2, tensor(history), what, "leaving [B, J]");
+  TORCH_CHECK(leaving.size(0) == args.batch, what, ": leaving has ", leaving.size(0), " rows, the batch ", args.batch);
+  args.leaving = leaving.data_ptr<int64_t>(); args.leaving_width = leaving.size(1);
+  TORCH_CHECK((segments_handle == nullptr) == (ranking_handle == nullptr), what, ": a ranking needs its segments");
+  if (ranking_handle != nullptr) {
+    const auto &segments = tensor(segments_handle), &ranking = tensor(ranking_handle);
+    check(segments, at::kInt, 3, tensor(history), what, "segments [B, G, 3]");
+    check(ranking, at::kFloat, 3, tensor(history), what, "ranking [B, G, L]");
+    TORCH_CHECK(segments.size(0) == args.batch && segments.size(1) == args.groups && segments.size(2) == 3 &&
+                ranking.size(0) == args.batch && ranking.size(1) == args.groups && ranking.size(2) == args.key_length,
+                what, ": segments ", segments.sizes(), " / ranking ", ranking.sizes(), " must be [", args.batch, ", ",
+                args.groups, ", 3] / [", args.batch, ", ", args.groups, ", ", args.key_length,
+                "] (one selection group per score group; window_ranking ranks the others)");
+    args.segments = segments.data_ptr<int32_t>(); args.selection_groups = args.groups; args.ranking = ranking.data_ptr<float>();
+  }
+  return args;
+}
+
 }  // namespace
 
 extern "C" {
@@ -56,24 +79,24 @@ extern "C" {
 int alisa_window_slide(void* history, void* sums, void* read_slots, void* lengths, void* columns, void* leaving_handle,
                        void* segments_handle, void* ranking_handle) {
   return alisa::guarded([&] {
-    auto args = stores(history, sums, read_slots, lengths, columns, "window_slide");
-    const auto& leaving = tensor(leaving_handle);
-    check(leaving, at::kLong, 2, tensor(history), "window_slide", "leaving [B, J]");
-    TORCH_CHECK(leaving.size(0) == args.batch, "window_slide: leaving has ", leaving.size(0), " rows, the batch ", args.batch);
-    args.leaving = leaving.data_ptr<int64_t>(); args.leaving_width = leaving.size(1);
-    TORCH_CHECK((segments_handle == nullptr) == (ranking_handle == nullptr), "window_slide: a ranking needs its segments");
-    if (ranking_handle != nullptr) {
-      const auto &segments = tensor(segments_handle), &ranking = tensor(ranking_handle);
-      check(segments, at::kInt, 3, tensor(history), "window_slide", "segments [B, G, 3]");
-      check(ranking, at::kFloat, 3, tensor(history), "window_slide", "ranking [B, G, L]");
-      TORCH_CHECK(segments.size(0) == args.batch && segments.size(1) == args.groups && segments.size(2) == 3 &&
-                  ranking.size(0) == args.batch && ranking.size(1) == args.groups && ranking.size(2) == args.key_length,
-                  "window_slide: segments ", segments.sizes(), " / ranking ", ranking.sizes(), " must be [", args.batch, ", ",
-                  args.groups, ", 3] / [", args.batch, ", ", args.groups, ", ", args.key_length,
-                  "] (one selection group per score group; window_ranking ranks the others)");
-      args.segments = segments.data_ptr<int32_t>(); args.selection_groups = args.groups; args.ranking = ranking.data_ptr<float>();
-    }
+    const auto args = slide_args(history, sums, read_slots, lengths, columns, leaving_handle, segments_handle, ranking_handle, "window_slide");
     launched(alisa::launch_window_slide(args, at::cuda::getCurrentCUDAStream()), "window_slide");
+  });
+}
+
+int alisa_window_slide_select(void* history, void* sums, void* read_slots, void* lengths, void* columns, void* leaving_handle,
+                              void* segments_handle, void* ranking_handle, void* listed_handle) {
+  return alisa::guarded([&] {
+    const auto args = slide_args(history, sums, read_slots, lengths, columns, leaving_handle, segments_handle, ranking_handle,
+                                 "window_slide_select");
+    TORCH_CHECK(args.ranking != nullptr, "window_slide_select: needs the segments and the ranking");
+    const auto& listed = tensor(listed_handle);
+    check(listed, at::kInt, 3, tensor(history), "window_slide_select", "listed [B, G, k]");
+    TORCH_CHECK(listed.size(0) == args.batch && listed.size(1) == args.groups && listed.size(2) >= 1 && listed.size(2) <= args.key_length,
+                "window_slide_select: listed ", listed.sizes(), " must be [", args.batch, ", ", args.groups, ", k] with 1 <= k <= ",
+                args.key_length);
+    launched(alisa::launch_window_slide_select(args, listed.data_ptr<int32_t>(), listed.size(2), at::cuda::getCurrentCUDAStream()),
+             "window_slide_select");
   });
 }
 

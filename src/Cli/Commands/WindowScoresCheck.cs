@@ -12,7 +12,8 @@ namespace AlisaCluster.Cli.Commands;
 /// scratch slot that padding points at is left out), and the ranking with its definition over the slid sums. Three
 /// layouts: shared scores and selection, per-head both (the ranking made in the slide's pass), per-head scores under
 /// one selection per layer (the ranking's own launch); the first two also with an fp16 history ring (a 16-bit
-/// model's), where a weight's rounding may differ by one fp16 step between the two.</summary>
+/// model's), where a weight's rounding may differ by one fp16 step between the two. Where the selection groups are the
+/// score groups, the fused slide + top-k launch, run on a third copy, must match slide + select_top exactly.</summary>
 public static class WindowScoresCheck
 {
     public static IEnumerable<NativeCheckCommand.FusedCase> Cases()
@@ -66,6 +67,13 @@ public static class WindowScoresCheck
             reference.WindowStores(0).History.copy_(history);
             reference.WindowStores(0).Sums.copy_(sums);
 
+            // the fused launch on a third copy (where it serves): the same stores and the same top-k as slide + select_top
+            using var fused = new TokenScores(1, slots, kvHeads, ring, perHeadScores, cumulative: false, device, historyType);
+            fused.WindowStores(0).History.copy_(history);
+            fused.WindowStores(0).Sums.copy_(sums);
+            bool fuses = WindowScoresKernel.SelectsWhileSliding(fused, 0, selection.Segments);
+            var fusedListed = fuses ? WindowScoresKernel.SlideAndTop(fused, 0, readSlots, lengthTensor, columns, leaving, selection.Segments, maxListed) : null;
+
             var ranking = WindowScoresKernel.Slide(native, 0, readSlots, lengthTensor, columns, leaving, selection.Segments)!;
             WindowScoresKernel.Record(native, 0, readSlots, lengthTensor, columns, logits, lse, selection, kvHeads);
 
@@ -100,6 +108,14 @@ public static class WindowScoresCheck
             bool sameCandidates = ranking.isinf().eq(expectedRanking.isinf()).all().item<bool>();
             double rankError = ranking.sub(expectedRanking).nan_to_num(0, 0, 0).abs().max().item<float>();
             yield return new NativeCheckCommand.FusedCase("window_ranking", historyType.ToString(), shape, rankError, 1e-5, sameCandidates && rankError <= 1e-5);
+
+            if (fusedListed is null) continue;
+            WindowScoresKernel.Record(fused, 0, readSlots, lengthTensor, columns, logits, lse, selection, kvHeads);
+            var separateListed = WindowScoresKernel.Top(ranking, selection.Segments, maxListed);
+            double fusedError = Math.Max(Error(fused.WindowStores(0).History, history), Error(fused.WindowStores(0).Sums, sums));
+            bool sameListed = fusedListed.equal(separateListed).item<bool>();
+            yield return new NativeCheckCommand.FusedCase("window_slide_select", historyType.ToString(), shape, sameListed ? fusedError : double.PositiveInfinity, 0,
+                sameListed && fusedError == 0);
         }
     }
 

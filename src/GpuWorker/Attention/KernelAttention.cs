@@ -34,16 +34,21 @@ public sealed class KernelAttention(KvCache cache, KernelStepInputs inputs, Spar
         var pool = cache.PoolOf(layer);
         cache.WriteNative(layer, inputs.Write, key, value);
         bool nativeWindow = WindowScoresKernel.Serves(step, scores);
-        Tensor? ranking = null;   // the selection's, made while sliding the window
+        Tensor? ranking = null;                // the selection's, made while sliding the window
+        TokenSelection? selectedWhileSliding = null;
         if (nativeWindow)
         {
             scores!.ResetCumulative(layer, inputs.ScoreWriteSlots);
             var segments = WindowScoresKernel.ServesRanking(step, scores) && step!.Layer(layer).MaxGlobal > 0 ? step.Layer(layer).Segments : null;
-            ranking = WindowScoresKernel.Slide(scores, layer, inputs.ReadSlots, inputs.Lengths, step!.CurrentColumns!, step.LeavingColumns!, segments);
+            if (segments is not null && !step!.RanksByQuery && WindowScoresKernel.SelectsWhileSliding(scores, layer, segments))
+                selectedWhileSliding = new TokenSelection(segments.alias(), WindowScoresKernel.SlideAndTop(scores, layer, inputs.ReadSlots,
+                    inputs.Lengths, step.CurrentColumns!, step.LeavingColumns!, segments, Math.Min(step.Layer(layer).MaxGlobal, l)), step.Lengths.alias());
+            else
+                ranking = WindowScoresKernel.Slide(scores, layer, inputs.ReadSlots, inputs.Lengths, step!.CurrentColumns!, step.LeavingColumns!, segments);
         }
         else ScoreKeeping.Prepare(scores, step, layer, inputs.ScoreWriteSlots);
 
-        using var selection = step is null ? null : TokenSelector.Select(layer, step, scores, cache, query, inputs.ReadSlots, ranking);
+        using var selection = step is null ? null : selectedWhileSliding ?? TokenSelector.Select(layer, step, scores, cache, query, inputs.ReadSlots, ranking);
         var kernelSelection = selection is null ? null
             : new AttentionSelection(selection.Segments, selection.Listed?.to(ScalarType.Int32) ?? zeros([b, selection.Segments.shape[1], 1], ScalarType.Int32, query.device));
         if (kernelSelection is not null && selection!.Listed is not null && inputs.HotTable is { } hotTable) // listed rows from the hot set

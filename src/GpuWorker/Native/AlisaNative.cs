@@ -87,6 +87,9 @@ public static partial class AlisaNative
     internal static partial int alisa_window_ranking(IntPtr ranking, IntPtr sums, IntPtr readSlots, IntPtr segments);
     [LibraryImport(Library)] internal static partial int alisa_select_top(IntPtr listed, IntPtr ranking, IntPtr segments);
     [LibraryImport(Library)]
+    internal static partial int alisa_window_slide_select(IntPtr history, IntPtr sums, IntPtr readSlots, IntPtr lengths, IntPtr columns,
+        IntPtr leaving, IntPtr segments, IntPtr ranking, IntPtr listed);
+    [LibraryImport(Library)]
     internal static partial int alisa_window_record(IntPtr history, IntPtr sums, IntPtr readSlots, IntPtr lengths, IntPtr columns,
         IntPtr logits, IntPtr lse, IntPtr segments, IntPtr listed, int kvHeads);
     [LibraryImport(Library)]

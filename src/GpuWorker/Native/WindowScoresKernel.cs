@@ -5,7 +5,7 @@ namespace AlisaCluster.GpuWorker.Native;
 
 /// <summary>SWA's window scores in two native launches per layer (native/src/window_scores.cu): Slide before selecting
 /// (fed tokens start empty, the steps leaving the window are subtracted, this step's column cleared; in the same pass
-/// the ranking the selection's top-k reads), Record after attention (each attended entry's weight, from the attention
+/// the ranking the selection's top-k reads, and usually the top-k too: SlideAndTop), Record after attention (each attended entry's weight, from the attention
 /// kernel's logits, added to the column and the sum). They replace the TorchSharp ops of <see cref="ScoreKeeping"/> and
 /// <see cref="TokenSelector"/> (their references, which native-check compares them with).</summary>
 public static class WindowScoresKernel
@@ -56,6 +56,23 @@ public static class WindowScoresKernel
         AlisaNative.Check(AlisaNative.alisa_window_slide(history.Handle, sums.Handle, readSlots.Handle, lengths.Handle, columns.Handle,
             leaving.Handle, fused ? segments!.Handle : IntPtr.Zero, ranking?.Handle ?? IntPtr.Zero), "window_slide");
         return fused || segments is null ? ranking : Rank(scores, layer, readSlots, segments);
+    }
+
+    /// <summary>Whether <see cref="SlideAndTop"/> serves a selection with these segments [B, SG, 3]: one selection group
+    /// per score group.</summary>
+    public static bool SelectsWhileSliding(TokenScores scores, int layer, Tensor segments) => segments.shape[1] == scores.WindowStores(layer).Sums.shape[1];
+
+    /// <summary><see cref="Slide"/> and <see cref="Top"/> in one launch (one thread block per selection row slides the
+    /// row, then selects from the ranking it wrote): listed [B, SG, k] int32, 1 &lt;= k &lt;= L. Needs
+    /// <see cref="SelectsWhileSliding"/>.</summary>
+    public static Tensor SlideAndTop(TokenScores scores, int layer, Tensor readSlots, Tensor lengths, Tensor columns, Tensor leaving, Tensor segments, long k)
+    {
+        var (history, sums) = scores.WindowStores(layer);
+        using var ranking = empty([readSlots.shape[0], segments.shape[1], readSlots.shape[1]], ScalarType.Float32, readSlots.device);
+        var listed = empty([readSlots.shape[0], segments.shape[1], k], ScalarType.Int32, readSlots.device);
+        AlisaNative.Check(AlisaNative.alisa_window_slide_select(history.Handle, sums.Handle, readSlots.Handle, lengths.Handle, columns.Handle,
+            leaving.Handle, segments.Handle, ranking.Handle, listed.Handle), "window_slide_select");
+        return listed;
     }
 
     /// <summary>Adds each attended entry's weight to the window: exp(logit - lse) summed over the KV head's query group
