@@ -113,7 +113,7 @@ public static class WindowScoresCheck
             WindowScoresKernel.Record(fused, 0, readSlots, lengthTensor, columns, logits, lse, selection, kvHeads);
             var separateListed = WindowScoresKernel.Top(ranking, selection.Segments, maxListed);
             double fusedError = Math.Max(Error(fused.WindowStores(0).History, history), Error(fused.WindowStores(0).Sums, sums));
-            bool sameListed = fusedListed.equal(separateListed).item<bool>();
+            bool sameListed = fusedListed.eq(separateListed).all().item<bool>();
             yield return new NativeCheckCommand.FusedCase("window_slide_select", historyType.ToString(), shape, sameListed ? fusedError : double.PositiveInfinity, 0,
                 sameListed && fusedError == 0);
         }
