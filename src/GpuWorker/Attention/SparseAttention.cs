@@ -26,7 +26,7 @@ public sealed class SparseAttention(KvCache cache, AttentionBatch batch, SparseS
         var attend = flags.gt(Scalars.Of(0.5f));
         var slots = batch.ReadSlots.unsqueeze(1).expand(b, kvHeads, l).gather(2, indices);
         var slotHeads = (slots * Scalars.Of(kvHeads)).add(Scalars.Arange(kvHeads, query.device).view(1, kvHeads, 1), Scalars.One);
-        var (k, v) = cache.GatherPerHead(layer, slotHeads, batch.ReadsCpuTier);                                 // [B, KvH, M, D]
+        var (k, v) = cache.GatherPerHead(layer, slotHeads, batch.ReadsCpuTier);             // [B, KvH, M, D]
 
         long group = heads / kvHeads;
         var q = query.reshape(b, kvHeads, group, d).to(ScalarType.Float32);

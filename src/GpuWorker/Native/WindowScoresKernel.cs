@@ -51,15 +51,15 @@ public static class WindowScoresKernel
     public static Tensor? Slide(TokenScores scores, int layer, Tensor readSlots, Tensor lengths, Tensor columns, Tensor leaving, Tensor? segments = null)
     {
         var (history, sums) = scores.WindowStores(layer);
-        bool fused = segments is not null && segments.shape[1] == sums.shape[1];
+        bool fused = segments is not null && SelectsWhileSliding(scores, layer, segments);
         var ranking = fused ? empty([readSlots.shape[0], segments!.shape[1], readSlots.shape[1]], ScalarType.Float32, readSlots.device) : null;
         AlisaNative.Check(AlisaNative.alisa_window_slide(history.Handle, sums.Handle, readSlots.Handle, lengths.Handle, columns.Handle,
             leaving.Handle, fused ? segments!.Handle : IntPtr.Zero, ranking?.Handle ?? IntPtr.Zero), "window_slide");
         return fused || segments is null ? ranking : Rank(scores, layer, readSlots, segments);
     }
 
-    /// <summary>Whether <see cref="SlideAndTop"/> serves a selection with these segments [B, SG, 3]: one selection group
-    /// per score group.</summary>
+    /// <summary>Whether the slide can rank, and <see cref="SlideAndTop"/> select, in its own pass for a selection with these
+    /// segments [B, SG, 3]: one selection group per score group.</summary>
     public static bool SelectsWhileSliding(TokenScores scores, int layer, Tensor segments) => segments.shape[1] == scores.WindowStores(layer).Sums.shape[1];
 
     /// <summary><see cref="Slide"/> and <see cref="Top"/> in one launch (one thread block per selection row slides the
