@@ -5,7 +5,8 @@
 set -euo pipefail
 sudo_if_needed() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-libstdcxx=$(ldconfig -p | awk '/libstdc\+\+\.so\.6 .*x86-64/ {print $NF; exit}')
+# awk reads all of ldconfig's output: leaving early would kill ldconfig with SIGPIPE, which pipefail makes fatal
+libstdcxx=$(ldconfig -p | awk '/libstdc\+\+\.so\.6 .*x86-64/ && !found {print $NF; found = 1}')
 if ! grep -qa 'GLIBCXX_3\.4\.32' "${libstdcxx:-/usr/lib/x86_64-linux-gnu/libstdc++.so.6}"; then
   echo "setup: libstdc++ lacks GLIBCXX_3.4.32 (needed by TorchSharp); installing Debian 13's libstdc++6" >&2
   src=/etc/apt/sources.list.d/debian.sources
