@@ -25,10 +25,12 @@ def main():
     raw = lzma.open(a.csv, "rt") if a.csv.endswith(".xz") else open(a.csv)
     rows = [r for r in csv.DictReader(io.StringIO(raw.read())) if r.get("Metric Name") == "gpu__time_duration.sum"]
     kernels = [(r["Kernel Name"], float(r["Metric Value"].replace(",", "")) / 1000.0, r["Grid Size"]) for r in rows]
-    # the LM head: the GEMM launched right before the step's sampling, i.e. the last GEMM of the whole run
+    # the LM head: the GEMM (by name and grid) launched once per step, where each layer's GEMMs run once per layer; a
+    # profile of the run's tail (ncu --launch-skip) may start and end mid-step, so it is the rarest GEMM, not the last
     gemm = lambda n: n.startswith(("nvjet", "sm90_", "cutlass", "ampere_")) or "gemm" in n.lower()
-    last_gemm = max(i for i, k in enumerate(kernels) if gemm(k[0]))
-    head = (kernels[last_gemm][0], kernels[last_gemm][2])
+    counts = collections.Counter((k[0], k[2]) for k in kernels if gemm(k[0]))
+    head = min((key for key, n in counts.items() if n > a.steps), key=lambda key: counts[key], default=None) \
+        or max(counts, key=counts.get)
     ends = [i for i, k in enumerate(kernels) if (k[0], k[2]) == head]
     if len(ends) < a.steps + 1:
         sys.exit(f"only {len(ends)} decode steps found")

@@ -43,8 +43,12 @@ __global__ void __launch_bounds__(kThreads) hot_set_update_kernel(HotSetArgs a, 
   const int32_t* listed = a.listed + group * a.max_listed;
   const int64_t* table = a.block_table + static_cast<int64_t>(b) * a.max_blocks;
   const int64_t* hot = a.hot_table + static_cast<int64_t>(b) * a.max_hot_blocks;
+  // the hot blocks are a prefix of the row, counted in parallel (a scan would be a chain of dependent loads)
   int hot_blocks = 0;
-  while (hot_blocks < a.max_hot_blocks && hot[hot_blocks] >= 0) hot_blocks++;
+  for (int start = 0; start < a.max_hot_blocks; start += blockDim.x) {
+    const int i = start + threadIdx.x;
+    hot_blocks += __syncthreads_count(i < a.max_hot_blocks && hot[i] >= 0);
+  }
   const int capacity = hot_blocks * a.block_size;
   if (capacity == 0) {  // a sequence without hot blocks (its policy lists nothing) reads through its block table
     int32_t* out = a.out_listed + group * a.max_out;
