@@ -36,6 +36,12 @@ ALISA_API int alisa_event_record(void* event);
 // Waits for `end`, then gives the milliseconds between the two recorded events.
 ALISA_API int alisa_event_elapsed_ms(void* start, void* end, float* milliseconds);
 ALISA_API void alisa_event_destroy(void* event);
+// Work on a side stream: after alisa_side_stream_begin, the calling thread's current stream is a side stream that
+// starts after all work issued so far; alisa_side_stream_end records `done` on it and restores the previous stream.
+// alisa_stream_wait makes the current stream wait for an event (no host sync).
+ALISA_API int alisa_side_stream_begin(void** side);
+ALISA_API int alisa_side_stream_end(void* side, void* done);
+ALISA_API int alisa_stream_wait(void* event);
 
 // Decode attention over the paged KV pool (one new query token per sequence), reading K/V in place by block table.
 // Dense attention and every sparse KV policy run through it; a policy only chooses the attended positions.

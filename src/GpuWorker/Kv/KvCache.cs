@@ -51,6 +51,7 @@ public sealed partial class KvCache : IDisposable
             _reader = new TieredReader(_gpu, _cpu, _locations, gpuSlots, _cpuSlots, kvHeads, device);
             SlotCount = (long)(logicalBlocks + 1) * blockSize;
             if (hotSet && t.CpuBlocks > 0) CreateHotSet(layers, gpuSlots, kvHeads, device);
+            DefersMoves = device.type == TorchSharp.DeviceType.CUDA && Native.AlisaNative.IsAvailable;
         }
         else
         {
@@ -120,6 +121,7 @@ public sealed partial class KvCache : IDisposable
         int needed = sequence.BlocksNeededFor(length);
         if (!IsTiered) return _gpuBlocks.TryAllocate(needed, sequence.Blocks);
         int hot = HotBlocksNeeded(sequence, length);
+        if (needed + hot > _gpuBlocks.FreeBlocks) CommitMoves(); // blocks moving to the CPU tier free their GPU blocks
         if (needed + hot > _gpuBlocks.FreeBlocks || needed > _logical.FreeBlocks) return false;
         TakeHotBlocks(sequence, hot);
         int first = sequence.Blocks.Count;
@@ -133,6 +135,7 @@ public sealed partial class KvCache : IDisposable
     /// <summary>Returns every block of the sequence, on every tier, at once.</summary>
     public void Release(SequenceKv sequence)
     {
+        if (IsTiered) CommitMoves(); // the sequence's blocks in flight reach the CPU tier first, then are freed with it
         _gpuBlocks.Free(sequence.Blocks.Skip(sequence.OffloadedBlocks).Select(GpuBlockOf).Concat(sequence.HotBlocks).ToList());
         sequence.HotBlocks.Clear();
         if (IsTiered)
@@ -238,6 +241,7 @@ public sealed partial class KvCache : IDisposable
 
     public void Dispose()
     {
+        if (IsTiered) CommitMoves(); // no copy may still read or write the pools
         foreach (var layer in _gpu.Concat(_cpu)) layer.Dispose();
         PageBounds?.Dispose();
         PageSummaries?.Dispose();
