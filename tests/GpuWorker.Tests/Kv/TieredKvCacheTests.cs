@@ -124,7 +124,7 @@ public sealed class TieredKvCacheTests(TinyModels models)
         };
         var sequence = cache.CreateSequence();
         Assert.True(cache.TryReserve(sequence, 12));
-        using var rows = arange(9 * 4, ScalarType.Float32).view(9, 1, 4);
+        using var rows = Scalars.Arange(9 * 4).to(ScalarType.Float32).view(9, 1, 4);
         using (var plan = cache.PlanWrite([.. Enumerable.Range(0, 9).Select(p => sequence.SlotOf(p))])) cache.Write(0, plan, rows, -rows);
         sequence.Length = 9;
         long? gpuBlock = cache.KernelBlockOf(sequence.Blocks[0]);
