@@ -127,6 +127,20 @@ ALISA_API int alisa_select_top(void* listed, void* ranking, void* segments);
 ALISA_API int alisa_window_slide_select(void* history, void* sums, void* read_slots, void* lengths, void* columns, void* leaving,
                                         void* segments, void* ranking, void* listed);
 
+// Page summaries (KvPolicy ":summaries"; native/src/page_summaries.cuh), untiered pools with sums [blocks, KvH, D] fp32:
+//   page_sums_add      the step's new rows at slots [B] int64 (one per sequence) added to their blocks' sums, a row at
+//                      offset 0 starting its block afresh; rows_like: a tensor of the rows' dtype (INT8 rows are read
+//                      back rounded to it)
+ALISA_API int alisa_page_sums_add(void* key_sums, void* value_sums, void* key_pool, void* value_pool, void* key_params,
+                                  void* value_params, void* slots, void* rows_like, int block_size);
+//   summary_attention  after paged decode attention: each page's tokens the selection (segments [B, SG, 3], positions
+//                      [B, SG, K] int32) left out, as one entry of their mean key and value with a log(count) bias,
+//                      merged into out [B, H, D] and lse [B, H] fp32 in place, for rows with asks [B] uint8 != 0;
+//                      query [B, H, D] contiguous, block_table [B, M] and lengths [B] int64
+ALISA_API int alisa_summary_attention(void* out, void* lse, void* query, void* key_sums, void* value_sums, void* key_pool,
+                                      void* value_pool, void* key_params, void* value_params, void* block_table, void* lengths,
+                                      void* segments, void* positions, void* asks, int block_size, float scale);
+
 #ifdef __cplusplus
 }
 #endif

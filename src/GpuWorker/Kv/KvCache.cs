@@ -170,12 +170,15 @@ public sealed partial class KvCache : IDisposable
         var pool = _gpu[layer].Tensors;
         if (pool.IsInt8) Native.KvWriteKernel.RunInt8(pool, keys, values, plan.Slots);
         else Native.KvWriteKernel.Run(pool.Keys, pool.Values, keys, values, plan.Slots);
-        UpdatePageStats(layer, plan);
+        if (plan.Pages is null && PageSummaries is not null) // a CUDA graph's static plan: the sums kept by a kernel
+            Native.PageSummariesKernel.Add(PageSummaries.Of(layer), pool, plan.Slots, keys, BlockSize);
+        else UpdatePageStats(layer, plan);
     }
 
     /// <summary>Folds the rows just written into Quest's page bounds and the page summaries. A CUDA graph's static plan
-    /// has no page groups: graphs serve neither (<see cref="Attention.SparseStep.CanCapture"/>), and a block's stats
-    /// restart with its first row, so blocks a graph wrote for other sequences start afresh when such a sequence takes them.</summary>
+    /// has no page groups: graphs do not serve Quest (<see cref="Attention.SparseStep.CanCapture"/>), and a block's
+    /// stats restart with its first row, so blocks a graph wrote for other sequences start afresh when such a sequence
+    /// takes them.</summary>
     private void UpdatePageStats(int layer, WritePlan plan)
     {
         if (plan.Pages is not { } pages) return;

@@ -66,6 +66,13 @@ public static partial class AlisaNative
     [LibraryImport(Library)] internal static partial int alisa_side_stream_end(IntPtr side, IntPtr done);
     [LibraryImport(Library)] internal static partial int alisa_stream_wait(IntPtr cudaEvent);
     [LibraryImport(Library)]
+    internal static partial int alisa_page_sums_add(IntPtr keySums, IntPtr valueSums, IntPtr keyPool, IntPtr valuePool, IntPtr keyParams,
+        IntPtr valueParams, IntPtr slots, IntPtr rowsLike, int blockSize);
+    [LibraryImport(Library)]
+    internal static partial int alisa_summary_attention(IntPtr output, IntPtr lse, IntPtr query, IntPtr keySums, IntPtr valueSums,
+        IntPtr keyPool, IntPtr valuePool, IntPtr keyParams, IntPtr valueParams, IntPtr blockTable, IntPtr lengths, IntPtr segments,
+        IntPtr positions, IntPtr asks, int blockSize, float scale);
+    [LibraryImport(Library)]
     internal static partial int alisa_paged_decode_attention(IntPtr output, IntPtr query, IntPtr keyPool, IntPtr valuePool,
         IntPtr keyParams, IntPtr valueParams, IntPtr cpuKeyPool, IntPtr cpuValuePool, IntPtr cpuKeyParams, IntPtr cpuValueParams,
         long gpuBlocks, IntPtr blockTable, IntPtr lengths, IntPtr segments, IntPtr positions, IntPtr hotTable, IntPtr logits, IntPtr lse,
