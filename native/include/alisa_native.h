@@ -60,7 +60,7 @@ ALISA_API int alisa_stream_wait(void* event);
 //   positions    [B, SG, max] int32
 //   hot_table    [B, MH] int64 or null: with a hot set (alisa_hot_set_update), listed entry j is read from hot slot j
 //                (GPU block hot_table[b, j / block_size], offset j % block_size) instead of through the block table
-//   logits       [B, H, n] fp32 or null: each attended entry's scaled logit in that order; lse [B, H] fp32
+//   logits       [B, H, n] fp32 or null: each attended entry's scaled logit in that order; lse [B, H] fp32 (with logits, or alone)
 // H = KvH * G (GQA: query head h reads KV head h / G). D in {64, 128}, G in 1..8. Softmax scale `scale`. Everything that
 // varies per step is read on the device (graph-capturable). Reference: PagedDecodeAttentionReference (C#).
 ALISA_API int alisa_paged_decode_attention(void* out, void* query, void* key_pool, void* value_pool, void* key_params,
