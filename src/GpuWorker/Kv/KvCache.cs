@@ -244,7 +244,11 @@ public sealed partial class KvCache : IDisposable
 
     public void Dispose()
     {
-        if (IsTiered) CommitMoves(); // no copy may still read or write the pools
+        if (IsTiered && _pending is { Copy: not null })
+        {
+            CommitMoves();
+            cuda.synchronize(); // the side stream's copy writes page-locked memory that is about to be freed
+        }
         foreach (var layer in _gpu.Concat(_cpu)) layer.Dispose();
         PageBounds?.Dispose();
         PageSummaries?.Dispose();
