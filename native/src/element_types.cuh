@@ -15,8 +15,7 @@ template <> __device__ inline __half from_float<__half>(float x) { return __floa
 template <> __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
 
 // Byte j of `codes` (an INT8 KV code, 0..255) as an exact float without an I2F conversion, which issues at 1/8 the
-// FMA rate: the byte becomes the low mantissa bits of 2^23 (0x4B000000), and
-// subtracting 2^23 leaves the code.
+// FMA rate: the byte becomes the low mantissa bits of 2^23 (0x4B000000), and subtracting 2^23 leaves the code.
 __device__ inline float code_to_float(uint32_t codes, int j) {
   return __uint_as_float(__byte_perm(codes, 0x4B000000u, 0x7540u | j)) - 8388608.f;
 }
