@@ -26,14 +26,14 @@ def main():
     rows = [r for r in csv.DictReader(io.StringIO(raw.read())) if r.get("Metric Name") == "gpu__time_duration.sum"]
     kernels = [(r["Kernel Name"], float(r["Metric Value"].replace(",", "")) / 1000.0, r["Grid Size"]) for r in rows]
     # the LM head: the GEMM (by name and grid) launched once per step, where each layer's GEMMs run once per layer; a
-    # profile of the run's tail (ncu --launch-skip) may start and end mid-step, so it is the rarest GEMM, not the last
+    # profile of the run's tail (ncu --launch-skip) starts and ends mid-step, so it is the rarest GEMM seen more than
+    # --steps times (prefill GEMMs are rarer still), and it must run far less often than the layers' GEMMs
     gemm = lambda n: n.startswith(("nvjet", "sm90_", "cutlass", "ampere_")) or "gemm" in n.lower()
     counts = collections.Counter((k[0], k[2]) for k in kernels if gemm(k[0]))
-    head = min((key for key, n in counts.items() if n > a.steps), key=lambda key: counts[key], default=None) \
-        or max(counts, key=counts.get)
+    head = min((key for key, n in counts.items() if n > a.steps), key=lambda key: counts[key], default=None)
+    if head is None or counts[head] * a.layers / 2 > max(counts.values()):
+        sys.exit(f"no LM head GEMM seen more than {a.steps} times: fewer than {a.steps} whole decode steps in the profile")
     ends = [i for i, k in enumerate(kernels) if (k[0], k[2]) == head]
-    if len(ends) < a.steps + 1:
-        sys.exit(f"only {len(ends)} decode steps found")
     window = kernels[ends[-a.steps - 1] + 1: ends[-1] + 1]
     per = collections.defaultdict(lambda: [0.0, 0])
     for name, us, _ in window:
