@@ -21,26 +21,9 @@
 #include <cstdint>
 #include <cuda_runtime.h>
 
-#include "element_types.cuh"
 #include "paged_decode_attention.cuh"  // ElementType, KvFormat, KvPoolView
 
 namespace alisa {
-
-// Dims [first, first + N) of K or V pool row `row` (slot * KvH + head) as the store reads it back.
-template <typename T, KvFormat F, int N>
-__device__ inline void stored_dims(const KvPoolView& pool, bool values, int64_t row, int head_dim, int first, float (&x)[N]) {
-  if constexpr (F == KvFormat::Native) {
-    const T* rows = static_cast<const T*>(values ? pool.values : pool.keys) + row * head_dim + first;
-#pragma unroll
-    for (int i = 0; i < N; i++) x[i] = to_float(rows[i]);
-  } else {
-    const uint8_t* codes = static_cast<const uint8_t*>(values ? pool.values : pool.keys) + row * head_dim + first;
-    const __half2 p = static_cast<const __half2*>(values ? pool.value_params : pool.key_params)[row];
-    const float scale = __low2float(p), minimum = __high2float(p);
-#pragma unroll
-    for (int i = 0; i < N; i++) x[i] = to_float(from_float<T>(__fadd_rn(__fmul_rn(static_cast<float>(codes[i]), scale), minimum)));
-  }
-}
 
 struct PageSumsArgs {
   ElementType type;  // the pool rows' dtype (INT8: the model's, which reading back rounds to)

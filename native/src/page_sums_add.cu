@@ -1,5 +1,6 @@
 // page_sums_add (layouts and semantics in page_summaries.cuh): the decode step's new rows folded into their pages'
 // sums. The C# reference is PageSummaries.Update (alisa native-check compares the engine with it).
+#include "kv_rows.cuh"
 #include "page_summaries.cuh"
 
 namespace alisa {

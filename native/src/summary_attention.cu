@@ -1,6 +1,7 @@
 // summary_attention (layouts and semantics in page_summaries.cuh): the pages' summaries of the tokens a selection
 // left out, attended after the paged decode attention kernel and merged into its output and log-sum-exp. The C#
 // reference is SummaryEntries with SparseAttention (alisa native-check compares the engine with it).
+#include "kv_rows.cuh"
 #include "page_summaries.cuh"
 #include "selection.cuh"
 #include "warp_softmax.cuh"
