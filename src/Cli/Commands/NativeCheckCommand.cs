@@ -13,7 +13,8 @@ namespace AlisaCluster.Cli.Commands;
 
 /// <summary>alisa native-check: on a CUDA machine with the native library, compares (1) the paged decode attention
 /// kernel with its CPU reference over dtypes, GQA shapes, splits, ragged lengths, selections, INT8 and a CPU tier,
-/// (2) the fused layer kernels with the TorchSharp ops they replace, and (3) the CUDA-graph decode
+/// (2) the fused layer kernels with the TorchSharp ops they replace, and the selection, hot-set, offload-copy and
+/// page-summaries kernels with their references, and (3) the CUDA-graph decode
 /// step with the eager step on the bundled models (greedy tokens identical, logprobs within a tolerance), batches
 /// that hit several buckets and a pool small enough to preempt. Prints JSON lines; exit code 1 on any mismatch.</summary>
 public static class NativeCheckCommand
@@ -41,13 +42,13 @@ public static class NativeCheckCommand
         using (no_grad())
         {
             foreach (var kernelCase in KernelCases()) await Report(kernelCase, kernelCase.Passed);
-            foreach (var fusedCase in FusedCases().Concat(WindowScoresCheck.Cases()).Concat(SelectTopCheck.Cases()).Concat(HotSetCheck.Cases()).Concat(CopyBlocksCheck.Cases())) await Report(fusedCase, fusedCase.Passed);
+            foreach (var fusedCase in FusedCases().Concat(WindowScoresCheck.Cases()).Concat(SelectTopCheck.Cases()).Concat(HotSetCheck.Cases()).Concat(CopyBlocksCheck.Cases()).Concat(PageSummariesCheck.Cases())) await Report(fusedCase, fusedCase.Passed);
         }
         foreach (var name in models)
             foreach (var (batch, capacity, requests) in new[] { (1, 4096, "greedy"), (3, 4096, "greedy"), (8, 4096, "greedy"), (8, 320, "greedy"),
                          (8, 4096, "mixed"), (8, 4096, "sampled"),
                          (8, 4096, "swa"), (8, 320, "swa"), (8, 4096, "swa-int8"), (8, 4096, "h2o"), (8, 4096, "swa-tiered"), (8, 4096, "swa-tiered-int8"),
-                         (8, 4096, "swa-summaries"), (8, 4096, "swa-summaries-int8") })
+                         (8, 4096, "swa-summaries") })
             {
                 var stepCase = await CompareSteps(Path.Combine(Path.GetDirectoryName(ModelOptions.DefaultModelFolder)!, name), batch, capacity, requests);
                 await Report(stepCase, stepCase.Passed);
@@ -206,8 +207,10 @@ public static class NativeCheckCommand
     /// temperature / top-p sampling; "swa", "swa-int8", "h2o" = every request under that policy at 50% (the sparse
     /// graphs: selection and score upkeep on the device), INT8 KV for "swa-int8"; "swa-tiered" (and "-int8"): SWA with
     /// every block older than 16 tokens on the CPU tier, read by the eager step in place (no hot set) and by the graph
-    /// through the GPU hot set; "swa-summaries" (and "-int8"): SWA 50% with page summaries, the graph's kernels against
-    /// the TorchSharp attention of a CPU engine (on CUDA the eager step runs the kernels too).</summary>
+    /// through the GPU hot set; "swa-summaries": SWA 50% with page summaries, the graph's kernels against the TorchSharp
+    /// attention of a CPU engine (on CUDA the eager step runs the kernels too). Not under INT8: CPU and GPU rows round to
+    /// different codes now and then, and every left-out token reaches the summaries, so greedy tokens part ways
+    /// (PageSummariesCheck compares the INT8 kernels with their reference on identical rows instead).</summary>
     private static async Task<StepCase> CompareSteps(string folder, int batch, int capacity, string requests)
     {
         using var model = LoadedModel.FromCheckpoint(folder, DeviceChoice.Parse("cuda", "fp32"));
