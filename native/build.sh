@@ -24,11 +24,11 @@ cxxflags=(-O3 -std=c++17 -fPIC -fvisibility=hidden -D_GLIBCXX_USE_CXX11_ABI="$ab
 
 # kernels need no libtorch headers (nvcc compiles them fast); the ABI files go through g++; all in parallel
 pids=()
-for src in paged_decode_attention hot_set kv_copy_blocks rms_norm rotary silu_and_mul kv_write kv_write_int8 window_scores window_slide_select select_top; do
+for src in paged_decode_attention hot_set kv_copy_blocks rms_norm rotary silu_and_mul kv_write kv_write_int8 window_scores window_slide_select select_top page_sums_add summary_attention; do
   "$nvcc" -O3 -std=c++17 -Xcompiler -fPIC -Xcompiler -fvisibility=hidden "${gencode[@]}" \
     -I"$here/include" -c "$here/src/$src.cu" -o "$out/$src.o" & pids+=($!)
 done
-for src in runtime cuda_graph paged_decode_attention_api elementwise_api window_scores_api; do
+for src in runtime cuda_graph paged_decode_attention_api elementwise_api window_scores_api page_summaries_api; do
   g++ "${cxxflags[@]}" "${includes[@]}" -c "$here/src/$src.cpp" -o "$out/$src.o" & pids+=($!)
 done
 for p in "${pids[@]}"; do wait "$p"; done

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # check-native.sh: compiles native/src/*.cu here (no GPU needed) so syntax, template and register-use errors show up
-# before device time is spent. The .cpp ABI files need libtorch's headers and are built on the GPU machine only.
+# before device time is spent. The .cpp ABI files need libtorch's headers and are built on the GPU machine only; here
+# g++ checks that the repository headers they include compile as host code (no device functions in them).
 #
 # usage: bash scripts/check-native.sh [--verbose]     (--verbose: ptxas's registers and spills per kernel)
 #
@@ -23,6 +24,15 @@ for src in "$here"/native/src/*.cu; do
     echo "ok      $name"; [ ${#verbose[@]} -gt 0 ] && grep -E "registers|spill" "$out/$name.log" | sed 's/^/        /'
   else
     echo "FAILED  $name"; sed 's/^/        /' "$out/$name.log" | head -30; failed=1
+  fi
+done
+for src in "$here"/native/src/*.cpp; do
+  name=$(basename "$src")
+  grep -E '^#include "' "$src" > "$out/includes.cpp"
+  if g++ -std=c++17 -fsyntax-only -Wall -I"$here/native/include" -I"$here/native/src" "$out/includes.cpp" > "$out/$name.log" 2>&1; then
+    echo "ok      $name (its repository headers, as host code)"
+  else
+    echo "FAILED  $name: its repository headers do not compile as host code"; sed 's/^/        /' "$out/$name.log" | head -30; failed=1
   fi
 done
 exit $failed

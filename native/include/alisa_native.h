@@ -36,6 +36,12 @@ ALISA_API int alisa_event_record(void* event);
 // Waits for `end`, then gives the milliseconds between the two recorded events.
 ALISA_API int alisa_event_elapsed_ms(void* start, void* end, float* milliseconds);
 ALISA_API void alisa_event_destroy(void* event);
+// Work on a side stream: after alisa_side_stream_begin, the calling thread's current stream is a side stream that
+// starts after all work issued so far; alisa_side_stream_end records `done` on it and restores the previous stream.
+// alisa_stream_wait makes the current stream wait for an event (no host sync).
+ALISA_API int alisa_side_stream_begin(void** side);
+ALISA_API int alisa_side_stream_end(void* side, void* done);
+ALISA_API int alisa_stream_wait(void* event);
 
 // Decode attention over the paged KV pool (one new query token per sequence), reading K/V in place by block table.
 // Dense attention and every sparse KV policy run through it; a policy only chooses the attended positions.
@@ -54,7 +60,7 @@ ALISA_API void alisa_event_destroy(void* event);
 //   positions    [B, SG, max] int32
 //   hot_table    [B, MH] int64 or null: with a hot set (alisa_hot_set_update), listed entry j is read from hot slot j
 //                (GPU block hot_table[b, j / block_size], offset j % block_size) instead of through the block table
-//   logits       [B, H, n] fp32 or null: each attended entry's scaled logit in that order; lse [B, H] fp32
+//   logits       [B, H, n] fp32 or null: each attended entry's scaled logit in that order; lse [B, H] fp32 (with logits, or alone)
 // H = KvH * G (GQA: query head h reads KV head h / G). D in {64, 128}, G in 1..8. Softmax scale `scale`. Everything that
 // varies per step is read on the device (graph-capturable). Reference: PagedDecodeAttentionReference (C#).
 ALISA_API int alisa_paged_decode_attention(void* out, void* query, void* key_pool, void* value_pool, void* key_params,
@@ -120,6 +126,20 @@ ALISA_API int alisa_select_top(void* listed, void* ranking, void* segments);
 //                  in one launch: the step's usual path (one selection group per score group)
 ALISA_API int alisa_window_slide_select(void* history, void* sums, void* read_slots, void* lengths, void* columns, void* leaving,
                                         void* segments, void* ranking, void* listed);
+
+// Page summaries (KvPolicy ":summaries"; native/src/page_summaries.cuh), untiered pools with sums [blocks, KvH, D] fp32:
+//   page_sums_add      the step's new rows at slots [B] int64 (one per sequence) added to their blocks' sums, a row at
+//                      offset 0 starting its block afresh; rows_like: a tensor of the rows' dtype (INT8 rows are read
+//                      back rounded to it)
+ALISA_API int alisa_page_sums_add(void* key_sums, void* value_sums, void* key_pool, void* value_pool, void* key_params,
+                                  void* value_params, void* slots, void* rows_like, int block_size);
+//   summary_attention  after paged decode attention: each page's tokens the selection (segments [B, SG, 3], positions
+//                      [B, SG, K] int32) left out, as one entry of their mean key and value with a log(count) bias,
+//                      merged into out [B, H, D] and lse [B, H] fp32 in place, for rows with asks [B] uint8 != 0;
+//                      query [B, H, D] contiguous, block_table [B, M] and lengths [B] int64
+ALISA_API int alisa_summary_attention(void* out, void* lse, void* query, void* key_sums, void* value_sums, void* key_pool,
+                                      void* value_pool, void* key_params, void* value_params, void* block_table, void* lengths,
+                                      void* segments, void* positions, void* asks, int block_size, float scale);
 
 #ifdef __cplusplus
 }

@@ -21,23 +21,13 @@
 #include "element_types.cuh"
 #include "kv_rows.cuh"
 #include "selection.cuh"
+#include "warp_softmax.cuh"
 #include <math_constants.h>
 
 namespace alisa {
 namespace {
 
 constexpr int kWarps = 4;
-constexpr int kLanes = 32;
-constexpr unsigned kAll = 0xffffffffu;
-
-__device__ inline float warp_max(float x) {
-  for (int o = kLanes / 2; o > 0; o /= 2) x = fmaxf(x, __shfl_xor_sync(kAll, x, o));
-  return x;
-}
-__device__ inline float warp_sum(float x) {
-  for (int o = kLanes / 2; o > 0; o /= 2) x += __shfl_xor_sync(kAll, x, o);
-  return x;
-}
 
 // Dot products of one key row with the G scaled queries in shared memory (q_sum[g]: sum of query g, for INT8).
 template <typename T, KvFormat F, int G, int D>
@@ -129,13 +119,7 @@ __global__ void __launch_bounds__(kWarps * kLanes) paged_decode_attention_kernel
   __syncthreads();
 
   float m[G], l[G], acc[G][kDims];
-#pragma unroll
-  for (int g = 0; g < G; g++) {
-    m[g] = -CUDART_INF_F;
-    l[g] = 0.f;
-#pragma unroll
-    for (int i = 0; i < kDims; i++) acc[g][i] = 0.f;
-  }
+  clear_softmax<G, kDims>(m, l, acc);
 
   const int64_t* table = a.block_table + static_cast<int64_t>(b) * a.max_blocks;
   // a sequence without hot blocks (its policy lists nothing) reads its listed entries through the block table
@@ -169,10 +153,10 @@ __global__ void __launch_bounds__(kWarps * kLanes) paged_decode_attention_kernel
 #pragma unroll 8  // eight value rows in flight per lane
     for (int j = 0; j < kLanes; j++) {
       float vj[kDims];
-      value_dims<T, F, D>(a.gpu, a.cpu, __shfl_sync(kAll, row, j), lane, vj);
+      value_dims<T, F, D>(a.gpu, a.cpu, __shfl_sync(kAllLanes, row, j), lane, vj);
 #pragma unroll
       for (int g = 0; g < G; g++) {
-        const float pj = __shfl_sync(kAll, p[g], j);
+        const float pj = __shfl_sync(kAllLanes, p[g], j);
 #pragma unroll
         for (int i = 0; i < kDims; i++) acc[g][i] += pj * vj[i];
       }
@@ -180,24 +164,12 @@ __global__ void __launch_bounds__(kWarps * kLanes) paged_decode_attention_kernel
   }
 
   // merge the warps
-#pragma unroll
-  for (int g = 0; g < G; g++) {
-#pragma unroll
-    for (int i = 0; i < kDims; i++) acc_s[(warp * G + g) * D + lane * kDims + i] = acc[g][i];
-    if (lane == 0) { stat_s[(warp * G + g) * 2] = m[g]; stat_s[(warp * G + g) * 2 + 1] = l[g]; }
-  }
+  store_softmax<G, kDims>(m, l, acc, acc_s, stat_s, warp, lane);
   __syncthreads();
   for (int i = threadIdx.x; i < G * D; i += blockDim.x) {
     const int g = i / D, d = i % D;
-    float m_all = -CUDART_INF_F;
-    for (int w = 0; w < kWarps; w++) m_all = fmaxf(m_all, stat_s[(w * G + g) * 2]);
-    float l_all = 0.f, a_all = 0.f;
-    if (m_all != -CUDART_INF_F)
-      for (int w = 0; w < kWarps; w++) {
-        const float f = __expf(stat_s[(w * G + g) * 2] - m_all);  // 0 for a warp that saw no chunk
-        l_all += f * stat_s[(w * G + g) * 2 + 1];
-        a_all += f * acc_s[(w * G + g) * D + d];
-      }
+    const MergedSoftmax all = merge_warps<G, D>(acc_s, stat_s, kWarps, g, d);
+    const float m_all = all.m, l_all = all.l, a_all = all.a;
     const int64_t head = static_cast<int64_t>(b) * heads + kv_head * G + g;
     if (splits == 1) {
       static_cast<T*>(a.out)[head * D + d] = from_float<T>(l_all > 0.f ? a_all / l_all : 0.f);

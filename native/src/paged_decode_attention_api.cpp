@@ -132,15 +132,16 @@ extern "C" int alisa_paged_decode_attention(void* out_handle, void* query_handle
       args.hot_table = hot_table->data_ptr<int64_t>();
       args.max_hot_blocks = static_cast<int>(hot_table->size(1));
     }
-    if (const at::Tensor* logits = optional(logits_handle)) {
-      const at::Tensor* lse = optional(lse_handle);
-      TORCH_CHECK(lse, kWhat, ": logits need the lse output");
-      expect(*logits, "logits", at::kFloat, 3, device);
+    if (const at::Tensor* lse = optional(lse_handle)) {  // alone, for page summaries merged in afterwards
       expect(*lse, "lse", at::kFloat, 2, device);
-      TORCH_CHECK(logits->size(0) == batch && logits->size(1) == heads && lse->size(0) == batch && lse->size(1) == heads, kWhat,
-                  ": logits ", logits->sizes(), " / lse ", lse->sizes(), " must be [B, H, n] / [B, H]");
-      args.logits = logits->data_ptr<float>();
+      TORCH_CHECK(lse->size(0) == batch && lse->size(1) == heads, kWhat, ": lse ", lse->sizes(), " must be [B, H]");
       args.lse = lse->data_ptr<float>();
+    }
+    if (const at::Tensor* logits = optional(logits_handle)) {
+      TORCH_CHECK(args.lse, kWhat, ": logits need the lse output");
+      expect(*logits, "logits", at::kFloat, 3, device);
+      TORCH_CHECK(logits->size(0) == batch && logits->size(1) == heads, kWhat, ": logits ", logits->sizes(), " must be [B, H, n]");
+      args.logits = logits->data_ptr<float>();
       args.logit_stride = static_cast<int>(logits->size(2));
     }
 

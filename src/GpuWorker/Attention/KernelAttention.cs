@@ -9,7 +9,8 @@ namespace AlisaCluster.GpuWorker.Attention;
 /// pages by <see cref="QuestPageSelector"/>), and the
 /// kernel reads just the selected rows in place, GPU-resident ones from the pool and CPU-tier ones over PCIe from
 /// page-locked memory (no gather, no host sync). For score-keeping policies it also returns each attended entry's
-/// weight, which <see cref="ScoreKeeping"/> records. <see cref="SparseAttention"/> is its TorchSharp reference.</summary>
+/// weight, which <see cref="ScoreKeeping"/> records; with page summaries, their entries join the softmax
+/// (<see cref="PageSummariesKernel"/>). <see cref="SparseAttention"/> is its TorchSharp reference.</summary>
 public sealed class KernelAttention(KvCache cache, KernelStepInputs inputs, SparseStep? step, TokenScores? scores) : IAttention
 {
     /// <summary>Why the kernel cannot serve this model on this device, or null. It reads every cached token of a
@@ -23,9 +24,9 @@ public sealed class KernelAttention(KvCache cache, KernelStepInputs inputs, Spar
     }
 
     /// <summary>Whether the kernel can serve this batch: the model is supported, one new token per sequence, no dropped
-    /// blocks, no page summaries (<see cref="KvPolicy.Summaries"/>).</summary>
+    /// blocks.</summary>
     public static bool CanServe(AttentionBatch batch, Model.ModelConfig config, Device device) =>
-        batch.QueryLength == 1 && batch.Sequences.All(s => s.DroppedBlocks == 0 && !s.Policy.NeedsPageSummaries) && Unsupported(config, device) is null;
+        batch.QueryLength == 1 && batch.Sequences.All(s => s.DroppedBlocks == 0) && Unsupported(config, device) is null;
 
     public Tensor Forward(int layer, Tensor query, Tensor key, Tensor value)
     {
@@ -57,10 +58,16 @@ public sealed class KernelAttention(KvCache cache, KernelStepInputs inputs, Spar
         int entries = step?.Layer(layer).MaxEntries ?? (int)l;
         bool keepScores = scores is not null && step is { UsesWindow: true } or { UsesCumulative: true };
         var logits = keepScores ? empty([b, heads, entries], ScalarType.Float32, query.device) : null;
-        var lse = keepScores ? empty([b, heads], ScalarType.Float32, query.device) : null;
+        var asksSummaries = step?.AsksSummaries;
+        var lse = keepScores || asksSummaries is not null ? empty([b, heads], ScalarType.Float32, query.device) : null;
         var output = empty([b, heads, d], query.dtype, query.device);
-        PagedDecodeAttentionKernel.Run(output, query, pool, inputs.BlockTable, inputs.Lengths, cache.BlockSize, (float)(1 / Math.Sqrt(d)),
+        float scale = (float)(1 / Math.Sqrt(d));
+        PagedDecodeAttentionKernel.Run(output, query, pool, inputs.BlockTable, inputs.Lengths, cache.BlockSize, scale,
             cache.CpuPoolOf(layer), cache.GpuPoolBlocks, kernelSelection, logits, lse);
+        if (asksSummaries is not null) // before the weights are recorded: they are normalised over the summaries too
+            PageSummariesKernel.Attend(output, lse!, query.reshape(b, heads, d).contiguous(),
+                (cache.PageSummaries ?? throw new InvalidOperationException("page summaries need a KV cache that keeps them")).Of(layer),
+                pool, inputs.BlockTable, inputs.Lengths, kernelSelection!, asksSummaries, cache.BlockSize, scale);
         if (keepScores && nativeWindow)
             WindowScoresKernel.Record(scores!, layer, inputs.ReadSlots, inputs.Lengths, step!.CurrentColumns!, logits!, lse!, kernelSelection!, (int)kvHeads);
         else if (keepScores)

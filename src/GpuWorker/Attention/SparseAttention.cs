@@ -7,7 +7,7 @@ namespace AlisaCluster.GpuWorker.Attention;
 /// and tier layout: select tokens per sequence (and per KV head where the policy says so), gather only their K/V into
 /// a dense tensor, attend in fp32 (with <see cref="KvPolicy.Summaries"/>, the pages' summaries of the rest beside them),
 /// and record the weights the policy ranks tokens by. The reference of <see cref="KernelAttention"/>, which does the
-/// same in one native kernel (summaries excepted: those rows run here).</summary>
+/// same in native kernels.</summary>
 public sealed class SparseAttention(KvCache cache, AttentionBatch batch, SparseStep step, TokenScores? scores) : IAttention
 {
     public Tensor Forward(int layer, Tensor query, Tensor key, Tensor value)

@@ -50,6 +50,8 @@ public sealed class SparseStep : IDisposable
         if (Policies.Any(p => p.NeedsWindowScores && p.PerKvHead) && scores!.WindowGroups == 1)
             throw new InvalidOperationException("per-KV-head SWA needs a per-head window score store");
         IsH2O = tensor(Policies.Select(p => p.NeedsCumulativeScores).ToArray(), device: device).view(rows, 1, 1);
+        if (Policies.Any(p => p.NeedsPageSummaries))
+            AsksSummaries = tensor(Policies.Select(p => (byte)(p.NeedsPageSummaries ? 1 : 0)).ToArray(), device: device);
         PerHeadWindow = tensor(Policies.Select(p => p.NeedsWindowScores && p.PerKvHead).ToArray(), device: device).view(rows, 1, 1);
     }
 
@@ -81,10 +83,12 @@ public sealed class SparseStep : IDisposable
 
     /// <summary>Policies whose selection inputs are the same in every layer (no learned split, no pyramid) and need no
     /// per-row divisor. Quest is not captured: its page bounds are kept by host-planned writes
-    /// (<see cref="Kv.WritePlan.Pages"/>), and its exact top-k runs the TorchSharp selection; summaries are attended by
-    /// the TorchSharp attention.</summary>
+    /// (<see cref="Kv.WritePlan.Pages"/>), and its exact top-k runs the TorchSharp selection.</summary>
     public static bool CanCapture(KvPolicy policy) =>
-        !policy.IsDense && !policy.MeanScores && policy.RecentFractions is null && policy.PyramidSlope == 0 && !policy.RanksByQuery && !policy.Summaries;
+        !policy.IsDense && !policy.MeanScores && policy.RecentFractions is null && policy.PyramidSlope == 0 && !policy.RanksByQuery;
+
+    /// <summary>[B] uint8: the rows that attend the pages' summaries of what they leave out, or null when none does.</summary>
+    public Tensor? AsksSummaries { get; }
 
     private (Tensor Segments, Tensor Column, Tensor Leaving, TokenScores? Scores, SelectionBudget Bound)? _staged;
 
@@ -174,7 +178,7 @@ public sealed class SparseStep : IDisposable
 
     public void Dispose()
     {
-        foreach (var t in new[] { Lengths, IsH2O, PerHeadWindow, MeanWindow, _segments, CurrentColumns, LeavingColumns }) t?.Dispose();
+        foreach (var t in new[] { Lengths, IsH2O, PerHeadWindow, MeanWindow, AsksSummaries, _segments, CurrentColumns, LeavingColumns }) t?.Dispose();
         Window?.Dispose();
         foreach (var layer in _layers) layer.Segments.Dispose();
     }

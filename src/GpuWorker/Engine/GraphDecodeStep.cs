@@ -49,6 +49,7 @@ public sealed class GraphDecodeStep : IDecodeStep
     /// <summary>Dense, and sparse policies with static selection inputs whose score stores the engine keeps (local and
     /// StreamingLLM keep none).</summary>
     private bool Serves(KvPolicy policy) => policy.IsDense || (SparseStep.CanCapture(policy)
+        && (!policy.NeedsPageSummaries || _runner.Cache.PageSummaries is not null)
         && (!policy.NeedsWindowScores || (_runner.Scores is { HasWindow: true } s && (!policy.PerKvHead || s.WindowGroups > 1)))
         && (!policy.NeedsCumulativeScores || _runner.Scores is { HasCumulative: true }));
 

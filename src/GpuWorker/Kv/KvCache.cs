@@ -51,6 +51,7 @@ public sealed partial class KvCache : IDisposable
             _reader = new TieredReader(_gpu, _cpu, _locations, gpuSlots, _cpuSlots, kvHeads, device);
             SlotCount = (long)(logicalBlocks + 1) * blockSize;
             if (hotSet && t.CpuBlocks > 0) CreateHotSet(layers, gpuSlots, kvHeads, device);
+            DefersMoves = device.type == TorchSharp.DeviceType.CUDA && Native.AlisaNative.IsAvailable;
         }
         else
         {
@@ -120,6 +121,7 @@ public sealed partial class KvCache : IDisposable
         int needed = sequence.BlocksNeededFor(length);
         if (!IsTiered) return _gpuBlocks.TryAllocate(needed, sequence.Blocks);
         int hot = HotBlocksNeeded(sequence, length);
+        if (needed + hot > _gpuBlocks.FreeBlocks) CommitMoves(); // blocks moving to the CPU tier free their GPU blocks
         if (needed + hot > _gpuBlocks.FreeBlocks || needed > _logical.FreeBlocks) return false;
         TakeHotBlocks(sequence, hot);
         int first = sequence.Blocks.Count;
@@ -133,6 +135,7 @@ public sealed partial class KvCache : IDisposable
     /// <summary>Returns every block of the sequence, on every tier, at once.</summary>
     public void Release(SequenceKv sequence)
     {
+        if (IsTiered) CommitMoves(); // the sequence's blocks in flight reach the CPU tier first, then are freed with it
         _gpuBlocks.Free(sequence.Blocks.Skip(sequence.OffloadedBlocks).Select(GpuBlockOf).Concat(sequence.HotBlocks).ToList());
         sequence.HotBlocks.Clear();
         if (IsTiered)
@@ -167,12 +170,15 @@ public sealed partial class KvCache : IDisposable
         var pool = _gpu[layer].Tensors;
         if (pool.IsInt8) Native.KvWriteKernel.RunInt8(pool, keys, values, plan.Slots);
         else Native.KvWriteKernel.Run(pool.Keys, pool.Values, keys, values, plan.Slots);
-        UpdatePageStats(layer, plan);
+        if (plan.Pages is null && PageSummaries is not null) // a CUDA graph's static plan: the sums kept by a kernel
+            Native.PageSummariesKernel.Add(PageSummaries.Of(layer), pool, plan.Slots, keys, BlockSize);
+        else UpdatePageStats(layer, plan);
     }
 
     /// <summary>Folds the rows just written into Quest's page bounds and the page summaries. A CUDA graph's static plan
-    /// has no page groups: graphs serve neither (<see cref="Attention.SparseStep.CanCapture"/>), and a block's stats
-    /// restart with its first row, so blocks a graph wrote for other sequences start afresh when such a sequence takes them.</summary>
+    /// has no page groups: graphs do not serve Quest (<see cref="Attention.SparseStep.CanCapture"/>), and a block's
+    /// stats restart with its first row, so blocks a graph wrote for other sequences start afresh when such a sequence
+    /// takes them.</summary>
     private void UpdatePageStats(int layer, WritePlan plan)
     {
         if (plan.Pages is not { } pages) return;
@@ -238,6 +244,11 @@ public sealed partial class KvCache : IDisposable
 
     public void Dispose()
     {
+        if (IsTiered && _pending is { Copy: not null })
+        {
+            CommitMoves();
+            cuda.synchronize(); // the side stream's copy writes page-locked memory that is about to be freed
+        }
         foreach (var layer in _gpu.Concat(_cpu)) layer.Dispose();
         PageBounds?.Dispose();
         PageSummaries?.Dispose();

@@ -11,7 +11,7 @@ namespace AlisaCluster.GpuWorker.Native;
 public static partial class AlisaNative
 {
     private const string Library = "alisa_native";
-    private const int AbiVersion = 4;
+    private const int AbiVersion = 5;
     private static readonly Lazy<(bool Loaded, string Detail)> State = new(Load);
 
     /// <summary>True when the library was found, loaded and speaks this ABI.</summary>
@@ -62,6 +62,16 @@ public static partial class AlisaNative
     [LibraryImport(Library)] internal static partial int alisa_event_record(IntPtr cudaEvent);
     [LibraryImport(Library)] internal static partial int alisa_event_elapsed_ms(IntPtr start, IntPtr end, out float milliseconds);
     [LibraryImport(Library)] internal static partial void alisa_event_destroy(IntPtr cudaEvent);
+    [LibraryImport(Library)] internal static partial int alisa_side_stream_begin(out IntPtr side);
+    [LibraryImport(Library)] internal static partial int alisa_side_stream_end(IntPtr side, IntPtr done);
+    [LibraryImport(Library)] internal static partial int alisa_stream_wait(IntPtr cudaEvent);
+    [LibraryImport(Library)]
+    internal static partial int alisa_page_sums_add(IntPtr keySums, IntPtr valueSums, IntPtr keyPool, IntPtr valuePool, IntPtr keyParams,
+        IntPtr valueParams, IntPtr slots, IntPtr rowsLike, int blockSize);
+    [LibraryImport(Library)]
+    internal static partial int alisa_summary_attention(IntPtr output, IntPtr lse, IntPtr query, IntPtr keySums, IntPtr valueSums,
+        IntPtr keyPool, IntPtr valuePool, IntPtr keyParams, IntPtr valueParams, IntPtr blockTable, IntPtr lengths, IntPtr segments,
+        IntPtr positions, IntPtr asks, int blockSize, float scale);
     [LibraryImport(Library)]
     internal static partial int alisa_paged_decode_attention(IntPtr output, IntPtr query, IntPtr keyPool, IntPtr valuePool,
         IntPtr keyParams, IntPtr valueParams, IntPtr cpuKeyPool, IntPtr cpuValuePool, IntPtr cpuKeyParams, IntPtr cpuValueParams,

@@ -30,7 +30,7 @@ public static class PagedDecodeAttentionKernel
         : null;
 
     /// <param name="logits">[B, H, n] fp32 or null: each attended entry's scaled logit (n at least the most entries of a row)</param>
-    /// <param name="lse">[B, H] fp32, with <paramref name="logits"/></param>
+    /// <param name="lse">[B, H] fp32 or null: each head's log-sum-exp (needed with <paramref name="logits"/>)</param>
     public static void Run(Tensor output, Tensor query, KvPoolTensors gpu, Tensor blockTable, Tensor lengths, int blockSize, float scale,
         KvPoolTensors? cpu = null, long gpuBlocks = 0, AttentionSelection? selection = null, Tensor? logits = null, Tensor? lse = null)
     {

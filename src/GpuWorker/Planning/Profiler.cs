@@ -20,19 +20,18 @@ public static class Profiler
     {
         using var noGrad = no_grad();
         var c = model.Config;
-        int longest = Math.Max(32, Math.Min(maxLength, kvTokens / 2));
-        int shortest = Math.Max(16, longest / 4);
-        int wide = Math.Clamp(kvTokens / (longest + 32), 1, maxBatch);
+        var points = DecodePoints(maxBatch, maxLength, kvTokens);
+        int longest = points.Max(p => p.Length), wide = points.Where(p => p.Length == longest).Max(p => p.Batch);
         using var cache = new KvCache(c.NumLayers, c.NumKvHeads, c.HeadDim, kvTokens / 16 + 2, 16, model.DType, model.Device, format);
         using var scores = policy.IsDense ? null : new TokenScores(c.NumLayers, cache.SlotCount, c.NumKvHeads,
             KvBudget.ScoreRing(policy.Sparsity, maxLength), policy.PerKvHead, policy.NeedsCumulativeScores, model.Device, TokenScores.HistoryTypeFor(model.DType));
         var runner = new ModelRunner(model, cache, scores);
         var random = new Random(7);
         // the step the engine will run (a CUDA graph where it can), so predictions time what runs
-        using var decode = DecodeSteps.Create(DecodeStepKind.Auto, runner, wide, longest + 8, policy);
+        using var decode = DecodeSteps.Create(DecodeStepKind.Auto, runner, points.Max(p => p.Batch), longest + 8, policy);
 
         var steps = new List<DeviceProfile.StepPoint>();
-        foreach (var (batch, length) in new[] { (1, shortest), (1, longest), (wide, shortest), (wide, longest) }.Distinct())
+        foreach (var (batch, length) in points)
         {
             progress?.Invoke($"decode step, batch {batch}, length {length}");
             steps.Add(new(batch, length, TimeDecode(runner, decode, policy, batch, length, c.VocabSize, random)));
@@ -47,6 +46,20 @@ public static class Profiler
         progress?.Invoke("host <-> device bandwidth");
         var (fetch, offload) = Bandwidth(model, c.NumKvHeads * c.HeadDim);
         return new DeviceProfile(KeyFor(modelName, model, policy, format), steps, prefills, fetch, offload);
+    }
+
+    /// <summary>The (batch, length) points of the decode steps timed, each fitting <paramref name="kvTokens"/> with room
+    /// for the timed steps: batch 1 and the widest batch of the longest length, at that length and a quarter of it, and
+    /// the largest batch at a short length. Past ~64 rows a 7B shape's GEMMs turn compute-bound, which a line through
+    /// the narrower batches alone misjudged by up to 30% at batch 256.</summary>
+    public static IReadOnlyList<(int Batch, int Length)> DecodePoints(int maxBatch, int maxLength, int kvTokens)
+    {
+        int longest = Math.Max(32, Math.Min(maxLength, kvTokens / 2));
+        int shortest = Math.Max(16, longest / 4);
+        int wide = Math.Clamp(kvTokens / (longest + 32), 1, maxBatch);
+        int full = Math.Clamp(kvTokens / 32, wide, maxBatch);
+        int fullLength = Math.Min(shortest, 16 * (kvTokens / 16 / full) - 8); // whole 16-token blocks with 8 tokens to step into
+        return new[] { (1, shortest), (1, longest), (wide, shortest), (wide, longest), (full, fullLength) }.Distinct().ToList();
     }
 
     private static List<SequenceKv> Fill(ModelRunner runner, int batch, int length, int vocab, Random random)

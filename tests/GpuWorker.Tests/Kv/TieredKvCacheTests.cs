@@ -113,6 +113,46 @@ public sealed class TieredKvCacheTests(TinyModels models)
         await WaitUntil(() => tiered.Stats is { Running: 0, KvBlocksUsed: 0, CpuKvBlocksUsed: 0 });
     }
 
+    /// <summary>On a GPU the copies to the CPU tier run on a side stream, committed by the next MoveDown; here the same
+    /// bookkeeping with copies that complete at once.</summary>
+    [Fact]
+    public void BlocksInFlightAreReadFromTheGpuUntilCommittedAndNoTierLeaks()
+    {
+        using var cache = new KvCache(1, 1, 4, blockCount: 4, blockSize: 4, ScalarType.Float32, CPU, tiers: new KvTiers(CpuBlocks: 4, DroppedBlocks: 0))
+        {
+            DefersMoves = true,
+        };
+        var sequence = cache.CreateSequence();
+        Assert.True(cache.TryReserve(sequence, 12));
+        using var rows = Scalars.Arange(9 * 4).to(ScalarType.Float32).view(9, 1, 4);
+        using (var plan = cache.PlanWrite([.. Enumerable.Range(0, 9).Select(p => sequence.SlotOf(p))])) cache.Write(0, plan, rows, -rows);
+        sequence.Length = 9;
+        long? gpuBlock = cache.KernelBlockOf(sequence.Blocks[0]);
+
+        cache.MoveDown([(sequence, 1, 0)]);
+        Assert.Equal(gpuBlock, cache.KernelBlockOf(sequence.Blocks[0])); // in flight: still read where it was
+        Assert.Equal((0, 1, 1), (sequence.OffloadedBlocks, cache.FreeBlocks, cache.CpuUsedBlocks));
+
+        cache.MoveDown([(sequence, 1, 0)]); // commits
+        Assert.True(cache.KernelBlockOf(sequence.Blocks[0]) >= cache.GpuPoolBlocks);
+        Assert.Equal((1, 2, 1), (sequence.OffloadedBlocks, cache.FreeBlocks, cache.CpuUsedBlocks));
+        using var slots = tensor(Enumerable.Range(0, 9).Select(p => sequence.SlotOf(p)).ToArray());
+        var (keys, values) = cache.Gather(0, slots);
+        using (keys) using (values) Assert.True(keys.equal(rows).all().item<bool>() && values.equal(-rows).all().item<bool>());
+
+        // the pool is short while a block is in flight: reserving commits it and takes its GPU block
+        sequence.Length = 12;
+        cache.MoveDown([(sequence, 2, 0)]);
+        var other = cache.CreateSequence();
+        Assert.True(cache.TryReserve(other, 12));
+        Assert.Equal((2, 0), (sequence.OffloadedBlocks, cache.FreeBlocks));
+
+        cache.Release(other);
+        cache.MoveDown([(sequence, 3, 0)]);
+        cache.Release(sequence); // with a block in flight
+        Assert.Equal((0, 0, 4), (cache.UsedBlocks, cache.CpuUsedBlocks, cache.FreeBlocks));
+    }
+
     [Fact]
     public void A_tier_plan_without_a_tier_to_move_to_is_refused()
     {

@@ -37,6 +37,26 @@ public sealed class TierPlannerTests
                 Assert.True(cost.ComputeSeconds(batch, length) > 0 && cost.RecomputeSeconds(batch, length) > 0);
     }
 
+    [Theory]
+    [InlineData(256, 640, 16384)] // the 24 GiB table's batch 256: 24 rows at 640 tokens, and 256 at 56
+    [InlineData(64, 640, 16384)]
+    [InlineData(16, 80, 1280)]
+    [InlineData(2, 56, 256)]
+    public void ProfiledDecodePointsReachTheLargestBatchAndFitTheScratchKv(int maxBatch, int maxLength, int kvTokens)
+    {
+        var points = Profiler.DecodePoints(maxBatch, maxLength, kvTokens);
+        Assert.Contains(points, p => p.Batch == maxBatch);
+        Assert.Equal(points.Count, points.Distinct().Count());
+        int longest = points.Max(p => p.Length);
+        foreach (var (batch, length) in points)
+        {
+            Assert.InRange(batch, 1, maxBatch);
+            Assert.InRange(length, 16, longest);
+            // every row reserves its length + 4 timed steps in whole 16-token blocks of the scratch cache
+            Assert.True(batch * ((length + 4 + 15) / 16) <= kvTokens / 16, $"{batch} x {length} does not fit {kvTokens} tokens");
+        }
+    }
+
     [Fact]
     public void EverythingOnTheGpuWhenTheBatchFits()
     {
