@@ -4,11 +4,12 @@
 # 1. bench/gemm_floor.py: cuBLAS's decode-shaped GEMMs against the bandwidth floor (both BLAS back ends);
 # 2. ncu: the duration of every kernel of a short ALISA bench (SWA 80% + INT8, 24 GiB, 128 + 12) at batch 64 (BATCHES),
 #    for bench/kernel_steps.py to split into decode steps and sum per kernel.
-# Env: SKIP_GEMM=1 skips part 1; SHAPE (llama2-7b), POLICIES ("swa:0.8 --int8"), BATCHES ("64"; batch 256 under ncu takes over 5 minutes), GEN (12). Output in $OUT.
+# Env: SKIP_GEMM=1 skips part 1; SHAPE (llama2-7b), POLICIES ("swa:0.8 --int8"), BATCHES ("64"; batch 256 under ncu takes over 5 minutes), GEN (12),
+# PROMPT (128), GPU_MEM_GIB (24; empty: the whole card, e.g. for PROMPT=1024 at batch 64). Output in $OUT.
 # LATE=1: instead, a few late decode steps of the table's row (128 + 512, tiered, --cpu-mem-gib 96): ncu times only the
 # COUNT (2500) launches after the first SKIP (150000; near step 250 at batch 256); ~75 s at batch 256.
 set -uo pipefail
-[[ "${1:-}" == "--help" || "${1:-}" == "-h" ]] && { sed -n "2,9p" "$0" | sed "s/^# \{0,1\}//"; exit 0; }
+[[ "${1:-}" == "--help" || "${1:-}" == "-h" ]] && { sed -n "2,10p" "$0" | sed "s/^# \{0,1\}//"; exit 0; }
 OUT=${OUT:-/tmp/profile-out}; mkdir -p "$OUT"
 shape=${SHAPE:-llama2-7b}
 bash native/build.sh > "$OUT/native-build.log" 2>&1 || { tail -40 "$OUT/native-build.log"; exit 1; }
@@ -23,12 +24,13 @@ for l in sys.stdin:
 IFS=, read -ra policies <<< "${POLICIES:-swa:0.8 --int8}"
 for batch in ${BATCHES:-64}; do for policy in "${policies[@]}"; do
   tag="b$batch-$(echo $policy | tr -c 'a-z0-9.\n' '_')"
-  run=(--gen-len ${GEN:-12}); window=()
-  [ "${LATE:-0}" = 1 ] && { tag=$tag-late; run=(--gen-len 512 --kv-mode tiered --cpu-mem-gib 96)
+  run=(--prompt-len ${PROMPT:-128} --gen-len ${GEN:-12}); window=()
+  budget=(); [ -n "${GPU_MEM_GIB-24}" ] && budget=(--gpu-mem-gib ${GPU_MEM_GIB-24})
+  [ "${LATE:-0}" = 1 ] && { tag=$tag-late; run=(--prompt-len 128 --gen-len 512 --kv-mode tiered --cpu-mem-gib 96)
                             window=(--launch-skip ${SKIP:-150000} --launch-count ${COUNT:-2500}); }
   /usr/local/cuda/bin/ncu --metrics gpu__time_duration.sum --cache-control none --clock-control none --csv "${window[@]}" \
     --log-file /tmp/ncu-$tag.csv bash .gpu/run.sh bench --dummy-weights $shape --dtype fp16 --device cuda \
-    --prompt-len 128 "${run[@]}" --batch $batch --gpu-mem-gib 24 --policy $policy \
+    "${run[@]}" --batch $batch "${budget[@]}" --policy $policy \
     --out "$OUT/profiled-steps.jsonl" 2>&1 | grep -E '^\{|Unhandled|rror' | cut -c1-300
   grep -v '^==' /tmp/ncu-$tag.csv | xz -6 > "$OUT/ncu-$tag.csv.xz"; echo "$tag: $(wc -l < /tmp/ncu-$tag.csv) lines"
 done; done

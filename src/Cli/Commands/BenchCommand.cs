@@ -100,17 +100,21 @@ public static class BenchCommand
     private static DecodeStepKind ParseStep(string name) => Enum.TryParse<DecodeStepKind>(name, ignoreCase: true, out var kind)
         ? kind : throw new ArgumentException($"--decode-step: '{name}' is not one of auto, eager, graph");
 
-    /// <summary>The stored profile of this (model, device, dtype, format, policy), or a fresh measurement saved for next time.</summary>
+    /// <summary>The stored profile of this (model, device, dtype, format, policy) when it reaches this run's batch and length, or a
+    /// fresh measurement saved for next time.</summary>
     private static CostModel LoadOrProfile(LoadedModel model, KvPolicy policy, KvStorageFormat format, int maxBatch, int maxLength, string? path)
     {
         string key = Profiler.KeyFor(model.Name, model.Model, policy, format);
         path ??= Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "alisa",
             "profile-" + string.Concat(key.Select(ch => char.IsLetterOrDigit(ch) || ch == '.' ? ch : '_')) + ".json");
-        var profile = DeviceProfile.TryLoad(path, key);
+        int kvTokens = Math.Min(16384, maxBatch * maxLength);
+        var stored = DeviceProfile.TryLoad(path, key);
+        var profile = stored is not null && stored.Covers(Profiler.DecodePoints(maxBatch, maxLength, kvTokens)) ? stored : null;
         if (profile is null)
         {
-            AnsiConsole.MarkupLineInterpolated($"[grey]profiling {key} (once; stored in {path})[/]");
-            profile = Profiler.Measure(model.Name, model.Model, policy, format, maxBatch, maxLength, kvTokens: Math.Min(16384, maxBatch * maxLength),
+            if (stored is null) AnsiConsole.MarkupLineInterpolated($"[grey]profiling {key} (once; stored in {path})[/]");
+            else AnsiConsole.MarkupLineInterpolated($"[grey]profiling {key} again: the stored profile does not reach batch {maxBatch} at length {maxLength} ({path})[/]");
+            profile = Profiler.Measure(model.Name, model.Model, policy, format, maxBatch, maxLength, kvTokens,
                 step => AnsiConsole.MarkupLineInterpolated($"[grey]  {step}[/]"));
             profile.Save(path);
         }

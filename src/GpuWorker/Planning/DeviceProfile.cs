@@ -19,6 +19,12 @@ public sealed record DeviceProfile(string Key, IReadOnlyList<DeviceProfile.StepP
         return profile?.Key == key ? profile : null;
     }
 
+    /// <summary>Whether the timed decode steps reach every batch and length of <paramref name="points"/> (what
+    /// <see cref="Profiler.DecodePoints"/> asks for a run): a profile stored by a narrower run would have the cost model
+    /// extrapolate, so such a run measures afresh.</summary>
+    public bool Covers(IEnumerable<(int Batch, int Length)> points) =>
+        points.All(p => DecodeSteps.Any(s => s.Batch >= p.Batch) && DecodeSteps.Any(s => s.Length >= p.Length));
+
     public void Save(string path)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);

@@ -58,6 +58,17 @@ public sealed class TierPlannerTests
     }
 
     [Fact]
+    public void AProfileStoredAtASmallerBatchDoesNotServeALargerOne()
+    {
+        DeviceProfile Timed(int maxBatch) => new("key", Profiler.DecodePoints(maxBatch, 640, 16384).Select(p => new DeviceProfile.StepPoint(p.Batch, p.Length, 0.01)).ToList(),
+            [], 1e9, 1e9);
+        Assert.False(Timed(64).Covers(Profiler.DecodePoints(256, 640, 16384)));
+        Assert.True(Timed(256).Covers(Profiler.DecodePoints(64, 640, 16384)));
+        Assert.True(Timed(256).Covers(Profiler.DecodePoints(256, 640, 16384)));
+        Assert.False(Timed(256).Covers(Profiler.DecodePoints(256, 4096, 16384 * 4)));
+    }
+
+    [Fact]
     public void EverythingOnTheGpuWhenTheBatchFits()
     {
         var choice = TierPlanner.Plan(Cost, Work, new(GpuTokens: 8 * 656, CpuTokens: 0, DroppedTokens: 0));
