@@ -22,12 +22,12 @@ public class TokenScoresTests
         var (history, sums) = scores.WindowStores(0);
         Assert.Equal(historyType, history.dtype);
         float stored = historyType == ScalarType.Float16 ? (float)(Half)0.123456789f : 0.123456789f;
-        Assert.Equal(stored, sums[3, 0].item<float>());
-        Assert.Equal(stored, history[3, 0, 0].to(ScalarType.Float32).item<float>());
+        Assert.Equal(stored, sums[0, 3].item<float>());
+        Assert.Equal(stored, history[0, 0, 3].to(ScalarType.Float32).item<float>());
 
         using (var index = scores.IndexOf(slots, tensor(new long[] { 1 }, [1, 1]), tensor(new long[] { 0 }, [1, 1]))) scores.Slide(0, index);
-        Assert.Equal(0f, sums[3, 0].item<float>());
-        Assert.Equal(0f, sums[5, 0].item<float>());
+        Assert.Equal(0f, sums[0, 3].item<float>());
+        Assert.Equal(0f, sums[0, 5].item<float>());
     }
 
     [Fact]
