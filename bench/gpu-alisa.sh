@@ -10,10 +10,12 @@
 #                 1024 + 1024: dense vs ALISA;
 #        eval   = INT8 and SWA accuracy on CUDA (both models, both texts) against the independent reference;
 #        steps  = the decode step per policy (POLICIES="a,b" picks some) (24 GiB, batch 64, 128 + 128, all KV on the GPU): what selection and score
-#                 upkeep add to the kernel's sparse read (local and streaming select without scores).
+#                 upkeep add to the kernel's sparse read (local and streaming select without scores);
+#        long   = the same at long context on the whole card (batch 64, 1024 + 512): dense, SWA, per-head SWA, with and
+#                 without page summaries (POLICIES overrides).
 # fp16, random weights. JSON lines land in $OUT.
 set -uo pipefail
-[[ "${1:-}" == "--help" || "${1:-}" == "-h" ]] && { sed -n "2,14p" "$0" | sed "s/^# \{0,1\}//"; exit 0; }
+[[ "${1:-}" == "--help" || "${1:-}" == "-h" ]] && { sed -n "2,16p" "$0" | sed "s/^# \{0,1\}//"; exit 0; }
 PART=${1:-check}
 OUT=${OUT:-/tmp/alisa-out}; mkdir -p "$OUT"
 rm -rf "${TMPDIR:-/tmp}/gpu-app"
@@ -54,5 +56,12 @@ case "$PART" in
       alisa bench --dummy-weights $shape --dtype fp16 --device cuda --prompt-len 128 --gen-len 128 --batch ${BATCH:-64} \
         --gpu-mem-gib 24 --policy $policy --out "$OUT/steps-$shape.jsonl" | grep -E '^\{|^Unhandled'
     done ;;
-  *) echo "unknown part '$PART' (check, table, eval, steps)"; exit 2 ;;
+  long)
+    policies=(dense "swa:0.8 --int8" "swa:0.8:per-head --int8" "swa:0.8:summaries --int8" "swa:0.8:per-head:summaries --int8")
+    [ -n "${POLICIES:-}" ] && IFS=, read -ra policies <<< "$POLICIES"
+    for policy in "${policies[@]}"; do
+      alisa bench --dummy-weights $shape --dtype fp16 --device cuda --prompt-len 1024 --gen-len 512 --batch 64 \
+        --policy $policy --out "$OUT/long-summaries-$shape.jsonl" | grep -E '^\{|^Unhandled'
+    done ;;
+  *) echo "unknown part '$PART' (check, table, eval, steps, long)"; exit 2 ;;
 esac
