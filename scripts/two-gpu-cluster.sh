@@ -4,7 +4,8 @@
 #   1. one silo                 (concurrency C)
 #   2. all silos                (concurrency C x silos): total tok/s against run 1, target >= 1.8x for two
 #   3. all silos, one killed -9 a third into the run: every stream must complete exactly once (resumed elsewhere)
-# and writes load-*.json, spread-*.json (tokens each silo generated) and summary.json under --out.
+# and writes load-*.json, spread-*.json (tokens each silo generated) and summary.json under --out. A process that exits
+# while the script waits for it (Redis, the gateway, a silo) stops the run at once, with its log's last lines.
 #
 # usage: bash scripts/two-gpu-cluster.sh [options]
 #   --device cuda|cpu      cuda (default): silo i on GPU i; cpu: a CPU run of the same steps (tests, CI machines)
@@ -49,8 +50,10 @@ if [[ -z $gpus ]]; then
 fi
 [[ $gpus =~ ^[0-9]+$ && $gpus -ge 2 ]] || die "need at least 2 silos (--gpus; nvidia-smi found ${gpus:-none})"
 
-if [[ -f .gpu/run.sh ]]; then alisa=(bash .gpu/run.sh)
+# the packed program runs against the GPU machine's CUDA libtorch; a CPU run takes the build here
+if [[ $device == cuda && -f .gpu/run.sh ]]; then alisa=(bash .gpu/run.sh)
 elif [[ -f src/Cli/bin/Release/net10.0/alisa.dll ]]; then alisa=(dotnet src/Cli/bin/Release/net10.0/alisa.dll)
+elif [[ -f .gpu/run.sh ]]; then alisa=(bash .gpu/run.sh)
 else die "no program: pack it with 'bash scripts/pack-gpu.sh' (GPU machine) or 'dotnet build src/Cli -c Release'"; fi
 
 mkdir -p "$out/logs"
@@ -71,9 +74,13 @@ http_get() {
   printf '%s\n' "$reply" | head -n 1 | awk '{print $2}'
   printf '%s\n' "$reply" | sed '1,/^\r\{0,1\}$/d'
 }
-wait_for() {  # wait_for SECONDS WHAT COMMAND...
-  local seconds=$1 what=$2; shift 2
-  for ((i = 0; i < seconds * 2; i++)); do "$@" && return 0; sleep 0.5; done
+wait_for() {  # wait_for SECONDS WHAT PID LOG COMMAND...: fails at once, with LOG's tail, when process PID has exited
+  local seconds=$1 what=$2 pid=$3 log=$4; shift 4
+  for ((i = 0; i < seconds * 2; i++)); do
+    "$@" && return 0
+    if ! kill -0 "$pid" 2> /dev/null; then tail -n 20 "$log" >&2; die "waiting for $what: its process exited (log: $log)"; fi
+    sleep 0.5
+  done
   die "timed out after ${seconds}s waiting for $what (logs in $out/logs)"
 }
 ready() { [[ $(http_get "$1" "$2" | head -n 1) == 200 ]]; }
@@ -104,7 +111,7 @@ if [[ -z $redis ]]; then
     "$redis_server" --port "$base" --bind 127.0.0.1 --save "" --appendonly no > "$out/logs/redis.log" 2>&1 &
   pids+=($!)
   redis=127.0.0.1:$base
-  wait_for 20 "redis-server on port $base" bash -c "exec 3<>/dev/tcp/127.0.0.1/$base" 2> /dev/null
+  wait_for 20 "redis-server on port $base" "${pids[-1]}" "$out/logs/redis.log" bash -c "exec 3<>/dev/tcp/127.0.0.1/$base" 2> /dev/null
 fi
 common=(--Cluster:Redis "$redis" --Cluster:ClusterId "$cluster_id" --Cluster:ServiceId "$cluster_id"
         --Logging:LogLevel:Default Warning --Logging:LogLevel:AlisaCluster Information)
@@ -113,6 +120,7 @@ echo "two-gpu-cluster: gateway on gRPC $grpc, Redis $redis, $gpus silos on $devi
 "${alisa[@]}" gateway "${common[@]}" --Gateway:GrpcPort "$grpc" --Gateway:HttpPort "$http" --Gateway:RequireApiKey false \
   > "$out/logs/gateway.log" 2>&1 &
 pids+=($!)
+gateway_pid=$!
 silo_pids=()
 start_silo() {
   local i=$1 port=$((base + 10 + $1 * 3)) visible=$1 dev=cuda:0 extra=()
@@ -126,8 +134,10 @@ start_silo() {
 }
 wait_ready() {  # the silo's engines serve and the gateway polls that many silos
   local i
-  for ((i = 0; i < $1; i++)); do wait_for 600 "silo $i ready" ready "$((base + 10 + i * 3 + 2))" /health/ready; done
-  wait_for 60 "the gateway to see $1 silos" sees_workers "$1"
+  for ((i = 0; i < $1; i++)); do
+    wait_for 600 "silo $i ready" "${silo_pids[i]}" "$out/logs/silo$i.log" ready "$((base + 10 + i * 3 + 2))" /health/ready
+  done
+  wait_for 60 "the gateway to see $1 silos" "$gateway_pid" "$out/logs/gateway.log" sees_workers "$1"
 }
 run_load() {  # run_load NAME CONCURRENCY
   local before after
