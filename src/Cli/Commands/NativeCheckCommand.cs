@@ -214,7 +214,7 @@ public static class NativeCheckCommand
     private static async Task<StepCase> CompareSteps(string folder, int batch, int capacity, string requests)
     {
         using var model = LoadedModel.FromCheckpoint(folder, DeviceChoice.Parse("cuda", "fp32"));
-        bool summaries = requests.StartsWith("swa-summaries");
+        bool summaries = requests == "swa-summaries";
         using var reference = summaries ? LoadedModel.FromCheckpoint(folder, DeviceChoice.Parse("cpu", "fp32")) : null;
         var policy = KvPolicy.Parse(summaries ? "swa:0.5:summaries" : "swa:0.5");
         var prompts = Enumerable.Range(0, batch).Select(i => model.Tokenizer.Encode(string.Join(" ", Enumerable.Repeat("In the beginning God created", 1 + i % 4)))).ToArray();
