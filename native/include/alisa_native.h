@@ -111,7 +111,7 @@ ALISA_API int alisa_kv_write_int8(void* key_codes, void* value_codes, void* key_
 //                  per-group selection ranks by, in the same pass
 //   window_record  after attention: adds each attended entry's weight, from the attention kernel's logits [B, H, n] and
 //                  lse [B, H] over its selection (segments/listed), to the column and the sums
-// history [S, G, R] / sums [S, G] fp32, read_slots [B, L] logical slots, lengths [B] int64.
+// history [G, R, S] / sums [G, S] fp32 (slots last), read_slots [B, L] logical slots, lengths [B] int64.
 ALISA_API int alisa_window_slide(void* history, void* sums, void* read_slots, void* lengths, void* columns, void* leaving,
                                  void* segments, void* ranking);
 ALISA_API int alisa_window_record(void* history, void* sums, void* read_slots, void* lengths, void* columns, void* logits,

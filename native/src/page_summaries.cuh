@@ -14,7 +14,8 @@
 //                      log(count), value rest / count. These entries join the kernel's softmax: out [B, H, D] and
 //                      lse [B, H] are rewritten in place as if the kernel had attended them too (before window_record
 //                      reads lse). One block of four warps per (b, KV head), a warp per page, the G query heads
-//                      together; selected positions marked in a shared-memory bitmap.
+//                      together; selected positions marked in a shared-memory bitmap, so a page's selection is
+//                      bits of one word (the block size must divide 32).
 // Rows are read back as the TorchSharp store does: INT8 as fp32 code * scale, then + min (no contraction), rounded to
 // the rows' dtype; the sums accumulate in fp32.
 #pragma once

@@ -14,7 +14,7 @@ thread_local std::string last_error;
 
 extern "C" {
 
-int alisa_abi_version(void) { return 5; }
+int alisa_abi_version(void) { return 6; }
 
 const char* alisa_last_error(void) { return alisa::last_error.c_str(); }
 

@@ -12,6 +12,7 @@ namespace alisa {
 namespace {
 
 constexpr int kWarps = 4;
+constexpr int kRowsInFlight = 2;  // selected rows loaded at once per page (more costs occupancy: registers)
 
 template <typename T, KvFormat F, int G, int D>
 __global__ void __launch_bounds__(kWarps * kLanes) summary_attention_kernel(SummaryAttentionArgs a, int words) {
@@ -43,43 +44,68 @@ __global__ void __launch_bounds__(kWarps * kLanes) summary_attention_kernel(Summ
   clear_softmax<G, kDims>(m, l, acc);
   const int64_t* table = a.block_table + static_cast<int64_t>(b) * a.max_blocks;
   const int pages = (length + a.block_size - 1) / a.block_size;
-  for (int page = warp; page < pages; page += kWarps) {  // warp-uniform: every lane takes the same branches
-    const int start = page * a.block_size, filled = min(a.block_size, length - start);
-    int taken = 0;
-    for (int t = 0; t < filled; t++) taken += (selected[(start + t) / 32] >> ((start + t) % 32)) & 1u;
-    const int count = filled - taken;
-    if (count <= 0) continue;
-    const int64_t block = table[page];
-    // the selected rows of the page, summed first (as the reference does), then taken off the page's sums
-    float taken_k[kDims] = {}, taken_v[kDims] = {}, x[kDims];
-    for (int t = 0; t < filled; t++) {
-      if (!((selected[(start + t) / 32] >> ((start + t) % 32)) & 1u)) continue;
-      const int64_t row = (block * a.block_size + t) * a.kv_heads + kv_head;
-      stored_dims<T, F, kDims>(a.pool, false, row, D, lane * kDims, x);
-#pragma unroll
-      for (int i = 0; i < kDims; i++) taken_k[i] += x[i];
-      stored_dims<T, F, kDims>(a.pool, true, row, D, lane * kDims, x);
-#pragma unroll
-      for (int i = 0; i < kDims; i++) taken_v[i] += x[i];
+  // A warp takes pages warp, warp + kWarps, ... 32 at a time: each lane first reads one page's selection mask and
+  // block-table entry, so that a page's own loads (its sums and selected rows) are one round trip, not three.
+  for (int first = warp; first < pages; first += kWarps * kLanes) {
+    const int mine = first + lane * kWarps;
+    uint32_t my_mask = 0;
+    int my_count = 0;
+    long long my_block = 0;
+    if (mine < pages) {
+      const int start = mine * a.block_size, filled = min(a.block_size, length - start);
+      my_mask = (selected[start / 32] >> (start % 32)) & (filled == 32 ? ~0u : (1u << filled) - 1u);
+      my_count = filled - __popc(my_mask);
+      if (my_count > 0) my_block = table[mine];
     }
-    const int64_t sums = (block * a.kv_heads + kv_head) * D + lane * kDims;
-    float rest_k[kDims], mean_v[kDims];
+    const int in_chunk = min(kLanes, (pages - first + kWarps - 1) / kWarps);
+    for (int j = 0; j < in_chunk; j++) {  // warp-uniform: every lane takes the same branches
+      const int count = __shfl_sync(~0u, my_count, j);
+      if (count <= 0) continue;
+      uint32_t mask = __shfl_sync(~0u, my_mask, j);
+      const int64_t block = __shfl_sync(~0u, my_block, j);
+      const int64_t sums = (block * a.kv_heads + kv_head) * D + lane * kDims;
+      float sum_k[kDims], sum_v[kDims];
 #pragma unroll
-    for (int i = 0; i < kDims; i++) {
-      rest_k[i] = a.key_sums[sums + i] - taken_k[i];
-      mean_v[i] = (a.value_sums[sums + i] - taken_v[i]) / static_cast<float>(count);
-    }
+      for (int i = 0; i < kDims; i++) sum_k[i] = a.key_sums[sums + i], sum_v[i] = a.value_sums[sums + i];
+      // the selected rows of the page, summed first in position order (as the reference does), kRowsInFlight loaded at once
+      float taken_k[kDims] = {}, taken_v[kDims] = {};
+      while (mask) {
+        int t[kRowsInFlight];
+        float xk[kRowsInFlight][kDims], xv[kRowsInFlight][kDims];
 #pragma unroll
-    for (int g = 0; g < G; g++) {
-      float dot = 0.f;
+        for (int r = 0; r < kRowsInFlight; r++) {
+          t[r] = mask ? __ffs(mask) - 1 : -1;
+          mask &= mask - 1;
+          if (t[r] < 0) continue;
+          const int64_t row = (block * a.block_size + t[r]) * a.kv_heads + kv_head;
+          stored_dims<T, F, kDims>(a.pool, false, row, D, lane * kDims, xk[r]);
+          stored_dims<T, F, kDims>(a.pool, true, row, D, lane * kDims, xv[r]);
+        }
 #pragma unroll
-      for (int i = 0; i < kDims; i++) dot += q_s[g * D + lane * kDims + i] * rest_k[i];
-      const float logit = warp_sum(dot) / static_cast<float>(count) + logf(static_cast<float>(count));
-      const float m_new = fmaxf(m[g], logit), correction = __expf(m[g] - m_new), p = __expf(logit - m_new);
-      l[g] = l[g] * correction + p;
-      m[g] = m_new;
+        for (int r = 0; r < kRowsInFlight; r++)
+          if (t[r] >= 0) {
 #pragma unroll
-      for (int i = 0; i < kDims; i++) acc[g][i] = acc[g][i] * correction + p * mean_v[i];
+            for (int i = 0; i < kDims; i++) taken_k[i] += xk[r][i], taken_v[i] += xv[r][i];
+          }
+      }
+      float rest_k[kDims], mean_v[kDims];
+#pragma unroll
+      for (int i = 0; i < kDims; i++) {
+        rest_k[i] = sum_k[i] - taken_k[i];
+        mean_v[i] = (sum_v[i] - taken_v[i]) / static_cast<float>(count);
+      }
+#pragma unroll
+      for (int g = 0; g < G; g++) {
+        float dot = 0.f;
+#pragma unroll
+        for (int i = 0; i < kDims; i++) dot += q_s[g * D + lane * kDims + i] * rest_k[i];
+        const float logit = warp_sum(dot) / static_cast<float>(count) + logf(static_cast<float>(count));
+        const float m_new = fmaxf(m[g], logit), correction = __expf(m[g] - m_new), p = __expf(logit - m_new);
+        l[g] = l[g] * correction + p;
+        m[g] = m_new;
+#pragma unroll
+        for (int i = 0; i < kDims; i++) acc[g][i] = acc[g][i] * correction + p * mean_v[i];
+      }
     }
   }
 
@@ -141,6 +167,7 @@ const char* launch_formats(const SummaryAttentionArgs& a, int words, cudaStream_
 
 const char* launch_summary_attention(const SummaryAttentionArgs& a, cudaStream_t stream) {
   if (a.batch == 0) return nullptr;
+  if (a.block_size > 32 || 32 % a.block_size != 0) return "summary_attention: the block size must divide 32";
   const int words = (a.max_blocks * a.block_size + 31) / 32;
   const char* error = nullptr;
   switch (a.type) {

@@ -10,13 +10,13 @@
 namespace alisa {
 namespace {
 
-// One thread per (b, l, g), g fastest (a warp's sums are adjacent): positions of a row hold distinct slots, so no two
-// threads touch one store entry.
+// One thread per (b, g, l), l fastest (a warp's slots are mostly adjacent): positions of a row hold distinct slots, so
+// no two threads touch one store entry.
 template <typename H>
 __global__ void window_slide_kernel(WindowScoresArgs a) {
   const int64_t index = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (index >= a.batch * a.groups * a.key_length) return;
-  slide_position<H>(a, index / (a.groups * a.key_length), (index / a.groups) % a.key_length, index % a.groups);
+  slide_position<H>(a, index / (a.groups * a.key_length), index % a.key_length, (index / a.key_length) % a.groups);
 }
 
 // `lanes` adjacent threads per (b, group, entry), each summing every lanes-th KV head, then a shuffle reduction: with
@@ -29,9 +29,10 @@ __global__ void window_record_kernel(WindowScoresArgs a, int lanes) {
   const int64_t index = thread / lanes;
   const int lane = static_cast<int>(thread % lanes);
   float weight = 0.f;
-  int64_t store = -1, b = 0;
+  int64_t slot = -1, b = 0, g = 0;
   if (index < a.batch * a.groups * a.entries) {
-    const int64_t e = index % a.entries, g = (index / a.entries) % a.groups;
+    const int64_t e = index % a.entries;
+    g = (index / a.entries) % a.groups;
     b = index / (a.entries * a.groups);
     const Selection sel = selection_of(a.segments, a.listed, static_cast<int>(a.selection_groups), static_cast<int>(a.max_listed),
                                        static_cast<int>(b), static_cast<int>(g), static_cast<int>(a.lengths[b]));
@@ -44,15 +45,15 @@ __global__ void window_record_kernel(WindowScoresArgs a, int lanes) {
           const int64_t head = (b * a.kv_heads + h) * a.query_groups + q;
           weight += __expf(a.logits[head * a.entries + e] - a.lse[head]);
         }
-      store = a.read_slots[b * a.key_length + sel.position(static_cast<int>(e))] * a.groups + g;
+      slot = a.read_slots[b * a.key_length + sel.position(static_cast<int>(e))];
     }
   }
   for (int offset = lanes / 2; offset > 0; offset /= 2) weight += __shfl_xor_sync(0xffffffffu, weight, offset, lanes);
-  if (lane != 0 || store < 0 || weight == 0.f) return;
-  H& entry = static_cast<H*>(a.history)[store * a.ring + a.columns[b]];  // cleared by this step's slide
+  if (lane != 0 || slot < 0 || weight == 0.f) return;
+  H& entry = static_cast<H*>(a.history)[(g * a.ring + a.columns[b]) * a.slots + slot];  // cleared by this step's slide
   const float stored = to_float(from_float<H>(weight));
   entry = from_float<H>(to_float(entry) + stored);
-  a.sums[store] += stored;
+  a.sums[g * a.slots + slot] += stored;
 }
 
 // One thread per (b, s, l); only for SG = 1 < G (window_slide ranks the others in its pass).
@@ -64,12 +65,12 @@ __global__ void window_ranking_kernel(WindowScoresArgs a) {
   float rank = -INFINITY;
   if (l >= segment[0] && l < segment[2]) {
     const int64_t b = bs / a.selection_groups, s = bs % a.selection_groups;
-    const float* sums = a.sums + a.read_slots[b * a.key_length + l] * a.groups;
+    const float* sums = a.sums + a.read_slots[b * a.key_length + l];  // group g at g * slots
     if (a.selection_groups == 1) {
       rank = sums[0];
-      for (int64_t g = 1; g < a.groups; g++) rank += sums[g];
+      for (int64_t g = 1; g < a.groups; g++) rank += sums[g * a.slots];
     } else {
-      rank = sums[s];
+      rank = sums[s * a.slots];
     }
   }
   a.ranking[index] = rank;

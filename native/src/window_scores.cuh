@@ -1,7 +1,9 @@
 // SWA's windowed attention sums, kept per logical KV slot (see src/GpuWorker/Attention/TokenScores.cs):
-//   history [S, G, R] fp32  each slot's weight at the last R steps (column = step mod R), G = 1 or the KV heads;
+//   history [G, R, S] fp32  each slot's weight at the last R steps (column = step mod R), G = 1 or the KV heads;
 //                           or fp16 (history_half), and then each weight enters the sum as the ring stores it
-//   sums    [S, G]    fp32  the slot's weight summed over the score window
+//   sums    [G, S]    fp32  the slot's weight summed over the score window
+// Slots last: a sequence's positions hold adjacent slots within a block, so the threads of a warp that take adjacent
+// positions of one group read and write adjacent entries (slots first put each entry in a sector of its own).
 // A decode step updates them around its attention in two launches (window_scores.cu), replacing ~21 TorchSharp ops
 // per layer (ScoreKeeping: reset, slide, scatter of the weights, record; TokenSelector's ranking):
 //   window_slide   before selecting: per row b and position l < lengths[b] (slot = read_slots[b, l]):
@@ -31,7 +33,7 @@ struct WindowScoresArgs {
   void* history;             // float, or __half with history_half
   bool history_half;
   float* sums;
-  int64_t groups, ring;
+  int64_t groups, ring, slots;
   const int64_t* read_slots;
   const int64_t* lengths;
   const int64_t* columns;

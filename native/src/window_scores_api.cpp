@@ -26,9 +26,9 @@ alisa::WindowScoresArgs stores(void* history_handle, void* sums_handle, void* re
   TORCH_CHECK(history.is_cuda(), what, ": tensors must be on a CUDA device, got ", history.device());
   TORCH_CHECK(history.scalar_type() == at::kFloat || history.scalar_type() == at::kHalf, what,
               ": history must be float32 or float16, got ", history.scalar_type());
-  check(history, history.scalar_type(), 3, history, what, "history [S, G, R]");
-  check(sums, at::kFloat, 2, history, what, "sums [S, G]");
-  TORCH_CHECK(sums.size(0) == history.size(0) && sums.size(1) == history.size(1), what, ": sums ", sums.sizes(),
+  check(history, history.scalar_type(), 3, history, what, "history [G, R, S]");
+  check(sums, at::kFloat, 2, history, what, "sums [G, S]");
+  TORCH_CHECK(sums.size(0) == history.size(0) && sums.size(1) == history.size(2), what, ": sums ", sums.sizes(),
               " do not fit history ", history.sizes());
   check(read_slots, at::kLong, 2, history, what, "read_slots [B, L]");
   TORCH_CHECK(lengths.scalar_type() == at::kLong && lengths.is_contiguous() && lengths.numel() == read_slots.size(0) &&
@@ -38,7 +38,7 @@ alisa::WindowScoresArgs stores(void* history_handle, void* sums_handle, void* re
   alisa::WindowScoresArgs args{};
   args.history = history.data_ptr(); args.history_half = history.scalar_type() == at::kHalf;
   args.sums = sums.data_ptr<float>();
-  args.groups = history.size(1); args.ring = history.size(2);
+  args.groups = history.size(0); args.ring = history.size(1); args.slots = history.size(2);
   args.read_slots = read_slots.data_ptr<int64_t>(); args.lengths = lengths.data_ptr<int64_t>();
   args.columns = columns.data_ptr<int64_t>();
   args.batch = read_slots.size(0); args.key_length = read_slots.size(1);
@@ -133,17 +133,17 @@ int alisa_window_ranking(void* ranking_handle, void* sums_handle, void* read_slo
     const auto &ranking = tensor(ranking_handle), &sums = tensor(sums_handle), &read_slots = tensor(read_slots_handle);
     const auto& segments = tensor(segments_handle);
     TORCH_CHECK(sums.is_cuda(), "window_ranking: tensors must be on a CUDA device, got ", sums.device());
-    check(sums, at::kFloat, 2, sums, "window_ranking", "sums [S, G]");
+    check(sums, at::kFloat, 2, sums, "window_ranking", "sums [G, S]");
     check(read_slots, at::kLong, 2, sums, "window_ranking", "read_slots [B, L]");
     check(segments, at::kInt, 3, sums, "window_ranking", "segments [B, SG, 3]");
     check(ranking, at::kFloat, 3, sums, "window_ranking", "ranking [B, SG, L]");
     const int64_t batch = read_slots.size(0), length = read_slots.size(1), groups = segments.size(1);
-    TORCH_CHECK(segments.size(0) == batch && segments.size(2) == 3 && (groups == 1 || groups == sums.size(1)) &&
+    TORCH_CHECK(segments.size(0) == batch && segments.size(2) == 3 && (groups == 1 || groups == sums.size(0)) &&
                 ranking.size(0) == batch && ranking.size(1) == groups && ranking.size(2) == length,
                 "window_ranking: segments ", segments.sizes(), " / ranking ", ranking.sizes(), " do not fit read_slots ",
-                read_slots.sizes(), " and ", sums.size(1), " score groups");
+                read_slots.sizes(), " and ", sums.size(0), " score groups");
     alisa::WindowScoresArgs args{};
-    args.sums = sums.data_ptr<float>(); args.groups = sums.size(1);
+    args.sums = sums.data_ptr<float>(); args.groups = sums.size(0); args.slots = sums.size(1);
     args.read_slots = read_slots.data_ptr<int64_t>(); args.batch = batch; args.key_length = length;
     args.segments = segments.data_ptr<int32_t>(); args.selection_groups = groups; args.ranking = ranking.data_ptr<float>();
     launched(alisa::launch_window_ranking(args, at::cuda::getCurrentCUDAStream()), "window_ranking");

@@ -12,19 +12,19 @@ namespace alisa {
 template <typename H>
 __device__ inline void slide_position(const WindowScoresArgs& a, int64_t b, int64_t l, int64_t g) {
   const int64_t length = a.lengths[b];
-  const int64_t store = a.read_slots[b * a.key_length + l] * a.groups + g;
+  const int64_t slot = a.read_slots[b * a.key_length + l], store = g * a.slots + slot;
   float sum = a.sums[store];
   if (l < length) {
-    H* history = static_cast<H*>(a.history) + store * a.ring;
+    H* history = static_cast<H*>(a.history) + g * a.ring * a.slots + slot;  // column c at c * slots
     if (l == length - 1) {  // the token fed this step: fresh scores
-      for (int64_t c = 0; c < a.ring; c++) history[c] = from_float<H>(0.f);
+      for (int64_t c = 0; c < a.ring; c++) history[c * a.slots] = from_float<H>(0.f);
       sum = 0.f;
     } else {
       for (int64_t j = 0; j < a.leaving_width; j++) {
         const int64_t column = a.leaving[b * a.leaving_width + j];
-        if (column >= 0) sum -= to_float(history[column]);
+        if (column >= 0) sum -= to_float(history[column * a.slots]);
       }
-      history[a.columns[b]] = from_float<H>(0.f);
+      history[a.columns[b] * a.slots] = from_float<H>(0.f);
     }
     a.sums[store] = sum;
   }

@@ -30,7 +30,7 @@ public static class PageSummariesCheck
             {
                 using var scope = NewDisposeScope();
                 var random = new Random(int8 ? 12 : 11);
-                int[] lengths = [1, 17, 40, 150, 300]; // 1 and 17: the new token opens a block
+                int[] lengths = [1, 17, 40, 150, 2200]; // 1 and 17: the new token opens a block; 2200: over 128 pages (a warp's second chunk)
                 int batch = lengths.Length, maxBlocks = lengths.Max() / BlockSize + 1, blocks = lengths.Sum(n => n / BlockSize + 1) + 4; // scratch 0, 3 spare
                 var order = new Queue<int>(Enumerable.Range(1, blocks - 1).OrderBy(_ => random.Next()));
                 var table = new long[batch * maxBlocks];

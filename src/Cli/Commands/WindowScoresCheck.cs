@@ -98,7 +98,7 @@ public static class WindowScoresCheck
                 .scatter_add(2, tensor(positions, [batch, kvHeads, entries], device: device), weights);
             reference.RecordWindow(0, index, (perHeadScores ? perPosition : perPosition.sum(1, keepdim: true)).unsqueeze(2));
 
-            double Error(Tensor a, Tensor b) => a.narrow(0, 1, slots - 1).to(ScalarType.Float32).sub(b.narrow(0, 1, slots - 1).to(ScalarType.Float32)).abs().max().item<float>();
+            double Error(Tensor a, Tensor b) => a.narrow(-1, 1, slots - 1).to(ScalarType.Float32).sub(b.narrow(-1, 1, slots - 1).to(ScalarType.Float32)).abs().max().item<float>();
             double error = Math.Max(Error(history, reference.WindowStores(0).History), Error(sums, reference.WindowStores(0).Sums));
             double tolerance = historyType == ScalarType.Float16 ? 1e-3 : 1e-5;
             string shape = $"rows {batch}, slots {slots}, kv heads {kvHeads} x {queryGroups}, ring {ring}, {(perHeadScores ? "per-head" : "shared")} scores, "
@@ -124,7 +124,7 @@ public static class WindowScoresCheck
     private static Tensor RankingOf(Tensor sums, Tensor readSlots, Tensor segments, bool sumGroups)
     {
         long batch = readSlots.shape[0], keyLength = readSlots.shape[1];
-        var window = sums.index_select(0, readSlots.view(-1)).view(batch, keyLength, -1).permute(0, 2, 1);   // [B, G, L]
+        var window = sums.index_select(1, readSlots.view(-1)).view(-1, batch, keyLength).permute(1, 0, 2);   // [B, G, L]
         if (sumGroups) window = window.sum(1, keepdim: true);
         var position = Scalars.Arange(keyLength, readSlots.device).view(1, 1, -1);
         var parts = segments.to(ScalarType.Int64);

@@ -4,9 +4,11 @@ namespace AlisaCluster.GpuWorker.Attention;
 
 /// <summary>Per-token attention statistics that sparse policies rank tokens by, stored per KV-pool slot (so they live
 /// and die with the token's KV):
-/// - SWA's windowed sums [slots, groups] (the weight each token got over the score window), kept incrementally: each
+/// - SWA's windowed sums [groups, slots] (the weight each token got over the score window), kept incrementally: each
 ///   step adds its weights and subtracts the steps that left the window, which it reads from a history ring
-///   [slots, groups, ring] (column = step mod ring); groups = 1 for one selection per layer, KV heads per head;
+///   [groups, ring, slots] (column = step mod ring); groups = 1 for one selection per layer, KV heads per head.
+///   Slots are the last dimension because the native upkeep walks a sequence's positions, whose slots are adjacent
+///   within a block: a warp's reads and writes of one group and column then share a few memory sectors;
 /// - cumulative weight and alive flags for H2O: [slots, KV heads].
 /// The history ring is the store's bulk (every logical slot has one, the CPU tier's included, and it lives on the GPU):
 /// a 16-bit model keeps it in fp16 (<see cref="HistoryTypeFor"/>), which halves it; a step then adds each weight to
@@ -18,17 +20,20 @@ public sealed class TokenScores : IDisposable
     private readonly Tensor[] _cumulative;
     private readonly Tensor[] _alive;
 
+    private readonly long _slots;
+
     public TokenScores(int layers, long slots, int kvHeads, int ring, bool perHeadWindow, bool cumulative, Device device,
         ScalarType historyType = ScalarType.Float32)
     {
+        _slots = slots;
         if (historyType is not (ScalarType.Float32 or ScalarType.Float16))
             throw new ArgumentException($"the score history is float32 or float16, not {historyType}", nameof(historyType));
         Ring = ring;
         WindowGroups = perHeadWindow ? kvHeads : 1;
         KvHeads = kvHeads;
         HistoryType = historyType;
-        _history = ring > 0 ? Enumerable.Range(0, layers).Select(_ => zeros([slots, WindowGroups, ring], historyType, device)).ToArray() : [];
-        _sums = ring > 0 ? Enumerable.Range(0, layers).Select(_ => zeros([slots, WindowGroups], ScalarType.Float32, device)).ToArray() : [];
+        _history = ring > 0 ? Enumerable.Range(0, layers).Select(_ => zeros([WindowGroups, ring, slots], historyType, device)).ToArray() : [];
+        _sums = ring > 0 ? Enumerable.Range(0, layers).Select(_ => zeros([WindowGroups, slots], ScalarType.Float32, device)).ToArray() : [];
         _cumulative = cumulative ? Enumerable.Range(0, layers).Select(_ => zeros([slots, kvHeads], ScalarType.Float32, device)).ToArray() : [];
         _alive = cumulative ? Enumerable.Range(0, layers).Select(_ => ones([slots, kvHeads], ScalarType.Bool, device)).ToArray() : [];
     }
@@ -50,7 +55,7 @@ public sealed class TokenScores : IDisposable
     /// <summary>Fresh tokens start with no history, no window sum, no cumulative weight, alive.</summary>
     public void Reset(int layer, Tensor slots)
     {
-        if (HasWindow) { _history[layer].index_fill_(0, slots, Scalars.Of(0L)); _sums[layer].index_fill_(0, slots, Scalars.Of(0L)); }
+        if (HasWindow) { _history[layer].index_fill_(2, slots, Scalars.Of(0L)); _sums[layer].index_fill_(1, slots, Scalars.Of(0L)); }
         ResetCumulative(layer, slots);
     }
 
@@ -60,11 +65,11 @@ public sealed class TokenScores : IDisposable
         if (HasCumulative) { _cumulative[layer].index_fill_(0, slots, Scalars.Of(0L)); _alive[layer].index_fill_(0, slots, Scalars.Of(true)); }
     }
 
-    /// <summary>A layer's window stores, history [slots, groups, ring] and sums [slots, groups], for the native upkeep.</summary>
+    /// <summary>A layer's window stores, history [groups, ring, slots] and sums [groups, slots], for the native upkeep.</summary>
     public (Tensor History, Tensor Sums) WindowStores(int layer) => (_history[layer], _sums[layer]);
 
     /// <summary>Where a step's read slots [B, L] sit in the window stores, worked out once for all layers: Sums
-    /// [B, groups, L] (slot * groups + group), Written [B, groups, Q, L] the history entries of the step columns [B, Q],
+    /// [B, groups, L] (group * slots + slot), Written [B, groups, Q, L] the history entries of the step columns [B, Q],
     /// and per leaving column j [B, J] (-1 pads) the history entries Leaving[j] and which rows have one (Present[j]).</summary>
     public sealed record WindowIndex(Tensor Sums, Tensor Written, Tensor[] Leaving, Tensor[] Present) : IDisposable
     {
@@ -75,16 +80,17 @@ public sealed class TokenScores : IDisposable
     {
         using var scope = NewDisposeScope();
         long b = readSlots.shape[0], l = readSlots.shape[1], g = WindowGroups;
-        var sums = (readSlots.view(b, 1, l) * Scalars.Of(g)).add(Scalars.Arange(g, readSlots.device).view(1, g, 1), Scalars.One);
-        var ring = sums * Scalars.Of((long)Ring);
-        var written = ring.unsqueeze(2).add(columns.view(b, 1, columns.shape[1], 1), Scalars.One);
+        var group = Scalars.Arange(g, readSlots.device).view(1, g, 1);
+        var sums = (group * Scalars.Of(_slots)).add(readSlots.view(b, 1, l), Scalars.One);
+        var ring = (group * Scalars.Of(Ring * _slots)).add(readSlots.view(b, 1, l), Scalars.One); // column 0's entries
+        var written = ring.unsqueeze(2).add(columns.view(b, 1, columns.shape[1], 1) * Scalars.Of(_slots), Scalars.One);
         long j = leavingColumns?.shape[1] ?? 0;
         var leaving = new Tensor[j];
         var present = new Tensor[j];
         for (long i = 0; i < j; i++)
         {
             var column = leavingColumns!.narrow(1, i, 1).view(b, 1, 1);
-            leaving[i] = ring.add(column.clamp_min(Scalars.Of(0L)), Scalars.One).view(-1).MoveToOuterDisposeScope();
+            leaving[i] = ring.add(column.clamp_min(Scalars.Of(0L)) * Scalars.Of(_slots), Scalars.One).view(-1).MoveToOuterDisposeScope();
             present[i] = column.ge(Scalars.Of(0L)).expand(b, g, l).reshape(-1).to(ScalarType.Float32).MoveToOuterDisposeScope();
         }
         return new WindowIndex(sums.view(-1).MoveToOuterDisposeScope(), written.reshape(-1).MoveToOuterDisposeScope(), leaving, present);
@@ -109,7 +115,7 @@ public sealed class TokenScores : IDisposable
     public void ClearWindow(int layer, Tensor readSlots)
     {
         using var flat = readSlots.reshape(-1);
-        _sums[layer].index_fill_(0, flat, Scalars.Of(0L));
+        _sums[layer].index_fill_(1, flat, Scalars.Of(0L));
     }
 
     /// <summary>Writes rows [B, groups, Q, L] of weights into the index's step columns of each position's history and

@@ -11,7 +11,7 @@ namespace AlisaCluster.GpuWorker.Native;
 public static partial class AlisaNative
 {
     private const string Library = "alisa_native";
-    private const int AbiVersion = 5;
+    private const int AbiVersion = 6;
     private static readonly Lazy<(bool Loaded, string Detail)> State = new(Load);
 
     /// <summary>True when the library was found, loaded and speaks this ABI.</summary>

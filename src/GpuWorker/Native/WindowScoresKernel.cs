@@ -60,7 +60,7 @@ public static class WindowScoresKernel
 
     /// <summary>Whether the slide can rank, and <see cref="SlideAndTop"/> select, in its own pass for a selection with these
     /// segments [B, SG, 3]: one selection group per score group.</summary>
-    public static bool SelectsWhileSliding(TokenScores scores, int layer, Tensor segments) => segments.shape[1] == scores.WindowStores(layer).Sums.shape[1];
+    public static bool SelectsWhileSliding(TokenScores scores, int layer, Tensor segments) => segments.shape[1] == scores.WindowStores(layer).Sums.shape[0];
 
     /// <summary><see cref="Slide"/> and <see cref="Top"/> in one launch (one thread block per selection row slides the
     /// row, then selects from the ranking it wrote): listed [B, SG, k] int32, 1 &lt;= k &lt;= L. Needs

@@ -8,9 +8,9 @@ namespace AlisaCluster.GpuWorker.Planning;
 /// feasible one wins. A few hundred thousand arithmetic steps: no runtime cost.</summary>
 public static class TierPlanner
 {
-    /// <param name="HotSetMissRate">with a GPU hot set (<see cref="Kv.KvCache.HasHotSet"/>): the share of listed entries a
-    /// step copies in (the rest were listed at the step before); each sequence also holds hot blocks for its listed
-    /// entries. Null: no hot set, every listed CPU-tier row is read each step.</param>
+    /// <param name="HotSetMissRate">with a GPU hot set (<see cref="Kv.KvCache.HasHotSet"/>): the share of listed CPU-tier
+    /// entries a step copies in from the CPU (the rest were listed at the step before); each sequence also holds hot
+    /// blocks for its listed entries. Null: no hot set, every listed CPU-tier row is read each step.</param>
     public sealed record Workload(int Batch, int PromptTokens, int GeneratedTokens, KvPolicy Policy, int BlockSize, double? HotSetMissRate = null)
     {
         /// <summary>Hot blocks one sequence holds at length n (0 without a hot set).</summary>

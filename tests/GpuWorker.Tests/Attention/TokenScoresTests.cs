@@ -22,12 +22,33 @@ public class TokenScoresTests
         var (history, sums) = scores.WindowStores(0);
         Assert.Equal(historyType, history.dtype);
         float stored = historyType == ScalarType.Float16 ? (float)(Half)0.123456789f : 0.123456789f;
-        Assert.Equal(stored, sums[3, 0].item<float>());
-        Assert.Equal(stored, history[3, 0, 0].to(ScalarType.Float32).item<float>());
+        Assert.Equal(stored, sums[0, 3].item<float>());
+        Assert.Equal(stored, history[0, 0, 3].to(ScalarType.Float32).item<float>());
 
         using (var index = scores.IndexOf(slots, tensor(new long[] { 1 }, [1, 1]), tensor(new long[] { 0 }, [1, 1]))) scores.Slide(0, index);
-        Assert.Equal(0f, sums[3, 0].item<float>());
-        Assert.Equal(0f, sums[5, 0].item<float>());
+        Assert.Equal(0f, sums[0, 3].item<float>());
+        Assert.Equal(0f, sums[0, 5].item<float>());
+    }
+
+    /// <summary>Per-head stores keep each KV head's history and sums apart, slots last ([groups, ring, slots] and
+    /// [groups, slots], the layout the native upkeep reads): a weight recorded for head 1 lands in head 1's row only,
+    /// and leaves it when its column leaves the window.</summary>
+    [Fact]
+    public void PerHeadWeightsLandInTheirHeadsRows()
+    {
+        using var scores = new TokenScores(1, 8, 2, 3, perHeadWindow: true, cumulative: false, CPU);
+        using var slots = tensor(new long[] { 6, 2 }, [1, 2]);
+        using var rows = tensor(new[] { 0.25f, 0.5f, 1f, 2f }, [1, 2, 1, 2]);   // [B, groups, Q, L]: head 0 then head 1
+        using (var index = scores.IndexOf(slots, tensor(new long[] { 2 }, [1, 1]))) scores.RecordWindow(0, index, rows);
+
+        var (history, sums) = scores.WindowStores(0);
+        Assert.Equal([2L, 3, 8], history.shape);
+        Assert.Equal([2L, 8], sums.shape);
+        Assert.Equal(new[] { 0.25f, 0.5f, 1f, 2f }, new[] { sums[0, 6], sums[0, 2], sums[1, 6], sums[1, 2] }.Select(t => t.item<float>()));
+        Assert.Equal(2f, history[1, 2, 2].item<float>());
+        Assert.Equal(3.75f, history.sum().item<float>());
+        using (var index = scores.IndexOf(slots, tensor(new long[] { 0 }, [1, 1]), tensor(new long[] { 2 }, [1, 1]))) scores.Slide(0, index);
+        Assert.Equal(0f, sums.abs().sum().item<float>());
     }
 
     [Fact]
