@@ -5,11 +5,13 @@
 # 2. ncu: the duration of every kernel of a short ALISA bench (SWA 80% + INT8, 24 GiB, 128 + 12) at batch 64 (BATCHES),
 #    for bench/kernel_steps.py to split into decode steps and sum per kernel.
 # Env: SKIP_GEMM=1 skips part 1; SHAPE (llama2-7b), POLICIES ("swa:0.8 --int8"), BATCHES ("64"; batch 256 under ncu takes over 5 minutes), GEN (12),
-# PROMPT (128), GPU_MEM_GIB (24; empty: the whole card, e.g. for PROMPT=1024 at batch 64). Output in $OUT.
+# PROMPT (128), GPU_MEM_GIB (24; empty: the whole card). Output in $OUT. ncu times the prefill's kernels too: PROMPT=1024
+# at batch 64 takes over 7 minutes (a 420 s call ended with nothing written). For long prompts use a smaller BATCHES, or
+# an ncu launch window past the prefill as LATE=1 sets (SKIP and COUNT apply only with LATE=1, which runs 128 + 512).
 # LATE=1: instead, a few late decode steps of the table's row (128 + 512, tiered, --cpu-mem-gib 96): ncu times only the
 # COUNT (2500) launches after the first SKIP (150000; near step 250 at batch 256); ~75 s at batch 256.
 set -uo pipefail
-[[ "${1:-}" == "--help" || "${1:-}" == "-h" ]] && { sed -n "2,10p" "$0" | sed "s/^# \{0,1\}//"; exit 0; }
+[[ "${1:-}" == "--help" || "${1:-}" == "-h" ]] && { sed -n "2,12p" "$0" | sed "s/^# \{0,1\}//"; exit 0; }
 OUT=${OUT:-/tmp/profile-out}; mkdir -p "$OUT"
 shape=${SHAPE:-llama2-7b}
 bash native/build.sh > "$OUT/native-build.log" 2>&1 || { tail -40 "$OUT/native-build.log"; exit 1; }
