@@ -200,7 +200,8 @@ public static class BenchCommand
             stats.DecodeGpuSeconds > 0 ? PerStepMs(stats.DecodeGpuSeconds - before.DecodeGpuSeconds) : null, latePrompt,
             hot.Entries > 0 ? hot : null, hot.Entries > 0 ? hot.HitRate : null,
             new TimeSplit(seconds, stats.PrefillGpuSeconds - before.PrefillGpuSeconds, stats.TierMoveGpuSeconds - before.TierMoveGpuSeconds,
-                stats.DecodeGpuSeconds - before.DecodeGpuSeconds, stats.OutputSeconds - before.OutputSeconds, stats.EagerDecodeSteps - before.EagerDecodeSteps));
+                stats.DecodeGpuSeconds - before.DecodeGpuSeconds, stats.OutputSeconds - before.OutputSeconds, stats.EagerDecodeSteps - before.EagerDecodeSteps),
+            run.Options.AsyncScheduling);
         double PerStepMs(double seconds) => seconds / Math.Max(1, stats.DecodeSteps - before.DecodeSteps) * 1000;
     }
 }
