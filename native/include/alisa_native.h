@@ -30,11 +30,13 @@ ALISA_API int alisa_graph_capture_end(void* graph);
 ALISA_API int alisa_graph_replay(void* graph);
 ALISA_API void alisa_graph_destroy(void* graph);
 
-// CUDA events on the current stream, to time device work apart from host work.
+// CUDA events on the current stream, to time device work apart from host work, and to wait for a part of the
+// stream's work (alisa_event_synchronize blocks the host until the work before the event is done).
 ALISA_API int alisa_event_create(void** event);
 ALISA_API int alisa_event_record(void* event);
 // Waits for `end`, then gives the milliseconds between the two recorded events.
 ALISA_API int alisa_event_elapsed_ms(void* start, void* end, float* milliseconds);
+ALISA_API int alisa_event_synchronize(void* event);
 ALISA_API void alisa_event_destroy(void* event);
 // Work on a side stream: after alisa_side_stream_begin, the calling thread's current stream is a side stream that
 // starts after all work issued so far; alisa_side_stream_end records `done` on it and restores the previous stream.

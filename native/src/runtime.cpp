@@ -14,7 +14,7 @@ thread_local std::string last_error;
 
 extern "C" {
 
-int alisa_abi_version(void) { return 6; }
+int alisa_abi_version(void) { return 7; }
 
 const char* alisa_last_error(void) { return alisa::last_error.c_str(); }
 
@@ -42,6 +42,10 @@ int alisa_event_elapsed_ms(void* start, void* end, float* milliseconds) {
     alisa::check_cuda(cudaEventElapsedTime(milliseconds, static_cast<cudaEvent_t>(start), static_cast<cudaEvent_t>(end)),
                       "cudaEventElapsedTime");
   });
+}
+
+int alisa_event_synchronize(void* event) {
+  return alisa::guarded([&] { alisa::check_cuda(cudaEventSynchronize(static_cast<cudaEvent_t>(event)), "cudaEventSynchronize"); });
 }
 
 void alisa_event_destroy(void* event) { cudaEventDestroy(static_cast<cudaEvent_t>(event)); }

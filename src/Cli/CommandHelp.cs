@@ -15,7 +15,7 @@ public static class CommandHelp
         ["bench"] = "Offline throughput: random prompts, fixed output length; prints one JSON line per run (host and GPU step time apart).\n" +
             "  --batch 1,16  --prompt-len 128  --gen-len 128  --kv-mode gpu,offload,tiered  --decode-step auto,eager,graph\n" +
             "  --policy dense|swa:0.8|...  --int8  --gpu-mem-gib G (emulate a smaller card; else --gpu-util 0.9 of the card)  --cpu-mem-gib 64  --kv-tokens N\n" +
-            "  --late-prompt-len N (a long prompt arriving mid-decode; reports the stall)  --prefill-chunk N\n" +
+            "  --late-prompt-len N (a long prompt arriving mid-decode; reports the stall)  --prefill-chunk N  --no-async-scheduling\n" +
             "  --explain  --predict  --profile FILE  --hbm-gbps 4500  --hot-miss-rate 0.002 (planner: share of listed CPU-tier rows the hot set copies in per step)\n" +
             "  --tier-plan p1,p2,alpha,beta,recent (tiered mode: this plan, not the planner's)\n" +
             "  --out FILE (JSON lines appended)\n" +

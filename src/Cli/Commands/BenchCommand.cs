@@ -20,7 +20,7 @@ public static class BenchCommand
         double? PredictedStepMs, double PrefillSeconds, long KvCapacityTokens, double GpuAllocatedGiB, double KvPoolGiB, double CpuKvGiB,
         double WeightsGiB, long Preemptions, double BytesOffloadedGiB, double BytesFetchedGiB, long TokensRecomputed, double FloorStepMs, double StepVsFloor,
         string DecodeStep = "", double HostStepMs = 0, double? GpuStepMs = null, LatePrompt? Late = null, HotSetCounts? HotSet = null,
-        double? HotSetHitRate = null, TimeSplit? Split = null);
+        double? HotSetHitRate = null, TimeSplit? Split = null, bool AsyncScheduling = true);
 
     /// <summary>Where the run's wall time went (seconds over the measured window): device time of prefill forwards, of
     /// tier moves and KV reservations before decodes, of decode forwards; host time handing tokens to their streams;
@@ -46,7 +46,7 @@ public static class BenchCommand
         int promptLength = args.Int("prompt-len", 128), generate = args.Int("gen-len", 128), lateLength = args.Int("late-prompt-len", 0);
         int? prefillChunk = args.String("prefill-chunk") is null ? null : args.Int("prefill-chunk", 0);
         var policy = KvPolicy.Parse(args.String("policy", "dense"));
-        bool int8 = args.Flag("int8"), explain = args.Flag("explain");
+        bool int8 = args.Flag("int8"), explain = args.Flag("explain"), asyncScheduling = !args.Flag("no-async-scheduling");
         double? budgetGiB = args.String("gpu-mem-gib") is { } g ? double.Parse(g, System.Globalization.CultureInfo.InvariantCulture) : null;
         double cpuGiB = args.Double("cpu-mem-gib", 64), utilization = args.Double("gpu-util", 0.9);
         double hbmBytesPerSecond = args.Double("hbm-gbps", 4500) * 1e9;
@@ -72,7 +72,7 @@ public static class BenchCommand
                 foreach (var batch in batches)
                 {
                     var run = setup.For(mode, batch, promptLength, generate, predict ? Cost : null);
-                    run = run with { Options = run.Options with { DecodeStep = step } };
+                    run = run with { Options = run.Options with { DecodeStep = step, AsyncScheduling = asyncScheduling } };
                     if (prefillChunk is { } chunk) run = run with { Options = run.Options with { PrefillChunkTokens = chunk } };
                     if (lateLength > 0) // room for the late prompt beside the batch
                         run = run with { Options = run.Options with { MaxModelLength = Math.Max(promptLength + generate, lateLength + 1),
@@ -200,7 +200,8 @@ public static class BenchCommand
             stats.DecodeGpuSeconds > 0 ? PerStepMs(stats.DecodeGpuSeconds - before.DecodeGpuSeconds) : null, latePrompt,
             hot.Entries > 0 ? hot : null, hot.Entries > 0 ? hot.HitRate : null,
             new TimeSplit(seconds, stats.PrefillGpuSeconds - before.PrefillGpuSeconds, stats.TierMoveGpuSeconds - before.TierMoveGpuSeconds,
-                stats.DecodeGpuSeconds - before.DecodeGpuSeconds, stats.OutputSeconds - before.OutputSeconds, stats.EagerDecodeSteps - before.EagerDecodeSteps));
+                stats.DecodeGpuSeconds - before.DecodeGpuSeconds, stats.OutputSeconds - before.OutputSeconds, stats.EagerDecodeSteps - before.EagerDecodeSteps),
+            run.Options.AsyncScheduling);
         double PerStepMs(double seconds) => seconds / Math.Max(1, stats.DecodeSteps - before.DecodeSteps) * 1000;
     }
 }

@@ -35,9 +35,12 @@ public sealed class BenchSetup(LoadedModel model, KvPolicy policy, bool int8, do
     public Setup For(string mode, int batch, int promptLength, int generate, Func<CostModel>? costModel)
     {
         int maxLength = promptLength + generate;
-        int ring = policy.NeedsWindowScores ? KvBudget.ScoreRing(policy.Sparsity, maxLength) : 0;
+        // per-KV-head SWA keeps a score ring per KV head
+        int ring = policy.NeedsWindowScores ? KvBudget.ScoreRing(policy.Sparsity, maxLength) * (policy.PerKvHead ? model.Config.NumKvHeads : 1) : 0;
         var kvPerToken = KvBudget.BytesPerToken(model.Config, Format, model.Model.ElementSize, 0, false);
         var scorePerToken = KvBudget.BytesPerToken(model.Config, Format, model.Model.ElementSize, ring, policy.NeedsCumulativeScores) - kvPerToken;
+        // Quest's key bounds and the page summaries: per GPU page (untiered pools only)
+        double pageStats = ((policy.NeedsPageBounds ? 1 : 0) + (policy.NeedsPageSummaries ? 1 : 0)) * KvBudget.PageStatsPerToken(model.Config, 16);
         int needed = batch * (maxLength + 16);
         // every token keeps its scores on the GPU wherever its K/V live: tiers below the GPU cost score memory there;
         // a hot set's position table costs 4 bytes per GPU slot, layer and KV head
@@ -48,9 +51,10 @@ public sealed class BenchSetup(LoadedModel model, KvPolicy policy, bool int8, do
         bool tiers = mode != "gpu";
         double hotBytes = tiers && HotSet ? KvCache.HotSetBytesPerSlot(model.Config.NumLayers, model.Config.NumKvHeads) : 0;
         int cpuTokens = tiers ? (int)Math.Min(needed, (long)(cpuBudgetGiB * (1L << 30) / kvPerToken)) : 0;
-        int gpuTokens = GpuTokens(tiers ? 2L * needed : 0, kvPerToken + scorePerToken + hotBytes), gpuOnlyTokens = GpuTokens(0, kvPerToken + scorePerToken);
+        int gpuTokens = GpuTokens(tiers ? 2L * needed : 0, kvPerToken + scorePerToken + hotBytes + pageStats),
+            gpuOnlyTokens = GpuTokens(0, kvPerToken + scorePerToken + pageStats);
         // with a CPU tier but no recompute tier: no scores to keep for deleted tokens, so more room for the GPU pool
-        int offloadGpuTokens = GpuTokens(needed, kvPerToken + scorePerToken + hotBytes);
+        int OffloadGpuTokens() => GpuTokens(needed, kvPerToken + scorePerToken + hotBytes + pageStats);
         var options = new EngineOptions
         {
             KvCapacityTokens = gpuTokens, MaxBatchSize = batch, MaxModelLength = maxLength, DefaultPolicy = policy, KvFormat = Format,
@@ -71,10 +75,11 @@ public sealed class BenchSetup(LoadedModel model, KvPolicy policy, bool int8, do
                 return new(options with { CpuKvCapacityTokens = cpuTokens, TierPlan = KvTierPlan.FullOffload }, Predict(KvTierPlan.FullOffload),
                     "full offload: " + KvTierPlan.FullOffload);
             case "tiered" when forcedPlan is not null:
-                return new(options with { KvCapacityTokens = offloadGpuTokens, CpuKvCapacityTokens = cpuTokens,
+                return new(options with { KvCapacityTokens = OffloadGpuTokens(), CpuKvCapacityTokens = cpuTokens,
                     TierPlan = forcedPlan }, Predict(forcedPlan), forcedPlan + " (--tier-plan)");
             case "tiered":
                 // first without a recompute tier: its tokens' scores would take GPU room that CPU-only plans can use
+                int offloadGpuTokens = OffloadGpuTokens();
                 if (TierPlanner.Plan(costModel!(), work, new(offloadGpuTokens, cpuTokens, 0), gpuOnlyTokens) is { Preempts: false } offloading)
                     return new(options with { KvCapacityTokens = offloadGpuTokens, CpuKvCapacityTokens = cpuTokens, TierPlan = offloading.Plan },
                         offloading, offloading.Plan.ToString());

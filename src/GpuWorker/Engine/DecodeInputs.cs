@@ -9,7 +9,8 @@ namespace AlisaCluster.GpuWorker.Engine;
 /// from one pinned host buffer by one asynchronous copy. One int64 buffer, regions for the largest batch: tokens,
 /// positions, write slots in the GPU pool and as logical slots (scores are indexed by them; they differ under a CPU
 /// tier), lengths (keys to attend, the new token included), and for sparse policies the selection segments [rows, 3]
-/// (sinks, global budget, recent start), the ring column of the step and the one leaving the score window (-1: none);
+/// (sinks, global budget, recent start), the ring column of the step and the one leaving the score window (-1: none),
+/// and per row the row of the previous step's picks whose token it feeds (-1: the token staged here; async scheduling);
 /// then two block tables [rows, M]: logical blocks, and where the kernel reads them (GPU block, or the GPU pool's block
 /// count + CPU block; rewritten when a sequence's blocks move to the CPU); with a hot set, each row's hot blocks [rows, MH]
 /// (then -1).
@@ -20,8 +21,17 @@ public sealed class DecodeInputs : IDisposable
 {
     /// <summary>A bucket's views of the device buffer.</summary>
     public sealed record Bucket(int Size, Tensor Tokens, Tensor Positions, WritePlan Write, Tensor ScoreWriteSlots, Tensor Lengths,
-        Tensor Segments, Tensor Column, Tensor Leaving, Tensor LogicalTable, Tensor BlockTable, Tensor? HotTable) : IDisposable
+        Tensor Segments, Tensor Column, Tensor Leaving, Tensor Fed, Tensor LogicalTable, Tensor BlockTable, Tensor? HotTable) : IDisposable
     {
+        /// <summary>Replaces the tokens of the rows that feed a previous pick with it: <paramref name="previous"/> [B'] is
+        /// that step's picked ids (int64, on the device). Runs on the device after the staging copy, before a replay.</summary>
+        public void TakePicks(Tensor previous)
+        {
+            using var scope = NewDisposeScope();
+            var fed = Fed.view(Size, 1);
+            Tokens.copy_(where(fed.ge(Scalars.Of(0L)), previous.index_select(0, Fed.clamp_min(Scalars.Of(0L))).view(Size, 1), Tokens));
+        }
+
         /// <summary>The logical slot [B, maxLength] of every position up to <paramref name="maxLength"/> (what sparse
         /// graphs index scores by; past a row's length: the scratch slot 0), derived on the device from the logical
         /// table so a graph can capture it.</summary>
@@ -36,18 +46,19 @@ public sealed class DecodeInputs : IDisposable
 
         public void Dispose()
         {
-            foreach (var t in new[] { Tokens, Positions, ScoreWriteSlots, Lengths, Segments, Column, Leaving, LogicalTable, BlockTable, HotTable }) t?.Dispose();
+            foreach (var t in new[] { Tokens, Positions, ScoreWriteSlots, Lengths, Segments, Column, Leaving, Fed, LogicalTable, BlockTable, HotTable }) t?.Dispose();
             Write.Dispose();
         }
     }
 
     /// <summary>Regions before the block tables, in rows (segments take three).</summary>
-    private const int Fixed = 10;
+    private const int Fixed = 11;
 
     private readonly KvCache _cache;
     private readonly int _rows, _maxBlocks, _maxHotBlocks;
     private readonly Tensor _host, _device;
     private readonly (SequenceKv? Sequence, int Generation, int Blocks, int Offloaded)[] _tableRows;
+    private IntPtr _staged; // CUDA event after the last staging copy: the host buffer is free again once it has passed
 
     /// <param name="maxHotBlocks">widest hot table a graph reads (0 without a hot set); see <see cref="MaxHotBlocks"/></param>
     public DecodeInputs(KvCache cache, int maxBatch, int maxBlocks, int maxHotBlocks, Device device)
@@ -62,6 +73,8 @@ public sealed class DecodeInputs : IDisposable
         _host = device.type == TorchSharp.DeviceType.CUDA ? host.pin_memory() : host.clone();
         _device = zeros(total, ScalarType.Int64, device);
         _tableRows = new (SequenceKv?, int, int, int)[maxBatch];
+        if (device.type == TorchSharp.DeviceType.CUDA && Native.AlisaNative.IsAvailable)
+            Native.AlisaNative.Check(Native.AlisaNative.alisa_event_create(out _staged), "create CUDA event");
     }
 
     public Bucket View(int size) => new(size,
@@ -73,6 +86,7 @@ public sealed class DecodeInputs : IDisposable
         _device.narrow(0, 4L * _rows, 3L * size).view(size, 3),
         _device.narrow(0, 7L * _rows, size).view(size, 1),
         _device.narrow(0, 8L * _rows, size).view(size, 1),
+        _device.narrow(0, 10L * _rows, size),
         _device.narrow(0, (long)Fixed * _rows, (long)size * _maxBlocks).view(size, _maxBlocks),
         _device.narrow(0, (long)(Fixed + _maxBlocks) * _rows, (long)size * _maxBlocks).view(size, _maxBlocks),
         _maxHotBlocks == 0 ? null : _device.narrow(0, HotStart, (long)size * _maxHotBlocks).view(size, _maxHotBlocks));
@@ -83,11 +97,15 @@ public sealed class DecodeInputs : IDisposable
     private long HotStart => (long)(Fixed + 2 * _maxBlocks) * _rows;
 
     /// <summary>Writes the step's inputs for <paramref name="sequences"/> (each feeding its token at position Length; KV
-    /// room reserved) padded to <paramref name="bucket"/> rows, and starts the copy to the device. The previous copy
-    /// has finished: every step ends by downloading its sampled tokens, which waits for it.</summary>
+    /// room reserved) padded to <paramref name="bucket"/> rows, and starts the copy to the device. Under async scheduling
+    /// the previous step's copy may not have run yet when this one is staged: the host waits for it first (it is
+    /// queued right behind the step before, so this rarely waits at all).</summary>
     /// <param name="sparse">the rows' selection inputs for a sparse graph (see <see cref="SparseRows"/>), or null</param>
-    public void Stage(IReadOnlyList<SequenceKv> sequences, IReadOnlyList<int> tokens, int bucket, SparseRows? sparse = null)
+    /// <param name="fedRows">per row, the previous pick it feeds (see <see cref="Bucket.TakePicks"/>), or null: none</param>
+    public void Stage(IReadOnlyList<SequenceKv> sequences, IReadOnlyList<int> tokens, int bucket, SparseRows? sparse = null,
+        IReadOnlyList<int>? fedRows = null)
     {
+        if (_staged != IntPtr.Zero) Native.AlisaNative.Check(Native.AlisaNative.alisa_event_synchronize(_staged), "wait for the staging copy");
         var host = MemoryMarshal.Cast<byte, long>(_host.bytes);
         for (int row = 0; row < bucket; row++)
         {
@@ -104,6 +122,7 @@ public sealed class DecodeInputs : IDisposable
             var (segment, column, leaving) = sequence is null || sparse is null ? ((0, 0, 0), 0, -1) : sparse[row];
             (host[4 * _rows + 3 * row], host[4 * _rows + 3 * row + 1], host[4 * _rows + 3 * row + 2]) = segment;
             (host[7 * _rows + row], host[8 * _rows + row]) = (column, leaving);
+            host[10 * _rows + row] = sequence is null || fedRows is null ? -1 : fedRows[row];
             StageTableRow(host.Slice(Fixed * _rows + row * _maxBlocks, _maxBlocks), host.Slice((Fixed + _maxBlocks) * _rows + row * _maxBlocks, _maxBlocks),
                 row, sequence);
             if (_maxHotBlocks > 0) StageHotRow(host.Slice((int)HotStart + row * _maxHotBlocks, _maxHotBlocks), sequence);
@@ -115,6 +134,7 @@ public sealed class DecodeInputs : IDisposable
             using var target = _device.narrow(0, start, length);
             target.copy_(source, true);
         }
+        if (_staged != IntPtr.Zero) Native.AlisaNative.Check(Native.AlisaNative.alisa_event_record(_staged), "record CUDA event");
     }
 
     /// <summary>A sparse batch's per-row selection inputs: segments (sinks, global budget, recent start), the ring column
@@ -174,5 +194,11 @@ public sealed class DecodeInputs : IDisposable
         _tableRows[index] = (sequence, sequence.Generation, sequence.Blocks.Count, sequence.OffloadedBlocks);
     }
 
-    public void Dispose() { _host.Dispose(); _device.Dispose(); }
+    public void Dispose()
+    {
+        if (_staged != IntPtr.Zero) Native.AlisaNative.alisa_event_destroy(_staged);
+        _staged = IntPtr.Zero;
+        _host.Dispose();
+        _device.Dispose();
+    }
 }

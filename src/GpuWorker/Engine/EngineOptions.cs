@@ -32,6 +32,10 @@ public sealed record EngineOptions
     public Planning.KvTierPlan? TierPlan { get; init; }
     /// <summary>How decode steps run (see <see cref="DecodeStepKind"/>): Auto takes CUDA graphs where they can run.</summary>
     public DecodeStepKind DecodeStep { get; init; } = DecodeStepKind.Auto;
+    /// <summary>vLLM's async scheduling: a decode step is issued before the previous step's tokens reach the host (it
+    /// feeds them from the device), so scheduling, staging and handing out tokens overlap the device's work instead of
+    /// leaving it idle between steps. A sequence that ends at a step costs one discarded row in the next.</summary>
+    public bool AsyncScheduling { get; init; } = true;
     /// <summary>Most prompt tokens prefilled in a step while other sequences are decoding (chunked prefill): bounds how
     /// long a new prompt delays the running streams' next token.</summary>
     public int PrefillChunkTokens { get; init; } = 512;

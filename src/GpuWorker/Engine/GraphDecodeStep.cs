@@ -8,7 +8,8 @@ namespace AlisaCluster.GpuWorker.Engine;
 /// <summary>The decode step as CUDA graphs: per batch-size bucket (1, 2, 4, ... up to the engine's largest batch) and
 /// KV policy, the whole forward (embedding, every layer with the native attention kernel, for sparse policies the
 /// device-side selection and score upkeep too, head) is captured once over <see cref="DecodeInputs"/>' static buffers;
-/// a step stages its inputs with one pinned copy and replays the bucket's graph (a few host calls instead of ~60-90
+/// a step stages its inputs with one pinned copy (the previous step's picks, under async scheduling, are gathered on
+/// the device) and replays the bucket's graph (a few host calls instead of ~60-90
 /// ops per layer). Dense graphs and those of the engine's default policy are captured when the engine starts (a
 /// first-use capture stalls the running streams); another policy's graph is captured on its first batch. Batches the
 /// graphs do not serve (policies mixed in one batch, a learned split, mean scores or Quest, more than one step leaving a
@@ -53,7 +54,7 @@ public sealed class GraphDecodeStep : IDecodeStep
         && (!policy.NeedsWindowScores || (_runner.Scores is { HasWindow: true } s && (!policy.PerKvHead || s.WindowGroups > 1)))
         && (!policy.NeedsCumulativeScores || _runner.Scores is { HasCumulative: true }));
 
-    public Tensor Forward(IReadOnlyList<SequenceKv> sequences, IReadOnlyList<int> tokens)
+    public Tensor Forward(IReadOnlyList<SequenceKv> sequences, StepTokens tokens)
     {
         int size = Array.Find(_bucketSizes, b => b >= sequences.Count);
         var policy = sequences[0].Policy.IsDense ? KvPolicy.Dense : sequences[0].Policy;
@@ -64,13 +65,14 @@ public sealed class GraphDecodeStep : IDecodeStep
         if (!policy.IsDense && (sparse = DecodeInputs.SparseRows.Plan(sequences, _runner.Scores?.Ring ?? 0)) is null)
             return Eager(sequences, tokens);
         if (!_captured.TryGetValue((size, policy), out var bucket)) bucket = Capture(size, policy);
-        _inputs.Stage(sequences, tokens, size, sparse);
+        _inputs.Stage(sequences, tokens.Host, size, sparse, tokens.Rows);
+        if (tokens.Previous is not null) bucket.Inputs.TakePicks(tokens.Previous);
         bucket.Graph.Replay();
         foreach (var sequence in sequences) sequence.Length++;
         return bucket.Logits.narrow(0, 0, sequences.Count);
     }
 
-    private Tensor Eager(IReadOnlyList<SequenceKv> sequences, IReadOnlyList<int> tokens)
+    private Tensor Eager(IReadOnlyList<SequenceKv> sequences, StepTokens tokens)
     {
         EagerSteps++;
         return _eager.Forward(sequences, tokens);

@@ -11,13 +11,14 @@ namespace AlisaCluster.GpuWorker.Engine;
 /// a replay can repeat: no sliding window, no longrope).</summary>
 public enum DecodeStepKind { Auto, Eager, Graph }
 
-/// <summary>One decode forward for a batch: feeds each sequence's newest token at position Length (KV room reserved),
+/// <summary>One decode forward for a batch: feeds each sequence's newest token at position Length (KV room reserved;
+/// the token on the host or, under async scheduling, the previous step's pick on the device: <see cref="StepTokens"/>),
 /// leaves its K/V in the cache, advances Length, and returns float32 logits [B, vocab] on the model's device.
 /// Chosen once at engine start (<see cref="DecodeSteps.Create"/>).</summary>
 public interface IDecodeStep : IDisposable
 {
     string Name { get; }
-    Tensor Forward(IReadOnlyList<SequenceKv> sequences, IReadOnlyList<int> tokens);
+    Tensor Forward(IReadOnlyList<SequenceKv> sequences, StepTokens tokens);
 }
 
 public static class DecodeSteps
@@ -44,14 +45,15 @@ public static class DecodeSteps
     }
 }
 
-/// <summary>The decode step as TorchSharp ops issued one by one through <see cref="ModelRunner"/>.</summary>
+/// <summary>The decode step as TorchSharp ops issued one by one through <see cref="ModelRunner"/> (previous picks are
+/// read back to the host first: an eager step uploads its inputs anyway).</summary>
 public sealed class EagerDecodeStep(ModelRunner runner) : IDecodeStep
 {
     public string Name => "eager";
 
-    public Tensor Forward(IReadOnlyList<SequenceKv> sequences, IReadOnlyList<int> tokens)
+    public Tensor Forward(IReadOnlyList<SequenceKv> sequences, StepTokens tokens)
     {
-        using var logits = runner.Forward(sequences, tokens.Select(t => (IReadOnlyList<int>)[t]).ToList(), lastOnly: true);
+        using var logits = runner.Forward(sequences, tokens.ToHost().Select(t => (IReadOnlyList<int>)[t]).ToList(), lastOnly: true);
         return logits.reshape(sequences.Count, -1);
     }
 

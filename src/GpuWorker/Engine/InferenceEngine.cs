@@ -13,7 +13,7 @@ namespace AlisaCluster.GpuWorker.Engine;
 /// <summary>The continuous-batching loop of one GPU: requests join and leave between steps, every step runs one
 /// batched decode forward for all running sequences (after prefilling newly admitted ones), and each new token
 /// goes straight to its request's stream. All tensor work happens on the engine's own thread.</summary>
-public sealed class InferenceEngine : IAsyncDisposable
+public sealed partial class InferenceEngine : IAsyncDisposable
 {
     private readonly LoadedModel _model;
     private readonly KvCache _cache;
@@ -34,6 +34,7 @@ public sealed class InferenceEngine : IAsyncDisposable
     private double _decodeHostSeconds, _outputSeconds;
     private int _queued;
     private long _stepStarted; // Stopwatch timestamp of the step in progress, 0 between steps
+    private PickedTokens? _inFlight; // the last decode step's picks, not yet handed out (async scheduling)
 
     public InferenceEngine(LoadedModel model, EngineOptions options)
     {
@@ -174,9 +175,11 @@ public sealed class InferenceEngine : IAsyncDisposable
             catch (Exception error)
             {
                 // a failed step must not leave streams hanging: fail every live request, free all KV
+                DropInFlight();
                 foreach (var sequence in _scheduler.Running.Concat(_scheduler.Waiting).ToList()) _output.Finish(sequence, error);
             }
         }
+        DropInFlight();
         foreach (var sequence in _scheduler.Running.Concat(_scheduler.Waiting).Concat(_incoming).ToList())
             _output.Finish(sequence, new OperationCanceledException("engine stopped"));
     }
@@ -189,7 +192,9 @@ public sealed class InferenceEngine : IAsyncDisposable
         foreach (var sequence in cancelled) _output.Finish(sequence, FinishReason.Abort);
         if (_scheduler.Running.Count == 0 && _scheduler.Waiting.Count == 0)
         {
-            if (cancelled.Count > 0) PublishStats();
+            HandOut(); // picks of sequences that were all cancelled since
+            _times.Flush();
+            PublishStats();
             return false;
         }
 
@@ -209,8 +214,14 @@ public sealed class InferenceEngine : IAsyncDisposable
         var batch = _scheduler.PrepareDecode();
         _times.End(StepTimes.Phase.TierMoves);
         if (batch.Count > 0) Decode(batch);
-        else _output.PublishHeld();
-        _times.Collect();
+        else
+        {
+            HandOut();
+            _output.PublishHeld();
+        }
+        // the last step of a burst reads its own events too: the engine goes idle and its stats are whole
+        if (_inFlight is null && _scheduler.Running.Count == 0 && _scheduler.Waiting.Count == 0) _times.Flush();
+        else _times.Collect();
         _steps++;
         PublishStats();
         return true;
@@ -231,27 +242,6 @@ public sealed class InferenceEngine : IAsyncDisposable
         using var logits = _runner.Forward(group.Select(c => c.Sequence.Kv).ToList(), tokens, lastOnly: true);
         // a sparse policy's KV is the dense one only for prefills of two tokens or more: only dense sequences publish
         foreach (var chunk in group.Where(c => c.Sequence.Kv.Policy.IsDense)) _prefix?.Register(chunk.Sequence.Kv, chunk.Sequence.Tokens);
-    }
-
-    private void Decode(List<Sequence> batch)
-    {
-        long started = Stopwatch.GetTimestamp();
-        _times.Begin(StepTimes.Phase.Decode);
-        foreach (var sequence in batch) _prefix?.CheckWritable(sequence.Kv);
-        using var logits = _decodeStep.Forward(batch.Select(s => s.Kv).ToList(), batch.Select(s => s.Tokens[^1]).ToList());
-        using var picked = Sampler.Pick(logits, batch);
-        _times.End(StepTimes.Phase.Decode);
-        // host time: issuing the step (what a graph replay saves); the download below waits for the device
-        _decodeHostSeconds += Stopwatch.GetElapsedTime(started).TotalSeconds;
-        long emitting = Stopwatch.GetTimestamp();
-        _output.PublishHeld(); // the last step's held tokens, while the device runs this one
-        _outputSeconds += Stopwatch.GetElapsedTime(emitting).TotalSeconds;
-        var choices = Sampler.Download(picked, batch);
-        _decodeSteps++;
-        emitting = Stopwatch.GetTimestamp();
-        for (int b = 0; b < batch.Count; b++) _output.Add(batch[b], choices[b]);
-        _generatedTokens += batch.Count;
-        _outputSeconds += Stopwatch.GetElapsedTime(emitting).TotalSeconds;
     }
 
     private EngineStats Snapshot() => new(_scheduler.Running.Count, _scheduler.Waiting.Count + _queued, _cache.TotalBlocks,

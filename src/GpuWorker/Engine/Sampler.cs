@@ -59,8 +59,14 @@ public static class Sampler
     /// <summary>The step's only device-to-host transfer (it waits for the device): the choices of <see cref="Pick"/>.</summary>
     public static Choice[] Download(Tensor picked, IReadOnlyList<Sequence> sequences)
     {
-        int rows = (int)picked.shape[1], k = ((int)picked.shape[0] - 2) / 2;
         using var host = picked.cpu();
+        return Read(host, sequences);
+    }
+
+    /// <summary>The choices in <see cref="Pick"/>'s summary, already on the host.</summary>
+    public static Choice[] Read(Tensor host, IReadOnlyList<Sequence> sequences)
+    {
+        int rows = (int)host.shape[1], k = ((int)host.shape[0] - 2) / 2;
         var summary = host.data<double>().ToArray();
         var choices = new Choice[rows];
         for (int b = 0; b < rows; b++)

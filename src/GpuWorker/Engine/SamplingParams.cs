@@ -31,6 +31,10 @@ public sealed record SamplingParams
 
     public bool IsGreedy => Temperature == 0;
 
+    /// <summary>Whether picking a token reads the tokens before it (repetition, presence or frequency penalty): such a
+    /// row's previous token must be on the host before its next pick.</summary>
+    public bool ReadsHistory => RepetitionPenalty != 1.0 || PresencePenalty != 0 || FrequencyPenalty != 0;
+
     public static SamplingParams Greedy(int maxTokens) => new() { Temperature = 0, MaxTokens = maxTokens };
 
     // Limits shared with the gateway's GenerateRequestValidator: beyond them a value is a mistake or an attack

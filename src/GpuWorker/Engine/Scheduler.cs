@@ -55,7 +55,8 @@ public sealed class Scheduler(KvCache cache, int maxBatchSize, Planning.KvTierPl
     }
 
     /// <summary>Reserves one more KV slot for each running sequence, preempting the newest ones when the pool is full.
-    /// Returns the sequences to decode this step.</summary>
+    /// Returns the sequences to decode this step. A sequence whose token in flight is its last by max_tokens
+    /// (<see cref="Sequence.LastTokenInFlight"/>) neither reserves nor decodes: it ends when that token arrives.</summary>
     public List<Sequence> PrepareDecode()
     {
         if (tierPlan is { IsAllGpu: false } plan && cache.IsTiered)
@@ -67,6 +68,7 @@ public sealed class Scheduler(KvCache cache, int maxBatchSize, Planning.KvTierPl
         for (int i = 0; i < _running.Count; i++)
         {
             var sequence = _running[i];
+            if (sequence.LastTokenInFlight) continue;
             while (!Reserve(sequence.Kv, sequence.Kv.Length + 1))
             {
                 var victim = _running[^1];
@@ -74,7 +76,7 @@ public sealed class Scheduler(KvCache cache, int maxBatchSize, Planning.KvTierPl
                 if (victim == sequence) break;
             }
         }
-        return _running.Where(s => s.State == SequenceState.Running && s.PendingTokens == 1).ToList();
+        return _running.Where(s => s.State == SequenceState.Running && s.PendingTokens == 1 && !s.LastTokenInFlight).ToList();
     }
 
     /// <summary>Shares the longest cached prefix of the sequence's tokens; returns its length. The last token is always

@@ -46,13 +46,21 @@ public sealed class Sequence
     public int CachedPromptTokens { get; set; }
     public ChannelReader<GenerationEvent> Events => _events.Reader;
 
+    /// <summary>The last decode step picked this sequence's next token, which is still on its way to the host (async
+    /// scheduling: the next step feeds it from the device). It counts as pending, not yet in <see cref="Tokens"/>.</summary>
+    public bool TokenInFlight { get; set; }
+
     /// <summary>Tokens not yet in the KV cache (all of them after admission or preemption; one while decoding).</summary>
-    public int PendingTokens => _tokens.Count - Kv.Length;
+    public int PendingTokens => _tokens.Count + (TokenInFlight ? 1 : 0) - Kv.Length;
+
+    /// <summary>The token in flight is this sequence's last by max_tokens: no step feeds it.</summary>
+    public bool LastTokenInFlight => TokenInFlight && Generated.Count + 1 >= Sampling.MaxTokens;
 
     public void RequestCancel() => CancelRequested = true;
 
     public void Append(int token)
     {
+        TokenInFlight = false;
         _tokens.Add(token);
         _seen.Add(token);
         Generated.Add(token);

@@ -11,7 +11,7 @@ namespace AlisaCluster.GpuWorker.Native;
 public static partial class AlisaNative
 {
     private const string Library = "alisa_native";
-    private const int AbiVersion = 6;
+    private const int AbiVersion = 7;
     private static readonly Lazy<(bool Loaded, string Detail)> State = new(Load);
 
     /// <summary>True when the library was found, loaded and speaks this ABI.</summary>
@@ -61,6 +61,7 @@ public static partial class AlisaNative
     [LibraryImport(Library)] internal static partial int alisa_event_create(out IntPtr cudaEvent);
     [LibraryImport(Library)] internal static partial int alisa_event_record(IntPtr cudaEvent);
     [LibraryImport(Library)] internal static partial int alisa_event_elapsed_ms(IntPtr start, IntPtr end, out float milliseconds);
+    [LibraryImport(Library)] internal static partial int alisa_event_synchronize(IntPtr cudaEvent);
     [LibraryImport(Library)] internal static partial void alisa_event_destroy(IntPtr cudaEvent);
     [LibraryImport(Library)] internal static partial int alisa_side_stream_begin(out IntPtr side);
     [LibraryImport(Library)] internal static partial int alisa_side_stream_end(IntPtr side, IntPtr done);

@@ -78,7 +78,7 @@ public static class Profiler
         var sequences = Fill(runner, batch, length, vocab, random);
         foreach (var s in sequences) s.Policy = policy;
         var tokens = sequences.Select(_ => random.Next(4, vocab)).ToList();
-        double seconds = Timed(3, () => decode.Forward(sequences, tokens));
+        double seconds = Timed(3, () => decode.Forward(sequences, new StepTokens(tokens)));
         foreach (var s in sequences) runner.Cache.Release(s);
         return seconds;
     }

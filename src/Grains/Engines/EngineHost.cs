@@ -31,6 +31,7 @@ public sealed class EngineHost : IAsyncDisposable
                 EnablePrefixCaching = worker.EnablePrefixCaching, HotSet = worker.KvHotSet, EnablePageSummaries = worker.EnablePageSummaries,
                 RecomputeCapacityTokens = worker.RecomputeCapacityTokens,
                 TierPlan = worker.TierPlan(), DecodeStep = worker.DecodeStepKind(), PrefillChunkTokens = worker.PrefillChunkTokens,
+                AsyncScheduling = worker.AsyncScheduling,
             }, out var sizing);
             var engine = new InferenceEngine(model, engineOptions);
             _engines.Add((model, engine));

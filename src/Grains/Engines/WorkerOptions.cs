@@ -53,6 +53,9 @@ public sealed class WorkerOptions
     /// <summary>How decode steps run: "auto" (CUDA graphs and the native kernels where the native library is present
     /// and the KV cache is untiered native-dtype, else eager), "graph" (refuse to start without them), "eager".</summary>
     public string DecodeStep { get; set; } = "auto";
+    /// <summary>Issue each decode step before the previous step's tokens reach the host (vLLM's async scheduling;
+    /// <see cref="GpuWorker.Engine.EngineOptions.AsyncScheduling"/>).</summary>
+    public bool AsyncScheduling { get; set; } = true;
     /// <summary>Most prompt tokens prefilled per step while other sequences decode (chunked prefill).</summary>
     public int PrefillChunkTokens { get; set; } = 512;
 

@@ -27,15 +27,16 @@ public sealed class BenchCommandTests : IDisposable
     }
 
     [Fact]
-    public async Task A_forced_tier_plan_is_run_as_given()
+    public async Task A_forced_tier_plan_is_run_as_given_and_steps_in_turn_when_asked()
     {
         string results = Path.Combine(_dir, "forced.jsonl");
         string[] args = ["--batch", "2", "--prompt-len", "32", "--gen-len", "24", "--kv-mode", "tiered", "--policy", "swa:0.8", "--kv-tokens", "256",
-            "--cpu-mem-gib", "0.01", "--threads", "2", "--profile", Path.Combine(_dir, "profile.json"), "--tier-plan", "31,never,1,0,16", "--out", results];
+            "--cpu-mem-gib", "0.01", "--threads", "2", "--profile", Path.Combine(_dir, "profile.json"), "--tier-plan", "31,never,1,0,16", "--no-async-scheduling", "--out", results];
         Assert.Equal(0, await BenchCommand.RunAsync(CommandLine.Parse(args)));
         var row = JsonSerializer.Deserialize<BenchCommand.Result>(File.ReadLines(results).Single())!;
         Assert.Equal("p1=31 alpha=1.00 p2=never beta=0.00 recent=16 (--tier-plan)", row.Plan);
         Assert.True(row.BytesOffloadedGiB > 0); // blocks older than the 16 recent tokens moved to the CPU
+        Assert.False(row.AsyncScheduling);
     }
 
     [Theory]
