@@ -12,10 +12,12 @@
 #        steps  = the decode step per policy (POLICIES="a,b" picks some) (24 GiB, batch 64, 128 + 128, all KV on the GPU): what selection and score
 #                 upkeep add to the kernel's sparse read (local and streaming select without scores);
 #        long   = the same at long context on the whole card (batch 64, 1024 + 512): dense, SWA, per-head SWA, with and
-#                 without page summaries (POLICIES overrides).
+#                 without page summaries (POLICIES overrides);
+#        async  = the table's 24 GiB rows (BATCHES, default 64) with and without async scheduling, in one call: dense,
+#                 ALISA, ALISA stepping in turn, dense stepping in turn.
 # fp16, random weights. JSON lines land in $OUT.
 set -uo pipefail
-[[ "${1:-}" == "--help" || "${1:-}" == "-h" ]] && { sed -n "2,16p" "$0" | sed "s/^# \{0,1\}//"; exit 0; }
+[[ "${1:-}" == "--help" || "${1:-}" == "-h" ]] && { sed -n "2,18p" "$0" | sed "s/^# \{0,1\}//"; exit 0; }
 PART=${1:-check}
 OUT=${OUT:-/tmp/alisa-out}; mkdir -p "$OUT"
 rm -rf "${TMPDIR:-/tmp}/gpu-app"
@@ -63,5 +65,13 @@ case "$PART" in
       alisa bench --dummy-weights $shape --dtype fp16 --device cuda --prompt-len 1024 --gen-len 512 --batch 64 \
         --policy $policy --out "$OUT/long-summaries-$shape.jsonl" | grep -E '^\{|^Unhandled'
     done ;;
-  *) echo "unknown part '$PART' (check, table, eval, steps, long)"; exit 2 ;;
+  async)
+    common=(--dummy-weights $shape --dtype fp16 --device cuda --prompt-len 128 --gen-len 512 --gpu-mem-gib 24)
+    tiered=(--cpu-mem-gib 96 --kv-mode tiered "${alisa_policy[@]}")
+    for batch in ${BATCHES:-64}; do
+      for variant in "" "${tiered[*]}" "${tiered[*]} --no-async-scheduling" "--no-async-scheduling"; do
+        alisa bench "${common[@]}" --batch $batch $variant --out "$OUT/ab-async-$shape.jsonl" | grep -E '^\{|^Unhandled'
+      done
+    done ;;
+  *) echo "unknown part '$PART' (check, table, eval, steps, long, async)"; exit 2 ;;
 esac
