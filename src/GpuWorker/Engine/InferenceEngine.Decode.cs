@@ -29,6 +29,7 @@ public sealed partial class InferenceEngine
         using (var logits = _decodeStep.Forward(batch.Select(s => s.Kv).ToList(), tokens))
         using (var summary = Sampler.Pick(logits, batch))
             picked = new PickedTokens(summary, batch);
+        _inFlight = picked; // from here a failure drops it with the rest (DropInFlight)
         _times.End(StepTimes.Phase.Decode);
         _decodeSteps++;
         // host time: issuing the step (what a graph replay saves); handing out below waits for the previous step only
@@ -36,18 +37,23 @@ public sealed partial class InferenceEngine
         long emitting = Stopwatch.GetTimestamp();
         _output.PublishHeld(); // the last step's held tokens, while the device runs this one
         _outputSeconds += Stopwatch.GetElapsedTime(emitting).TotalSeconds;
-        HandOut();
-        _inFlight = picked;
+        if (previous is not null) HandOut(previous);
         foreach (var sequence in batch.Where(s => s.State != SequenceState.Finished)) sequence.TokenInFlight = true;
         if (!_options.AsyncScheduling) HandOut();
     }
 
-    /// <summary>Appends the in-flight picks to their sequences and hands them to the streams (waits for their step);
-    /// a sequence that ended meanwhile (a stop, a cancel) drops its pick.</summary>
+    /// <summary>Hands out the in-flight picks, if any.</summary>
     private void HandOut()
     {
         if (_inFlight is not { } picked) return;
         _inFlight = null;
+        HandOut(picked);
+    }
+
+    /// <summary>Appends a step's picks to their sequences and hands them to the streams (waits for that step); a
+    /// sequence that ended meanwhile (a stop, a cancel) drops its pick.</summary>
+    private void HandOut(PickedTokens picked)
+    {
         using (picked)
         {
             var choices = picked.Download();
@@ -63,7 +69,7 @@ public sealed partial class InferenceEngine
         }
     }
 
-    /// <summary>Forgets the in-flight picks (a failed step, the engine stopping: their streams end anyway).</summary>
+    /// <summary>Forgets the in-flight picks after a failed step (their streams fail with it).</summary>
     private void DropInFlight()
     {
         if (_inFlight is null) return;

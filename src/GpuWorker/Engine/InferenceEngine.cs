@@ -179,7 +179,10 @@ public sealed partial class InferenceEngine : IAsyncDisposable
                 foreach (var sequence in _scheduler.Running.Concat(_scheduler.Waiting).ToList()) _output.Finish(sequence, error);
             }
         }
-        DropInFlight();
+        // the last step's tokens, computed already, reach their streams before the stop (and the device goes idle);
+        // a device that fails now must not take the engine thread down with it
+        try { HandOut(); }
+        catch (Exception) { DropInFlight(); }
         foreach (var sequence in _scheduler.Running.Concat(_scheduler.Waiting).Concat(_incoming).ToList())
             _output.Finish(sequence, new OperationCanceledException("engine stopped"));
     }

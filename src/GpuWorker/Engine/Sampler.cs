@@ -46,7 +46,7 @@ public static class Sampler
         var chosen = scores.argmax(-1);
         if (sampled.Count > 0)
         {
-            var sampledRows = tensor(sampled.Select(b => (long)b).ToArray(), device: logits.device);
+            var sampledRows = DeviceUpload.Of(sampled.Select(b => (long)b).ToArray(), logits.device);
             chosen = chosen.index_copy(0, sampledRows, Draw(scores.index_select(0, sampledRows), sampled.Select(b => sequences[b]).ToList()));
         }
         var logprob = logits.gather(1, chosen.unsqueeze(1)).squeeze(1).sub(normalizer);
@@ -83,7 +83,7 @@ public static class Sampler
     private static Tensor TopLogprobs(Tensor logits, Tensor normalizer, IReadOnlyList<Sequence> sequences, int k)
     {
         var asking = Enumerable.Range(0, sequences.Count).Where(b => sequences[b].Sampling.TopLogprobs > 0).Select(b => (long)b).ToArray();
-        var rows = tensor(asking, device: logits.device);
+        var rows = DeviceUpload.Of(asking, logits.device);
         var (values, ids) = logits.index_select(0, rows).topk(k, -1);
         var top = cat([ids.to(ScalarType.Float64), values.sub(normalizer.index_select(0, rows).unsqueeze(1)).to(ScalarType.Float64)], 1);
         return zeros(sequences.Count, 2 * k, ScalarType.Float64, device: logits.device).index_copy(0, rows, top).t();
@@ -106,10 +106,10 @@ public static class Sampler
             row[j..].Fill(row[1]);
             penalties[i] = (float)sequences[rows[i]].Sampling.RepetitionPenalty;
         }
-        var index = tensor(packed, [rows.Count, 1 + width], device: logits.device);
+        var index = DeviceUpload.Of(packed, [rows.Count, 1 + width], logits.device);
         var rowIndex = index.select(1, 0);
         var seen = index.narrow(1, 1, width);
-        var penalty = tensor(penalties, [rows.Count, 1], device: logits.device);
+        var penalty = DeviceUpload.Of(penalties, [rows.Count, 1], logits.device);
         var subset = logits.index_select(0, rowIndex);
         var old = subset.gather(1, seen);
         subset.scatter_(1, seen, where(old.gt(Scalars.Of(0.0)), old / penalty, old * penalty));
@@ -141,7 +141,7 @@ public static class Sampler
             }
         }
         var adjusted = scores.to(ScalarType.Float32, copy: true);
-        adjusted.view(-1).index_add_(0, tensor(index.ToArray(), device: scores.device), tensor(delta.ToArray(), device: scores.device), Scalars.Of(1.0));
+        adjusted.view(-1).index_add_(0, DeviceUpload.Of(index.ToArray(), scores.device), DeviceUpload.Of(delta.ToArray(), [delta.Count], scores.device), Scalars.Of(1.0));
         return adjusted;
     }
 
@@ -164,7 +164,7 @@ public static class Sampler
             packed[width * i + 3] = (float)sampling.MinP;
             packed[width * i + 4] = (float)sequences[i].Random.NextDouble();
         }
-        var parameters = tensor(packed, [rows, width], device: device);
+        var parameters = DeviceUpload.Of(packed, [rows, width], device);
         var (temperature, topK, topP) = (parameters.narrow(1, 0, 1), parameters.narrow(1, 1, 1), parameters.narrow(1, 2, 1));
         var (minP, uniform) = (parameters.narrow(1, 3, 1), parameters.narrow(1, 4, 1));
 

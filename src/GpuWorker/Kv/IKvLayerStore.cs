@@ -111,18 +111,7 @@ public sealed class BlockMove(long[] sourceBlocks, long[] targetBlocks, int bloc
     public int BlockSize => blockSize;
     public int Count => sourceBlocks.Length;
 
-    public (Tensor From, Tensor Into) BlockIds(Device device) => _ids ??= (Upload(sourceBlocks, device), Upload(targetBlocks, device));
-
-    /// <summary>To a CUDA device through page-locked memory, asynchronously: a pageable upload waits for the whole stream.</summary>
-    private static Tensor Upload(long[] ids, Device device)
-    {
-        if (device.type != TorchSharp.DeviceType.CUDA) return tensor(ids, device: device);
-        using var host = tensor(ids);
-        using var locked = host.pin_memory(); // libtorch's pinned allocator keeps it until the copy is done
-        var onDevice = empty(ids.Length, ScalarType.Int64, device);
-        onDevice.copy_(locked, true);
-        return onDevice;
-    }
+    public (Tensor From, Tensor Into) BlockIds(Device device) => _ids ??= (DeviceUpload.Of(sourceBlocks, device), DeviceUpload.Of(targetBlocks, device));
 
     public (Tensor From, Tensor Into) Rows(Device source, Device target) =>
         _rows ??= (PoolTensor.BlockRows(sourceBlocks, blockSize, source), PoolTensor.BlockRows(targetBlocks, blockSize, target));

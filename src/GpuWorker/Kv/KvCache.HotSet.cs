@@ -40,7 +40,7 @@ public sealed partial class KvCache
         var blocks = new List<int>(count);
         if (!_gpuBlocks.TryAllocate(count, blocks)) throw new InvalidOperationException("hot blocks were counted free");
         sequence.HotBlocks.AddRange(blocks);
-        using var slots = tensor(blocks.SelectMany(b => Enumerable.Range(b * BlockSize, BlockSize)).Select(s => (long)s).ToArray(), device: _device);
+        using var slots = DeviceUpload.Of(blocks.SelectMany(b => Enumerable.Range(b * BlockSize, BlockSize)).Select(s => (long)s).ToArray(), _device);
         _hotPositions!.index_fill_(1, slots, Scalars.Of(-1L));
     }
 
