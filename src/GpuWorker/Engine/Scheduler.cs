@@ -56,7 +56,8 @@ public sealed class Scheduler(KvCache cache, int maxBatchSize, Planning.KvTierPl
 
     /// <summary>Reserves one more KV slot for each running sequence, preempting the newest ones when the pool is full.
     /// Returns the sequences to decode this step. A sequence whose token in flight is its last by max_tokens
-    /// (<see cref="Sequence.LastTokenInFlight"/>) neither reserves nor decodes: it ends when that token arrives.</summary>
+    /// (<see cref="Sequence.LastTokenInFlight"/>) neither reserves nor decodes, nor is preempted: it ends, freeing its
+    /// KV, when that token arrives within this step.</summary>
     public List<Sequence> PrepareDecode()
     {
         if (tierPlan is { IsAllGpu: false } plan && cache.IsTiered)
@@ -71,7 +72,7 @@ public sealed class Scheduler(KvCache cache, int maxBatchSize, Planning.KvTierPl
             if (sequence.LastTokenInFlight) continue;
             while (!Reserve(sequence.Kv, sequence.Kv.Length + 1))
             {
-                var victim = _running[^1];
+                var victim = _running.FindLast(s => !s.LastTokenInFlight)!; // at worst the sequence itself
                 Preempt(victim);
                 if (victim == sequence) break;
             }
