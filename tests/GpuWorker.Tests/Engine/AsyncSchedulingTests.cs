@@ -31,6 +31,9 @@ public sealed class AsyncSchedulingTests(TinyModels models)
             (model.Tokenizer.Encode("In the beginning"), greedy with { MaxTokens = 20, RepetitionPenalty = 1.3 }),
             (model.Tokenizer.Encode("The programmer said"), greedy with { MaxTokens = 12, TopLogprobs = 3 }),
             (prompt, greedy with { Stop = [model.Tokenizer.Decode([free[0][2].TokenId]).Trim()] }),
+            // two more long streams: three of them outgrow the small pool together, whenever each was admitted
+            (model.Tokenizer.Encode("Blessed are the meek"), greedy),
+            (model.Tokenizer.Encode("The programmer said"), greedy),
         ];
         var inTurn = await Run(model, false, kvTokens, requests);
         var overlapped = await Run(model, true, kvTokens, requests);
