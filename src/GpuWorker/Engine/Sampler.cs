@@ -17,7 +17,8 @@ public static class Sampler
     public static Choice[] SampleBatch(Tensor logits, IReadOnlyList<Sequence> sequences)
     {
         using var picked = Pick(logits, sequences);
-        return Download(picked, sequences);
+        using var host = picked.cpu();
+        return Read(host, sequences);
     }
 
     /// <summary>The device half of <see cref="SampleBatch"/>: issues the sampling and returns [2 + 2K, B] float64 (token ids,
@@ -56,14 +57,8 @@ public static class Sampler
         return summary.MoveToOuterDisposeScope();
     }
 
-    /// <summary>The step's only device-to-host transfer (it waits for the device): the choices of <see cref="Pick"/>.</summary>
-    public static Choice[] Download(Tensor picked, IReadOnlyList<Sequence> sequences)
-    {
-        using var host = picked.cpu();
-        return Read(host, sequences);
-    }
-
-    /// <summary>The choices in <see cref="Pick"/>'s summary, already on the host.</summary>
+    /// <summary>The choices in <see cref="Pick"/>'s summary, once on the host (the engine brings it there with
+    /// <see cref="PickedTokens"/>, the step's only device-to-host transfer).</summary>
     public static Choice[] Read(Tensor host, IReadOnlyList<Sequence> sequences)
     {
         int rows = (int)host.shape[1], k = ((int)host.shape[0] - 2) / 2;
