@@ -57,7 +57,7 @@ public sealed partial class InferenceEngine : IAsyncDisposable
         _prefix = options.EnablePrefixCaching && !_cache.IsTiered
             ? new PrefixCache(_cache, $"{model.Name}|{model.Model.DType}|{options.KvFormat}|{options.BlockSize}") : null;
         _scheduler = new Scheduler(_cache, options.MaxBatchSize, options.TierPlan, _prefix);
-        _output = new StreamOutput(model.Config, MaxModelLength, _scheduler.Remove);
+        _output = new StreamOutput(model.Config, MaxModelLength, Retire);
         _seeds = new Random(unchecked((int)options.Seed));
         Stats = Snapshot();
         _thread = new Thread(Loop) { IsBackground = true, Name = "alisa-engine" };
@@ -228,6 +228,14 @@ public sealed partial class InferenceEngine : IAsyncDisposable
         _steps++;
         PublishStats();
         return true;
+    }
+
+    /// <summary>Takes a finished sequence out of the engine and frees its KV; the stats show it before its stream
+    /// completes, so whoever saw the stream end never reads stats that still count it.</summary>
+    private void Retire(Sequence sequence)
+    {
+        _scheduler.Remove(sequence);
+        Stats = Snapshot();
     }
 
     private void PublishStats()
