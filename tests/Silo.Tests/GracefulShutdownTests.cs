@@ -1,5 +1,4 @@
 using AlisaCluster.ClusterTesting;
-using AlisaCluster.Gateway.Sessions;
 using AlisaCluster.Protos;
 using Grpc.Core;
 using Microsoft.Extensions.DependencyInjection;
@@ -62,23 +61,16 @@ public sealed class GracefulShutdownTests
     [Fact]
     public async Task A_sequence_outliving_the_drain_timeout_is_handed_over_to_the_other_silo()
     {
-        var clusterId = "drain-" + Guid.NewGuid().ToString("N")[..8];
         var drainFast = new Dictionary<string, string> { ["Worker:DrainTimeout"] = "00:00:00.200" };
-        await using var redis = await RedisServer.StartAsync();
-        await using var siloA = await SiloProcess.StartAsync(redis.ConnectionString, clusterId, drainFast);
-        await using var siloB = await SiloProcess.StartAsync(redis.ConnectionString, clusterId, drainFast);
-        await using var gateway = await InProcessCluster.StartAsync(new Dictionary<string, string?>
-        {
-            ["Cluster:Redis"] = redis.ConnectionString, ["Cluster:ClusterId"] = clusterId, ["Cluster:ServiceId"] = clusterId,
-        }, withSilo: false);
+        await using var cluster = await SiloProcessCluster.StartAsync("drain", silos: 2, drainFast);
+        var gateway = cluster.Gateway;
 
         var requestId = "drain-" + Guid.NewGuid().ToString("N");
         using var call = gateway.Client().Generate(Greedy(1000, requestId));
         var tokens = new List<int>();
         while (tokens.Count < 10 && await call.ResponseStream.MoveNext(CancellationToken.None))
             tokens.AddRange(call.ResponseStream.Current.Chunk.TokenIds);
-        var silo = await SessionProbe.SiloOfAsync(gateway.Gateway, requestId);
-        var leaving = silo.Contains($":{siloA.SiloPort}@") ? siloA : siloB;
+        var leaving = await cluster.SiloOfAsync(requestId);
         leaving.Terminate();
 
         GenerateComplete? complete = null;

@@ -29,20 +29,17 @@ public sealed class ChaosTests(ITestOutputHelper output)
     [Fact]
     public async Task Streams_survive_a_silo_crash_a_redis_restart_and_a_silo_shutdown()
     {
-        var clusterId = "chaos-" + Guid.NewGuid().ToString("N")[..8];
-        var siloSettings = new Dictionary<string, string> { ["Worker:DrainTimeout"] = "00:00:02" };
-        await using var redis = await RedisServer.StartAsync();
-        await using var siloA = await SiloProcess.StartAsync(redis.ConnectionString, clusterId, siloSettings);
-        await using var siloB = await SiloProcess.StartAsync(redis.ConnectionString, clusterId, siloSettings);
-        await using var gateway = await InProcessCluster.StartAsync(new Dictionary<string, string?>
-        {
-            ["Cluster:Redis"] = redis.ConnectionString, ["Cluster:ClusterId"] = clusterId, ["Cluster:ServiceId"] = clusterId,
-            ["Gateway:RequireApiKey"] = "true", ["Gateway:ApiKeys:0:Name"] = "chaos", ["Gateway:ApiKeys:0:Key"] = Key,
-            ["Gateway:ApiKeyReseedInterval"] = "00:00:01",
-        }, withSilo: false);
+        await using var cluster = await SiloProcessCluster.StartAsync("chaos", silos: 2,
+            new Dictionary<string, string> { ["Worker:DrainTimeout"] = "00:00:02" },
+            new Dictionary<string, string?>
+            {
+                ["Gateway:RequireApiKey"] = "true", ["Gateway:ApiKeys:0:Name"] = "chaos", ["Gateway:ApiKeys:0:Key"] = Key,
+                ["Gateway:ApiKeyReseedInterval"] = "00:00:01",
+            });
+        var (redis, gateway, siloA, siloB) = (cluster.Redis, cluster.Gateway, cluster.Silos[0], cluster.Silos[1]);
         var references = new List<List<int>>();
         foreach (var prompt in Prompts) references.Add(await DirectEngine.GreedyAsync(prompt, MaxTokens));
-        await WaitForWorkersAsync(gateway, 2, TimeSpan.FromSeconds(60));
+        await cluster.WaitForWorkersAsync(2, TimeSpan.FromSeconds(60));
 
         var outcomes = new ConcurrentBag<Outcome>();
         using var stop = new CancellationTokenSource();
@@ -52,8 +49,8 @@ public sealed class ChaosTests(ITestOutputHelper output)
 
         siloA.Kill();
         var killedAt = clock.Elapsed;
-        await using var siloC = await SiloProcess.StartAsync(redis.ConnectionString, clusterId, siloSettings);
-        var replaced = await WaitForWorkersAsync(gateway, 2, TimeSpan.FromSeconds(60));
+        await cluster.AddSiloAsync();
+        var replaced = await cluster.WaitForWorkersAsync(2, TimeSpan.FromSeconds(60));
         output.WriteLine($"kill -9 silo A at {killedAt.TotalSeconds:F1} s; replacement silo serving after {replaced.TotalSeconds:F1} s more");
         await Task.Delay(TimeSpan.FromSeconds(3));
 
@@ -65,8 +62,8 @@ public sealed class ChaosTests(ITestOutputHelper output)
         {
             var db = check.GetDatabase();
             var keyBack = await WaitUntilAsync(() => db.KeyExistsAsync($"alisa:apikey:{ApiKeyRecord.Hash(Key)}"), "the API key was not written back");
-            var tableBack = await WaitUntilAsync(() => db.KeyExistsAsync($"{clusterId}/members/{clusterId}"), "the membership table was not restored");
-            var ready = await WaitForWorkersAsync(gateway, 2, TimeSpan.FromSeconds(30));
+            var tableBack = await WaitUntilAsync(() => db.KeyExistsAsync($"{cluster.ClusterId}/members/{cluster.ClusterId}"), "the membership table was not restored");
+            var ready = await cluster.WaitForWorkersAsync(2, TimeSpan.FromSeconds(30));
             output.WriteLine($"redis down 2 s, restarted empty: key back after {keyBack.TotalSeconds:F1} s, membership table after " +
                 $"{tableBack.TotalSeconds:F1} s, 2 workers ready after {ready.TotalSeconds:F1} s");
         }
@@ -120,20 +117,6 @@ public sealed class ChaosTests(ITestOutputHelper output)
             }, InProcessCluster.WithKey(Key));
             outcomes.Add(new Outcome(prompt, maxTokens, await StreamRecording.ReadAsync(call)));
         }
-    }
-
-    /// <summary>Waits until the gateway reports <paramref name="count"/> worker silos and is ready; returns how long it took.</summary>
-    private static async Task<TimeSpan> WaitForWorkersAsync(InProcessCluster gateway, int count, TimeSpan timeout)
-    {
-        var clock = Stopwatch.StartNew();
-        var monitor = gateway.Gateway.GetRequiredService<ClusterLoadMonitor>();
-        while (monitor.Workers.Count(w => !w.Draining) < count)
-        {
-            if (clock.Elapsed > timeout) throw new TimeoutException($"the gateway saw {monitor.Workers.Count} workers, not {count}");
-            await Task.Delay(100);
-        }
-        await gateway.WaitUntilReadyAsync(timeout);
-        return clock.Elapsed;
     }
 
     private static async Task<TimeSpan> WaitUntilAsync(Func<Task<bool>> condition, string failure)

@@ -12,14 +12,8 @@ public sealed class ResumeAfterSiloDeathTests
     [Fact]
     public async Task Killing_the_streams_silo_mid_stream_still_delivers_the_complete_output_once()
     {
-        var clusterId = "resume-" + Guid.NewGuid().ToString("N")[..8];
-        await using var redis = await RedisServer.StartAsync();
-        await using var siloA = await SiloProcess.StartAsync(redis.ConnectionString, clusterId);
-        await using var siloB = await SiloProcess.StartAsync(redis.ConnectionString, clusterId);
-        await using var gateway = await InProcessCluster.StartAsync(new Dictionary<string, string?>
-        {
-            ["Cluster:Redis"] = redis.ConnectionString, ["Cluster:ClusterId"] = clusterId, ["Cluster:ServiceId"] = clusterId,
-        }, withSilo: false);
+        await using var cluster = await SiloProcessCluster.StartAsync("resume", silos: 2);
+        var gateway = cluster.Gateway;
 
         int[] prompt = [1, 450, 1002, 310, 278, 3303];
         const int maxTokens = 600;
@@ -33,10 +27,7 @@ public sealed class ResumeAfterSiloDeathTests
         while (tokens.Count < 30 && await call.ResponseStream.MoveNext(CancellationToken.None))
             tokens.AddRange(call.ResponseStream.Current.Chunk.TokenIds);
 
-        var silo = await SessionProbe.SiloOfAsync(gateway.Gateway, requestId);
-        var victim = silo.StartsWith($"127.0.0.1:{siloA.SiloPort}@") ? siloA
-            : silo.StartsWith($"127.0.0.1:{siloB.SiloPort}@") ? siloB
-            : throw new InvalidOperationException($"the stream runs on an unknown silo '{silo}'");
+        var victim = await cluster.SiloOfAsync(requestId);
         victim.Kill();
 
         GenerateComplete? complete = null;

@@ -12,15 +12,9 @@ public sealed class PlacementAcrossSilosTests
     [Fact]
     public async Task Concurrent_sequences_are_placed_on_both_worker_silos_and_only_there()
     {
-        var clusterId = "placement-" + Guid.NewGuid().ToString("N")[..8];
-        await using var redis = await RedisServer.StartAsync();
-        await using var siloA = await SiloProcess.StartAsync(redis.ConnectionString, clusterId);
-        await using var siloB = await SiloProcess.StartAsync(redis.ConnectionString, clusterId);
-        await using var gateway = await InProcessCluster.StartAsync(new Dictionary<string, string?>
-        {
-            ["Cluster:Redis"] = redis.ConnectionString, ["Cluster:ClusterId"] = clusterId, ["Cluster:ServiceId"] = clusterId,
-        }, withSilo: false);
-        await WaitForWorkersAsync(gateway, 2);
+        await using var cluster = await SiloProcessCluster.StartAsync("placement", silos: 2);
+        var gateway = cluster.Gateway;
+        await cluster.WaitForWorkersAsync(2, TimeSpan.FromSeconds(30));
 
         var ids = Enumerable.Range(0, 6).Select(i => $"placed-{i}-{Guid.NewGuid():N}").ToList();
         var results = await Task.WhenAll(ids.Select(id => StreamResult.ReadAsync(gateway.Client().Generate(new GenerateRequest
@@ -34,18 +28,7 @@ public sealed class PlacementAcrossSilosTests
         var silos = new List<string>();
         foreach (var id in ids) silos.Add((await sessions.GetAsync(id, CancellationToken.None))!.Silo);
         var ports = silos.Select(s => int.Parse(s.Split('@')[0].Split(':')[1])).ToList();
-        Assert.All(ports, p => Assert.Contains(p, new[] { siloA.SiloPort, siloB.SiloPort }));
-        Assert.Contains(siloA.SiloPort, ports);
-        Assert.Contains(siloB.SiloPort, ports);
-    }
-
-    private static async Task WaitForWorkersAsync(InProcessCluster gateway, int count)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while ((await gateway.Client().GetModelInfoAsync(new GetModelInfoRequest())).WorkerSilos < count)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the gateway never saw both worker silos");
-            await Task.Delay(200);
-        }
+        Assert.All(ports, p => Assert.Contains(p, cluster.Silos.Select(s => s.SiloPort)));
+        Assert.All(cluster.Silos, s => Assert.Contains(s.SiloPort, ports));
     }
 }
