@@ -17,7 +17,7 @@
 #                 ALISA, ALISA stepping in turn, dense stepping in turn.
 # fp16, random weights. JSON lines land in $OUT.
 set -uo pipefail
-[[ "${1:-}" == "--help" || "${1:-}" == "-h" ]] && { sed -n "2,18p" "$0" | sed "s/^# \{0,1\}//"; exit 0; }
+source "$(dirname "$0")/../scripts/help.sh"
 PART=${1:-check}
 OUT=${OUT:-/tmp/alisa-out}; mkdir -p "$OUT"
 rm -rf "${TMPDIR:-/tmp}/gpu-app"

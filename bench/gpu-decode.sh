@@ -10,7 +10,7 @@
 #        eval   = the accuracy study at 80% sparsity on KJV for both bundled models, on CUDA, against the reference.
 # Workload: fp16, 128 prompt + 512 generated tokens, random weights. JSON lines land in $OUT.
 set -uo pipefail
-[[ "${1:-}" == "--help" || "${1:-}" == "-h" ]] && { sed -n "2,10p" "$0" | sed "s/^# \{0,1\}//"; exit 0; }
+source "$(dirname "$0")/../scripts/help.sh"
 PART=${1:-check}
 OUT=${OUT:-/tmp/alisa-out}; mkdir -p "$OUT"
 rm -rf "${TMPDIR:-/tmp}/gpu-app"   # run.sh reuses an extracted app: make sure this pack is the one that runs

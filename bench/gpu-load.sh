@@ -6,7 +6,7 @@
 #   bash scripts/pack-gpu.sh                                  # here
 #   run command="bash bench/gpu-load.sh" carry=[".gpu"]      # on the GPU machine; JSON lines in $OUT/load-7b.jsonl
 set -uo pipefail
-[[ "${1:-}" == "--help" || "${1:-}" == "-h" ]] && { sed -n "2,7p" "$0" | sed "s/^# \{0,1\}//"; exit 0; }
+source "$(dirname "$0")/../scripts/help.sh"
 OUT=${OUT:-/tmp/alisa-out}; mkdir -p "$OUT"
 DIR=${DIR:-/tmp/llama2-7b-random}
 python3 - "$DIR" <<'PY'

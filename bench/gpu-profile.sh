@@ -11,7 +11,7 @@
 # LATE=1: instead, a few late decode steps of the table's row (128 + 512, tiered, --cpu-mem-gib 96): ncu times only the
 # COUNT (2500) launches after the first SKIP (150000; near step 250 at batch 256); ~75 s at batch 256.
 set -uo pipefail
-[[ "${1:-}" == "--help" || "${1:-}" == "-h" ]] && { sed -n "2,12p" "$0" | sed "s/^# \{0,1\}//"; exit 0; }
+source "$(dirname "$0")/../scripts/help.sh"
 OUT=${OUT:-/tmp/profile-out}; mkdir -p "$OUT"
 shape=${SHAPE:-llama2-7b}
 bash native/build.sh > "$OUT/native-build.log" 2>&1 || { tail -40 "$OUT/native-build.log"; exit 1; }

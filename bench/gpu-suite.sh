@@ -5,6 +5,7 @@
 #   run command="bash bench/gpu-suite.sh" carry=[".gpu"]
 # Results land in $OUT (JSON lines, Markdown, SVG).
 set -uo pipefail
+source "$(dirname "$0")/../scripts/help.sh"
 OUT=${OUT:-/tmp/alisa-out}; mkdir -p "$OUT"
 rm -rf "${TMPDIR:-/tmp}/gpu-app"   # run.sh reuses an extracted app: make sure this pack is the one that runs
 alisa() { bash .gpu/run.sh "$@"; }

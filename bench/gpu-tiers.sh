@@ -6,6 +6,7 @@
 # Modes: gpu (all KV on the GPU, preempt + recompute when full, like vLLM), offload (whole KV on the CPU, like
 # HF Accelerate / FlexGen), tiered (ALISA: SWA 80% + INT8, three phases planned by the cost model).
 set -uo pipefail
+source "$(dirname "$0")/../scripts/help.sh"
 SHAPE=${1:-llama2-7b}; PART=${2:-all}
 OUT=${OUT:-/tmp/alisa-out}; mkdir -p "$OUT"
 [ "${FRESH_APP:-1}" = 1 ] && rm -rf "${TMPDIR:-/tmp}/gpu-app"

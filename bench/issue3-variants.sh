@@ -12,6 +12,7 @@
 # Issue 15 (Quest) runs it as: POLICIES=local,swa:per-head,swa:per-head:learned,quest,quest:local=0.5,quest:local=0.5:ada
 #   VARIANT=quest:local=0.5 SPARSITY=0.5,0.6,0.7,0.8,0.9 INT8=both bash bench/issue3-variants.sh
 set -uo pipefail
+source "$(dirname "$0")/../scripts/help.sh"
 OUT=${OUT:-/tmp/alisa-out}; mkdir -p "$OUT/eval"
 ALISA=${ALISA:-bash .gpu/run.sh}
 DEVICE=${DEVICE:---device cuda --dtype fp32}

@@ -6,7 +6,7 @@
 #   bash native/build.sh            # CUDA_ARCHS="90" by default (H100/H200); e.g. CUDA_ARCHS="80 90"
 #   bash native/build.sh --help
 set -euo pipefail
-if [[ "${1:-}" == "--help" || "${1:-}" == "-h" ]]; then sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
+source "$(dirname "$0")/../scripts/help.sh"
 here=$(cd "$(dirname "$0")" && pwd)
 out=$here/build
 mkdir -p "$out"

@@ -9,7 +9,7 @@
 # supports (Debian 12's nvidia-cuda-toolkit 11.8 next to GCC 12+), set HOST_CXX=clang-14; with glibc 2.38 or newer,
 # CUDA 11.8's crt/math_functions.h also needs `noexcept (true)` on its cospi/sinpi/rsqrt declarations (docs/gpu-machine.md).
 set -euo pipefail
-[[ "${1:-}" == "-h" || "${1:-}" == "--help" ]] && { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0; }
+source "$(dirname "$0")/help.sh"
 here=$(cd "$(dirname "$0")/.." && pwd)
 nvcc=${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}
 [ -x "$nvcc" ] || { echo "check-native: no nvcc (set NVCC, or install a CUDA toolkit)" >&2; exit 1; }

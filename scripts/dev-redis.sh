@@ -3,6 +3,7 @@
 # table survive a Redis restart: every write is appended to .redis/appendonly* and fsynced each second.
 #   scripts/dev-redis.sh [PORT]          (REDIS_PASSWORD=... to require AUTH; then Cluster:Redis "localhost:PORT,password=...")
 set -euo pipefail
+source "$(dirname "$0")/help.sh"
 cd "$(dirname "$0")/.."
 port="${1:-6379}"
 mkdir -p .redis

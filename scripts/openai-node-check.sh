@@ -2,6 +2,7 @@
 # Serves the dev cluster (./run.sh demo --serve: HTTP 8080, gRPC 50051) and runs tests/openai-node/check.mjs, the
 # official openai npm SDK against the gateway's OpenAI-compatible API, checked against gRPC Generate.
 set -euo pipefail
+source "$(dirname "$0")/help.sh"
 cd "$(dirname "$0")/.."
 (cd tests/openai-node && npm install --no-audit --no-fund --no-package-lock)
 dotnet build src/Cli -c Release

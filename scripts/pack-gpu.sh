@@ -21,10 +21,9 @@
 # Then, with the device tool:  run  command="bash .gpu/run.sh ARGS"  carry=[".gpu"]
 set -euo pipefail
 
-usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 die() { echo "pack-gpu: $*" >&2; exit 1; }
 
-case "${1:-}" in -h|--help) usage; exit 0 ;; esac
+source "$(dirname "$0")/help.sh"
 
 project=src/Cli/Cli.csproj
 if [[ $# -gt 0 && "$1" != -* ]]; then project=$1; shift; fi

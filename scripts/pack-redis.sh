@@ -3,8 +3,8 @@
 # (default .gpu/redis: redis-server, lib/), for a machine that has no Redis and cannot install one (the GPU machine;
 # scripts/two-gpu-cluster.sh --redis-server .gpu/redis/redis-server puts lib/ on LD_LIBRARY_PATH).
 set -euo pipefail
+source "$(dirname "$0")/help.sh"
 cd "$(dirname "$0")/.."
-case "${1:-}" in -h|--help) sed -n '2,4p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 dest=${1:-.gpu/redis}
 server=$(command -v redis-server) || { echo "pack-redis: no redis-server here (apt-get install redis-server)" >&2; exit 1; }
 mkdir -p "$dest/lib"

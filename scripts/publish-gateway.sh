@@ -2,8 +2,8 @@
 # publish-gateway.sh [OUT]: publishes the gRPC gateway (src/Gateway) framework-dependent into OUT (default
 # artifacts/gateway), for the ASP.NET runtime image (docker/gateway.Dockerfile). CI runs it outside Docker too.
 set -euo pipefail
+source "$(dirname "$0")/help.sh"
 cd "$(dirname "$0")/.."
-case "${1:-}" in -h|--help) sed -n '2,3p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 out=${1:-artifacts/gateway}
 command -v dotnet >/dev/null || { echo "publish-gateway: the .NET SDK (dotnet) is needed" >&2; exit 1; }
 rm -rf "$out"

@@ -4,12 +4,12 @@
 # puts a CUDA libtorch on LD_LIBRARY_PATH, as .gpu/run.sh does on the GPU machine. CI runs it outside Docker too.
 #   --cpu    keep the CPU libtorch (a silo for CPU-only nodes)
 set -euo pipefail
+source "$(dirname "$0")/help.sh"
 cd "$(dirname "$0")/.."
 keep_cpu=0
 args=()
 for arg in "$@"; do
   case "$arg" in
-    -h|--help) sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     --cpu) keep_cpu=1 ;;
     *) args+=("$arg") ;;
   esac

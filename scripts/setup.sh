@@ -2,7 +2,9 @@
 # One-time machine setup, idempotent: only does what this machine still lacks.
 # TorchSharp 0.107's native library needs libstdc++ with GLIBCXX_3.4.32 (GCC 13+). Debian 12 ships GCC 12's,
 # so we take libstdc++6 from Debian 13 (trixie) by deriving a sources file from the existing one.
+# ALISA_SETUP_REDIS=1 also installs redis-server, ALISA_SETUP_HELM=1 unpacks helm v4 (scripts/fetch-helm.sh): the tests need both.
 set -euo pipefail
+source "$(dirname "$0")/help.sh"
 sudo_if_needed() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # awk reads all of ldconfig's output: leaving early would kill ldconfig with SIGPIPE, which pipefail makes fatal

@@ -24,15 +24,14 @@
 # (dotnet build src/Cli -c Release). More hosts: start `alisa silo` there with the same --Cluster:Redis and
 # --Cluster:AdvertisedIp set to that host's address (docs/deploy.md).
 set -euo pipefail
+source "$(dirname "$0")/help.sh"
 cd "$(dirname "$0")/.."
-usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 die() { echo "two-gpu-cluster: $*" >&2; exit 1; }
 
 device=cuda gpus="" model=models/tiny-llama concurrency=32 duration=60 prompt_len=64:128 output_len=128:256
 redis="" redis_server="" silo_args="" base=47000 out=${OUT:+$OUT/two-gpu}
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    -h|--help) usage; exit 0 ;;
     --device) device=$2 ;; --gpus) gpus=$2 ;; --model) model=$2 ;; --concurrency) concurrency=$2 ;;
     --duration) duration=$2 ;; --prompt-len) prompt_len=$2 ;; --output-len) output_len=$2 ;; --redis) redis=$2 ;;
     --redis-server) redis_server=$2 ;; --silo-args) silo_args=$2 ;; --base-port) base=$2 ;; --out) out=$2 ;;
