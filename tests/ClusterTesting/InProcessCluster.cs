@@ -56,7 +56,7 @@ public sealed class InProcessCluster : IAsyncDisposable
     /// <param name="withSilo">false: only the gateway (the silos run elsewhere, e.g. as <see cref="SiloProcess"/>es)</param>
     public static async Task<InProcessCluster> StartAsync(IReadOnlyDictionary<string, string?> settings, bool withSilo = true)
     {
-        int grpcPort = TestPorts.Free(), httpPort = TestPorts.Free();
+        int grpcPort = FreePorts.Next(), httpPort = FreePorts.Next();
         var all = WithDefaults(settings, new() { ["Gateway:GrpcPort"] = $"{grpcPort}", ["Gateway:HttpPort"] = $"{httpPort}" });
 
         var silo = withSilo ? await StartSiloHostAsync(all) : null;
@@ -80,7 +80,7 @@ public sealed class InProcessCluster : IAsyncDisposable
     {
         var all = new Dictionary<string, string?>
         {
-            ["Cluster:SiloPort"] = $"{TestPorts.Free()}", ["Cluster:GatewayPort"] = $"{TestPorts.Free()}",
+            ["Cluster:SiloPort"] = $"{FreePorts.Next()}", ["Cluster:GatewayPort"] = $"{FreePorts.Next()}",
             ["Worker:Model"] = RepoPaths.TinyModel, ["Worker:KvCapacityTokens"] = "4096", ["Worker:Threads"] = "1",
             ["Logging:LogLevel:Default"] = "Warning",
         };

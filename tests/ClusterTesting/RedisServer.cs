@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using AlisaCluster.Silo.Extensions;
 using StackExchange.Redis;
 
 namespace AlisaCluster.ClusterTesting;
@@ -16,7 +17,7 @@ public sealed class RedisServer : IAsyncDisposable
 
     public static async Task<RedisServer> StartAsync()
     {
-        var server = new RedisServer(TestPorts.Free());
+        var server = new RedisServer(FreePorts.Next());
         await server.RunAsync();
         return server;
     }

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using AlisaCluster.Silo.Extensions;
 
 namespace AlisaCluster.ClusterTesting;
 
@@ -25,7 +26,7 @@ public sealed class SiloProcess : IAsyncDisposable
     /// <summary>Starts a Redis-clustered silo and waits until its host has started.</summary>
     public static async Task<SiloProcess> StartAsync(string redis, string clusterId, IReadOnlyDictionary<string, string>? settings = null)
     {
-        int siloPort = TestPorts.Free(), gatewayPort = TestPorts.Free();
+        int siloPort = FreePorts.Next(), gatewayPort = FreePorts.Next();
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = RepoPaths.Root };
         var all = new Dictionary<string, string>
         {

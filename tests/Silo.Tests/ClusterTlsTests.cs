@@ -1,6 +1,7 @@
 using AlisaCluster.ClusterTesting;
 using AlisaCluster.Grains.Hosting;
 using AlisaCluster.Protos;
+using AlisaCluster.Silo.Extensions;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -50,7 +51,7 @@ public sealed class ClusterTlsTests : IDisposable
     [Fact]
     public async Task An_orleans_client_without_a_certificate_of_the_cluster_ca_cannot_connect()
     {
-        var gatewayPort = TestPorts.Free();
+        var gatewayPort = FreePorts.Next();
         using var silo = await InProcessCluster.StartSiloAsync(new Dictionary<string, string?>(_certificates.Settings(_certificates.Issue("silo")))
         {
             ["Cluster:GatewayPort"] = $"{gatewayPort}", ["Cluster:ClusterId"] = "tls", ["Cluster:ServiceId"] = "tls",

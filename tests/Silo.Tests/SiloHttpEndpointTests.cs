@@ -3,6 +3,7 @@ using System.Net;
 using System.Text.RegularExpressions;
 using AlisaCluster.ClusterTesting;
 using AlisaCluster.Protos;
+using AlisaCluster.Silo.Extensions;
 
 namespace AlisaCluster.Silo.Tests;
 
@@ -39,7 +40,7 @@ public sealed class SiloHttpEndpointTests
     [Fact]
     public async Task Probes_answer_from_the_engine_and_metrics_count_its_tokens()
     {
-        int port = TestPorts.Free();
+        int port = FreePorts.Next();
         await using var cluster = await InProcessCluster.StartAsync(new Dictionary<string, string?> { ["Silo:HttpPort"] = $"{port}" });
         var baseUrl = $"http://127.0.0.1:{port}";
 
@@ -65,7 +66,7 @@ public sealed class SiloHttpEndpointTests
     [Fact]
     public async Task A_step_running_past_the_stall_timeout_makes_the_silo_not_live()
     {
-        int port = TestPorts.Free();
+        int port = FreePorts.Next();
         await using var cluster = await InProcessCluster.StartAsync(new Dictionary<string, string?>
         {
             ["Silo:HttpPort"] = $"{port}", ["Silo:EngineStallTimeout"] = "00:00:00.0005",
@@ -86,7 +87,7 @@ public sealed class SiloHttpEndpointTests
     [Fact]
     public async Task A_draining_silo_is_not_ready()
     {
-        int port = TestPorts.Free();
+        int port = FreePorts.Next();
         await using var cluster = await InProcessCluster.StartAsync(new Dictionary<string, string?>
         {
             ["Silo:HttpPort"] = $"{port}", ["Worker:DrainTimeout"] = "00:00:30",

@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using AlisaCluster.Gateway.Extensions;
 using AlisaCluster.Silo.Extensions;
 using Microsoft.AspNetCore.Builder;
@@ -30,8 +28,8 @@ public sealed class DevCluster : IAsyncDisposable
     /// <param name="fixedPorts">the documented ports (gRPC 50051, HTTP 8080, Orleans 11111/30000) instead of free ones</param>
     public static async Task<DevCluster> StartAsync(bool fixedPorts, IReadOnlyDictionary<string, string?> settings)
     {
-        int siloPort = fixedPorts ? 11111 : FreePort(), gatewayPort = fixedPorts ? 30000 : FreePort();
-        int grpcPort = fixedPorts ? 50051 : FreePort(), httpPort = fixedPorts ? 8080 : FreePort();
+        int siloPort = fixedPorts ? 11111 : FreePorts.Next(), gatewayPort = fixedPorts ? 30000 : FreePorts.Next();
+        int grpcPort = fixedPorts ? 50051 : FreePorts.Next(), httpPort = fixedPorts ? 8080 : FreePorts.Next();
         var common = new Dictionary<string, string?>(settings)
         {
             ["Cluster:SiloPort"] = $"{siloPort}", ["Cluster:GatewayPort"] = $"{gatewayPort}",
@@ -62,12 +60,5 @@ public sealed class DevCluster : IAsyncDisposable
         await _silo.StopAsync();
         await _gateway.DisposeAsync();
         _silo.Dispose();
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

@@ -1,18 +1,19 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace AlisaCluster.ClusterTesting;
+namespace AlisaCluster.Silo.Extensions;
 
-public static class TestPorts
+/// <summary>Ports for a cluster on one machine that picks its own (the dev cluster, tests running side by side).</summary>
+public static class FreePorts
 {
-    // below Linux's ephemeral range (32768-60999): a port the kernel picks for bind(0) is also the kind it hands to the
-    // outgoing connections of every test running beside this one, so one could take it before our server binds it
+    // below Linux's ephemeral range (32768-60999): a port the kernel picks for bind(0) is one it also hands to outgoing
+    // connections, so one of them (this process's or another's) could take it before our server binds it
     private const int First = 20000, Last = 32000;
     private static readonly HashSet<int> Given = [];
 
     /// <summary>A port nothing listened on a moment ago, never handed out before in this process, outside the range
-    /// of ports the kernel gives outgoing connections (tests run in parallel, so never a fixed one).</summary>
-    public static int Free()
+    /// of ports the kernel gives outgoing connections.</summary>
+    public static int Next()
     {
         lock (Given)
         {
