@@ -1,3 +1,6 @@
+using AlisaCluster.Gateway.Extensions;
+using AlisaCluster.Silo.Extensions;
+
 namespace AlisaCluster.Cli;
 
 /// <summary>What `alisa --help` and `alisa COMMAND --help` print: each command's purpose and options.</summary>
@@ -39,10 +42,9 @@ public static class CommandHelp
             "  --rate R | --concurrency N  --duration 30\n" +
             "  --prompt-len 16:64  --output-len 16:64  --seed 1  --api-key KEY  --out FILE",
         ["silo"] = "Runs a worker silo, as the AlisaCluster.Silo program does (for machines that carry only this CLI).\n" +
-            "  settings as configuration keys: --Cluster:Redis HOST:6379  --Cluster:SiloPort 11111  --Cluster:GatewayPort 30000\n" +
-            "  --Worker:Model FOLDER  --Worker:Devices:0 cuda:0  --Worker:GpuMemoryUtilization 0.9  --Silo:HttpPort 8081 ...",
+            SiloHostingExtensions.Help,
         ["gateway"] = "Runs a gRPC gateway, as the AlisaCluster.Gateway program does (for machines that carry only this CLI).\n" +
-            "  settings as configuration keys: --Cluster:Redis HOST:6379  --Gateway:GrpcPort 50051  --Gateway:HttpPort 8080 ...",
+            GatewayServiceExtensions.Help,
         ["native-check"] = "On a CUDA machine with native/build/libalisa_native.so: every native kernel against its reference, and the\n" +
             "CUDA-graph decode step against the eager one on the bundled models. JSON lines; exit code 1 on a mismatch.\n" +
             "  --models tiny-llama,tiny-opt  --out FILE",

@@ -14,6 +14,14 @@ namespace AlisaCluster.Gateway.Extensions;
 
 public static class GatewayServiceExtensions
 {
+    /// <summary>What --help prints: the gateway's settings with their defaults (of the Cluster section, what an
+    /// Orleans client reads).</summary>
+    public static string Help => SettingsHelp.Describe(
+        "The gateway: gRPC and the OpenAI-compatible API in front of the worker silos, an Orleans client of their cluster.",
+        new SettingsSection(ClusterSettings.Section, new ClusterSettings(), nameof(ClusterSettings.Redis), nameof(ClusterSettings.ClusterId),
+            nameof(ClusterSettings.ServiceId), nameof(ClusterSettings.Tls)),
+        new SettingsSection(GatewayOptions.Section, new GatewayOptions()));
+
     /// <summary>Everything the gateway serves: gRPC on Gateway:GrpcPort (HTTP/2), health, metrics and the OpenAI-compatible
     /// API on Gateway:HttpPort; both over TLS when Gateway:Tls:CertificatePath is set.</summary>
     public static WebApplicationBuilder AddAlisaGateway(this WebApplicationBuilder builder)

@@ -10,6 +10,13 @@ namespace AlisaCluster.Silo.Extensions;
 
 public static class SiloHostingExtensions
 {
+    /// <summary>What --help prints: the silo's settings with their defaults.</summary>
+    public static string Help => SettingsHelp.Describe(
+        "A GPU-worker silo: an Orleans silo whose sequence grains run on the engines of this machine's devices.",
+        new SettingsSection(ClusterSettings.Section, new ClusterSettings()), new SettingsSection(WorkerOptions.Section, new WorkerOptions()),
+        new SettingsSection(SiloHttpOptions.Section, new SiloHttpOptions())) +
+        "\n  --Cluster:Membership:KEY  Orleans' ClusterMembershipOptions, e.g. ProbeTimeout (00:00:02 here)";
+
     /// <summary>A GPU-worker silo: Redis clustering when Cluster:Redis is set, localhost clustering otherwise; mutual TLS
     /// on its Orleans ports when Cluster:Tls:Enabled; the engines from the Worker section; shutdown waits for the worker
     /// to drain; probes and metrics over HTTP when Silo:HttpPort is set.</summary>
