@@ -1,12 +1,20 @@
 // The official openai npm SDK against the gateway's OpenAI-compatible API: streams a completion and a chat completion,
 // reads usage, and checks the streamed completion against gRPC Generate (same prompt, same seed) and the error paths.
 // Needs a running cluster, e.g. `./run.sh demo --serve` (HTTP 8080, gRPC 50051, API key alisa-demo-key).
+// Environment: ALISA_OPENAI_URL, ALISA_GRPC_ADDRESS, ALISA_API_KEY. scripts/openai-node-check.sh serves and runs it.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import grpc from '@grpc/grpc-js';
 import protoLoader from '@grpc/proto-loader';
 import OpenAI from 'openai';
+
+if (process.argv.includes('--help') || process.argv.includes('-h')) { // the header above
+  const lines = readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n');
+  console.log(lines.slice(0, lines.findIndex(l => !l.startsWith('//'))).map(l => l.replace(/^\/\/ ?/, '')).join('\n'));
+  process.exit(0);
+}
 
 const baseURL = process.env.ALISA_OPENAI_URL ?? 'http://127.0.0.1:8080/v1';
 const grpcAddress = process.env.ALISA_GRPC_ADDRESS ?? '127.0.0.1:50051';

@@ -5,6 +5,7 @@ json.dumps as tojson, raise_exception), and writes expected.json beside them. Th
 the same text (tests/Gateway.Tests/ChatTemplates/ChatTemplateRenderingTests.cs). Run from the repository root:
     python3 tools/chat_templates/render_expected.py
 Needs jinja2 (Debian: python3-jinja2)."""
+import argparse
 import json
 import pathlib
 
@@ -46,4 +47,5 @@ def main():
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     main()
