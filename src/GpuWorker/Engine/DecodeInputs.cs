@@ -58,7 +58,7 @@ public sealed class DecodeInputs : IDisposable
     private readonly int _rows, _maxBlocks, _maxHotBlocks;
     private readonly Tensor _host, _device;
     private readonly (SequenceKv? Sequence, int Generation, int Blocks, int Offloaded)[] _tableRows;
-    private IntPtr _staged; // CUDA event after the last staging copy: the host buffer is free again once it has passed
+    private readonly Native.CudaEvent? _staged; // after the last staging copy: the host buffer is free again once it has passed
 
     /// <param name="maxHotBlocks">widest hot table a graph reads (0 without a hot set); see <see cref="MaxHotBlocks"/></param>
     public DecodeInputs(KvCache cache, int maxBatch, int maxBlocks, int maxHotBlocks, Device device)
@@ -74,7 +74,7 @@ public sealed class DecodeInputs : IDisposable
         _device = zeros(total, ScalarType.Int64, device);
         _tableRows = new (SequenceKv?, int, int, int)[maxBatch];
         if (device.type == TorchSharp.DeviceType.CUDA && Native.AlisaNative.IsAvailable)
-            Native.AlisaNative.Check(Native.AlisaNative.alisa_event_create(out _staged), "create CUDA event");
+            _staged = new Native.CudaEvent();
     }
 
     public Bucket View(int size) => new(size,
@@ -105,7 +105,7 @@ public sealed class DecodeInputs : IDisposable
     public void Stage(IReadOnlyList<SequenceKv> sequences, IReadOnlyList<int> tokens, int bucket, SparseRows? sparse = null,
         IReadOnlyList<int>? fedRows = null)
     {
-        if (_staged != IntPtr.Zero) Native.AlisaNative.Check(Native.AlisaNative.alisa_event_synchronize(_staged), "wait for the staging copy");
+        _staged?.Synchronize();
         var host = MemoryMarshal.Cast<byte, long>(_host.bytes);
         for (int row = 0; row < bucket; row++)
         {
@@ -134,7 +134,7 @@ public sealed class DecodeInputs : IDisposable
             using var target = _device.narrow(0, start, length);
             target.copy_(source, true);
         }
-        if (_staged != IntPtr.Zero) Native.AlisaNative.Check(Native.AlisaNative.alisa_event_record(_staged), "record CUDA event");
+        _staged?.Record();
     }
 
     /// <summary>A sparse batch's per-row selection inputs: segments (sinks, global budget, recent start), the ring column
@@ -196,8 +196,7 @@ public sealed class DecodeInputs : IDisposable
 
     public void Dispose()
     {
-        if (_staged != IntPtr.Zero) Native.AlisaNative.alisa_event_destroy(_staged);
-        _staged = IntPtr.Zero;
+        _staged?.Dispose();
         _host.Dispose();
         _device.Dispose();
     }

@@ -11,7 +11,7 @@ internal sealed class PickedTokens : IDisposable
 {
     private readonly Tensor _host;
     private readonly Dictionary<Sequence, int> _rows = new(ReferenceEqualityComparer.Instance);
-    private IntPtr _copied;
+    private readonly CudaEvent? _copied; // after the copy to the host
 
     public PickedTokens(Tensor picked, List<Sequence> batch)
     {
@@ -23,8 +23,8 @@ internal sealed class PickedTokens : IDisposable
             using var pageable = empty(picked.shape, ScalarType.Float64);
             _host = pageable.pin_memory();
             _host.copy_(picked, true); // non-blocking: the step stream copies, the host goes on
-            AlisaNative.Check(AlisaNative.alisa_event_create(out _copied), "create CUDA event");
-            AlisaNative.Check(AlisaNative.alisa_event_record(_copied), "record CUDA event");
+            _copied = new CudaEvent();
+            _copied.Record();
         }
         else _host = picked.cpu(); // waits for the device where there is no event to wait on
     }
@@ -40,14 +40,13 @@ internal sealed class PickedTokens : IDisposable
     /// <summary>The choices; waits for the step's picks to reach the host.</summary>
     public Sampler.Choice[] Download()
     {
-        if (_copied != IntPtr.Zero) AlisaNative.Check(AlisaNative.alisa_event_synchronize(_copied), "wait for CUDA event");
+        _copied?.Synchronize();
         return Sampler.Read(_host, Batch);
     }
 
     public void Dispose()
     {
-        if (_copied != IntPtr.Zero) AlisaNative.alisa_event_destroy(_copied);
-        _copied = IntPtr.Zero;
+        _copied?.Dispose();
         _host.Dispose();
         Ids.Dispose();
     }
